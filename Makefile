@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sgrule validate events/rule-change
+	$(BIN)/sgrule validate events/rule-change/valid.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

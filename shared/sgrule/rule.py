@@ -1,0 +1,245 @@
+"""The egress rule in the API's own vocabulary: field names, value normalisation, stateless checks.
+
+Everything here is pure functions over plain dicts keyed by the API's parameter names, so the pydantic
+models (``sgrule.event``), the stateful checks against a live rule (``sgrule.apply``) and the no-op
+comparison all share one notion of "equal" (``tcp`` == ``TCP``, ``10.0.0.1`` == ``10.0.0.1/32``).
+Each failure raises :class:`pydantic_core.PydanticCustomError` whose *type* is the API's error code and
+whose context names the field; ``sgrule.event.parse_event`` turns it into :class:`sgrule.errors.SgruleError`.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from .errors import CODES
+
+# The rule fields of ModifySecurityGroupEgressRule (everything but the addressing and ClientToken).
+RULE_FIELDS: tuple[str, ...] = (
+    "Policy", "Priority", "IpProtocol", "PortRange", "DestCidrIp", "Ipv6DestCidrIp", "DestGroupId",
+    "DestPrefixListId", "SourceCidrIp", "Ipv6SourceCidrIp", "SourcePortRange", "DestGroupOwnerAccount",
+    "DestGroupOwnerId", "NicType", "Description",
+)
+ADDRESSING: tuple[str, ...] = ("RegionId", "SecurityGroupId", "SecurityGroupRuleId")
+REQUEST_FIELDS: tuple[str, ...] = ADDRESSING + RULE_FIELDS + ("ClientToken",)
+DESTINATIONS: tuple[str, ...] = ("DestCidrIp", "Ipv6DestCidrIp", "DestGroupId", "DestPrefixListId")
+
+# Canonical spelling of each protocol (the API is case-insensitive). ICMPv6 is the IPv6-only protocol.
+PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "GRE": "GRE", "ALL": "ALL", "ICMPV6": "ICMPv6"}
+PORTED_PROTOCOLS = frozenset({"TCP", "UDP"})
+ANY_PORT = "-1/-1"
+_RANGE = re.compile(r"^(-?\d{1,6})/(-?\d{1,6})$")
+_REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,4}$")
+_ID = {
+    "SecurityGroupId": (re.compile(r"^sg-[a-z0-9]{1,64}$"), "InvalidSecurityGroupId.NotFound"),
+    "DestGroupId": (re.compile(r"^sg-[a-z0-9]{1,64}$"), "InvalidDestGroupId.NotFound"),
+    "SecurityGroupRuleId": (re.compile(r"^sgr-[a-z0-9]{1,64}$"), "SecurityGroupRule.NotFound"),
+    "DestPrefixListId": (re.compile(r"^pl-[a-z0-9]{1,64}$"), "InvalidPrefixListId.NotFound"),
+}
+
+
+def fail(code: str, field: str | None, message: str | None = None) -> PydanticCustomError:
+    """An error whose pydantic type is the API code; ``sgrule.event`` maps it to SgruleError."""
+    msg = message or CODES[code][1]
+    return PydanticCustomError(code, msg.replace("{", "(").replace("}", ")"), {"field": field})
+
+
+# ---------------------------------------------------------------- per-field normalisers
+
+
+def norm_region(v: Any) -> str:
+    if not isinstance(v, str) or not _REGION.match(v):
+        raise fail("InvalidParam.InvalidModifyRuleRequest", "RegionId",
+                   "RegionId must be a region id such as cn-hangzhou.")
+    return v
+
+
+def norm_id(field: str, v: Any) -> str:
+    pattern, code = _ID[field]
+    if not isinstance(v, str) or not pattern.match(v):
+        raise fail(code, field, f"{field} {v!r} is not a valid id ({pattern.pattern[1:4]}...).")
+    return v
+
+
+def norm_protocol(v: Any) -> str:
+    proto = PROTOCOLS.get(v.upper()) if isinstance(v, str) else None
+    if proto is None:
+        raise fail("InvalidIpProtocol.ValueNotSupported", "IpProtocol")
+    return proto
+
+
+def norm_port_range(v: Any, field: str = "PortRange") -> str:
+    code = "InvalidParam.PortRange" if field == "PortRange" else "InvalidSourcePortRange.Malformed"
+    m = _RANGE.match(v) if isinstance(v, str) else None
+    if m is None:
+        raise fail(code, field, f"{field} must be 'start/end', e.g. 80/80 or -1/-1.")
+    start, end = int(m.group(1)), int(m.group(2))
+    if (start, end) == (-1, -1):
+        return ANY_PORT
+    if not (1 <= start <= end <= 65535):
+        raise fail(code, field, f"{field} {v!r}: ports are 1-65535 and start <= end (or -1/-1).")
+    return f"{start}/{end}"
+
+
+def norm_policy(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in ("accept", "drop"):
+        raise fail("InvalidPolicy.Malformed", "Policy", "Policy must be accept or drop.")
+    return v.lower()
+
+
+def norm_priority(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v.strip().isdigit()):
+        raise fail("InvalidPriority.Malformed", "Priority", "Priority must be an integer from 1 to 100.")
+    p = int(v)
+    if not 1 <= p <= 100:
+        raise fail("InvalidPriority.ValueNotSupported", "Priority", "Priority must be from 1 to 100.")
+    return p
+
+
+def norm_cidr(field: str, v: Any) -> str:
+    """IPv4 fields take an address or CIDR block, IPv6 fields the same in IPv6; canonical text out."""
+    v6 = field.startswith("Ipv6")
+    code = f"InvalidParam.{field}"
+    try:
+        if not isinstance(v, str) or not v or v != v.strip():
+            raise ValueError
+        net = ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        raise fail(code, field, f"{field} {v!r} is not a valid IPv{6 if v6 else 4} address or CIDR block.") from None
+    if net.version != (6 if v6 else 4):
+        raise fail(code, field, f"{field} takes IPv{6 if v6 else 4}; {v!r} is IPv{net.version}.")
+    return net.with_prefixlen
+
+
+def norm_nic_type(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in ("internet", "intranet"):
+        raise fail("InvalidNicType.ValueNotSupported", "NicType", "NicType must be internet or intranet.")
+    return v.lower()
+
+
+def norm_description(v: Any) -> str:
+    if not isinstance(v, str) or not 1 <= len(v) <= 512:
+        raise fail("InvalidSecurityGroupDiscription.Malformed", "Description",
+                   "Description must be a string of 1 to 512 characters.")
+    return v
+
+
+def norm_owner_account(v: Any) -> str:
+    if not isinstance(v, str) or not v or len(v) > 128:
+        raise fail("InvalidParam.InvalidModifyRuleRequest", "DestGroupOwnerAccount",
+                   "DestGroupOwnerAccount must be a non-empty account name.")
+    return v
+
+
+def norm_owner_id(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isdigit() or int(v) <= 0:
+        raise fail("InvalidParam.InvalidModifyRuleRequest", "DestGroupOwnerId",
+                   "DestGroupOwnerId must be a positive account id (a long).")
+    return int(v)
+
+
+def norm_client_token(v: Any) -> str:
+    if not isinstance(v, str) or not 1 <= len(v) <= 64 or not v.isascii():
+        raise fail("InvalidParam.InvalidModifyRuleRequest", "ClientToken",
+                   "ClientToken must be 1 to 64 ASCII characters.")
+    return v
+
+
+NORMALISERS = {
+    "RegionId": norm_region,
+    "SecurityGroupId": lambda v: norm_id("SecurityGroupId", v),
+    "SecurityGroupRuleId": lambda v: norm_id("SecurityGroupRuleId", v),
+    "DestGroupId": lambda v: norm_id("DestGroupId", v),
+    "DestPrefixListId": lambda v: norm_id("DestPrefixListId", v),
+    "IpProtocol": norm_protocol,
+    "PortRange": norm_port_range,
+    "SourcePortRange": lambda v: norm_port_range(v, "SourcePortRange"),
+    "Policy": norm_policy,
+    "Priority": norm_priority,
+    "DestCidrIp": lambda v: norm_cidr("DestCidrIp", v),
+    "SourceCidrIp": lambda v: norm_cidr("SourceCidrIp", v),
+    "Ipv6DestCidrIp": lambda v: norm_cidr("Ipv6DestCidrIp", v),
+    "Ipv6SourceCidrIp": lambda v: norm_cidr("Ipv6SourceCidrIp", v),
+    "NicType": norm_nic_type,
+    "Description": norm_description,
+    "DestGroupOwnerAccount": norm_owner_account,
+    "DestGroupOwnerId": norm_owner_id,
+    "ClientToken": norm_client_token,
+}
+
+
+def normalise(field: str, value: Any) -> Any:
+    """Canonical form of one field's value; raises the field's API error code when invalid."""
+    if value is None:
+        raise fail("InvalidParam.InvalidModifyRuleRequest", field,
+                   f"{field} is null: omit a field to keep its current value; a set value cannot be cleared.")
+    return NORMALISERS[field](value)
+
+
+# ---------------------------------------------------------------- cross-field checks
+
+
+def check_combination(r: dict[str, Any], *, complete: bool) -> dict[str, Any]:
+    """Check the documented rules between fields of an already normalised dict; return it normalised.
+
+    ``complete`` is True for the fully formed request (every field known): the checks that need the whole
+    rule (a destination exists, NicType with DestGroupId, owner fields) run only then, because a by-ID
+    change that omits a field keeps the live value, which is not known yet.
+    """
+    proto = r.get("IpProtocol")
+    # One address family per side, and the same family on both sides.
+    if "DestCidrIp" in r and "Ipv6DestCidrIp" in r:
+        raise fail("InvalidParam.DestIp", "Ipv6DestCidrIp")
+    if "SourceCidrIp" in r and "Ipv6SourceCidrIp" in r:
+        raise fail("InvalidParam.SourceIp", "Ipv6SourceCidrIp")
+    if ("DestCidrIp" in r and "Ipv6SourceCidrIp" in r) or ("Ipv6DestCidrIp" in r and "SourceCidrIp" in r):
+        raise fail("InvalidParameter.Conflict", "Ipv6SourceCidrIp" if "DestCidrIp" in r else "SourceCidrIp")
+    if proto == "ICMP" and ("Ipv6DestCidrIp" in r or "Ipv6SourceCidrIp" in r):
+        raise fail("InvalidParam.Ipv4ProtocolConflictWithIpv6Address", "IpProtocol")
+    if proto == "ICMPv6" and ("DestCidrIp" in r or "SourceCidrIp" in r):
+        raise fail("InvalidParam.Ipv6ProtocolConflictWithIpv4Address", "IpProtocol")
+    # Ports only for TCP/UDP; -1/-1 for everything else.
+    if proto is not None:
+        for field in ("PortRange", "SourcePortRange"):
+            if field in r and (r[field] == ANY_PORT) == (proto in PORTED_PROTOCOLS):
+                want = "1-65535 as start/end" if proto in PORTED_PROTOCOLS else "-1/-1"
+                raise fail("InvalidParam.ProtocolAndPortRangeMismatch", field,
+                           f"{field} {r[field]} does not fit {proto}: use {want}.")
+    if r.get("DestGroupId") is not None and r.get("DestGroupId") == r.get("SecurityGroupId"):
+        raise fail("InvalidSecurityGroup.IsSame", "DestGroupId")
+    if "SourceCidrIp" in r and r.get("SourceCidrIp") == r.get("DestCidrIp"):
+        raise fail("InvalidParamter.Conflict", "SourceCidrIp")
+    # The API ignores a prefix list when another destination is given: drop it so nothing compares on it.
+    if "DestPrefixListId" in r and any(d in r for d in DESTINATIONS[:3]):
+        r = {k: v for k, v in r.items() if k != "DestPrefixListId"}
+    if complete:
+        if not any(d in r for d in DESTINATIONS):
+            raise fail("MissingParameter.Dest", "DestCidrIp")
+        check_complete(r)
+    return r
+
+
+def check_complete(r: dict[str, Any]) -> None:
+    """The checks that need every field of the rule (by-match events and fully formed requests)."""
+    if "IpProtocol" not in r:
+        raise fail("InvalidIpProtocol.ValueNotSupported", "IpProtocol", "IpProtocol is required.")
+    if "PortRange" not in r:
+        raise fail("InvalidParam.PortRange", "PortRange", "PortRange is required.")
+    if "DestGroupId" in r and "DestCidrIp" not in r and r.get("NicType", "intranet") != "intranet":
+        raise fail("InvalidDestGroupId.Mismatch", "NicType")
+    for owner in ("DestGroupOwnerAccount", "DestGroupOwnerId"):
+        if owner in r and "DestGroupId" not in r:
+            raise fail("InvalidParam.InvalidModifyRuleRequest", owner,
+                       f"{owner} is only valid together with DestGroupId.")
+
+
+def canonical(field: str, value: Any) -> Any:
+    """The comparable form of a value as the API (or a Describe response) spells it; None stays None."""
+    if value is None or value == "":
+        return None
+    try:
+        return NORMALISERS[field](value)
+    except PydanticCustomError:
+        return value

@@ -1,0 +1,66 @@
+"""hypothesis: random and mutated events never make validation raise anything but SgruleError."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sgrule.errors import CODES, SgruleError
+from sgrule.event import RuleChangeEvent, parse_event
+from sgrule.rule import REQUEST_FIELDS
+
+BASE = {"specversion": "1.0", "id": "c-1", "source": "tests", "type": "sgrule.egress.modify",
+        "time": "2026-11-27T10:00:00Z",
+        "data": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-aaa", "SecurityGroupRuleId": "sgr-111",
+                 "IpProtocol": "TCP", "PortRange": "443/443", "DestCidrIp": "10.0.0.0/8", "Description": "x"}}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+# Values that look like what a user might send, so mutations reach the deep checks, not only type errors.
+plausible = st.sampled_from([
+    "tcp", "UDP", "icmp", "ICMPv6", "gre", "all", "sctp", "-1/-1", "1/65535", "80/80", "0/1", "22", "10.0.0.1",
+    "10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "::1", "sg-aaa", "sg-bbb", "pl-1", "sgr-2", "accept", "drop",
+    "intranet", "internet", "1", "100", "101", "", "x" * 513, None, 5, True,
+]) | json_values
+
+
+def check(raw: Any) -> None:
+    try:
+        ev = parse_event(raw)
+    except SgruleError as exc:
+        assert exc.code in CODES or exc.code == "InvalidDestGroupId.Mismatch"
+        assert exc.http_status in (400, 403, 404)
+        assert exc.message
+    else:
+        assert isinstance(ev, RuleChangeEvent)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_random_values(raw: Any) -> None:
+    check(raw)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(REQUEST_FIELDS + ("Bogus",)), plausible, max_size=8),
+       st.lists(st.sampled_from(list(BASE["data"])), max_size=3))
+def test_mutated_data(changes: dict[str, Any], drop: list[str]) -> None:
+    ev = copy.deepcopy(BASE)
+    ev["data"].update(changes)
+    for key in drop:
+        ev["data"].pop(key, None)
+    check(ev)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(st.sampled_from(list(BASE) + ["correlationid", "subject", "Data", "x-y"]), json_values,
+                       max_size=4))
+def test_mutated_envelope(changes: dict[str, Any]) -> None:
+    ev = copy.deepcopy(BASE)
+    ev.update(changes)
+    check(ev)
