@@ -1,0 +1,52 @@
+"""Idempotency store for the apply function; pick a backend by URL with :func:`open_store`.
+
+Backends are imported only when opened: ``import sgrule.idempotency`` stays cheap on a cold start and never
+imports ``redis``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from urllib.parse import urlsplit
+
+from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, IdempotencyStore, LeaseLost, Record)
+
+__all__ = ["Claim", "ClaimStatus", "IdempotencyStore", "LeaseLost", "Record", "DEFAULT_SQLITE_PATH",
+           "open_store"]
+
+DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sgrule-idempotency.sqlite3")
+_URL_FORMS = "'sqlite:///<absolute path>', 'sqlite:///:memory:', 'redis://host:port/db' or 'rediss://...'"
+
+
+def open_store(url: str | None, *, namespace: str = "sgrule",
+               retention_s: float = DEFAULT_RETENTION_S) -> IdempotencyStore:
+    """Open the store at ``url``; None or "" -> the SQLite file :data:`DEFAULT_SQLITE_PATH`.
+
+    ``retention_s``: how long in-progress records are kept (at least lease + a margin); keep it >= the
+    ttl_s given to ``complete``.
+    """
+    if not namespace:
+        raise ValueError("idempotency namespace must be non-empty")
+    url = (url or "").strip()
+    if not url:
+        from .sqlite import SqliteStore
+        return SqliteStore(DEFAULT_SQLITE_PATH, namespace=namespace, retention_s=retention_s)
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    url = scheme + url[len(scheme):]  # schemes are case-insensitive; redis-py wants them lower-case
+    if scheme == "sqlite":
+        path = url[len("sqlite://"):]
+        if path == "/:memory:":
+            path = ":memory:"
+        elif not path.startswith("/") or path == "/":
+            raise ValueError(f"bad idempotency store URL {url!r}: SQLite needs an absolute path "
+                             f"('sqlite:///tmp/idem.sqlite3') or 'sqlite:///:memory:'")
+        from .sqlite import SqliteStore
+        return SqliteStore(path, namespace=namespace, retention_s=retention_s)
+    if scheme in ("redis", "rediss"):
+        if not urlsplit(url).hostname:
+            raise ValueError(f"bad idempotency store URL: {scheme}:// URL without a host; expected {_URL_FORMS}")
+        from .redis import RedisStore
+        return RedisStore(url, namespace=namespace, retention_s=retention_s)
+    # Don't echo the URL: an unknown scheme may still carry a password.
+    raise ValueError(f"unsupported idempotency store URL (scheme {scheme or 'missing'!r}); "
+                     f"expected {_URL_FORMS}, or empty for the default SQLite file")

@@ -1,0 +1,201 @@
+"""SQLite backend: one file, shared by the threads of a process and by processes on one machine.
+
+Every read-modify-write runs in a ``BEGIN IMMEDIATE`` transaction: SQLite takes the file's write lock up
+front, so two processes can never both see a key as free (the claim is atomic across processes), and
+``busy_timeout`` makes the loser wait instead of failing. Within a process, one connection is shared under
+a lock (``sqlite3`` connections must not be used by two threads at once; it also makes ``:memory:`` work).
+Expired rows are ignored on read and purged every so often.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
+                   check_positive, dumps, loads)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idem (
+    ns TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
+    deliveries INTEGER NOT NULL, owner TEXT, lease_expires_at REAL NOT NULL,
+    sent_request TEXT, outcome TEXT, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key));
+CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);
+CREATE TABLE IF NOT EXISTS rule_lock (
+    ns TEXT NOT NULL, rule_key TEXT NOT NULL, owner TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, rule_key));
+CREATE TABLE IF NOT EXISTS field_times (
+    ns TEXT NOT NULL, rule_key TEXT NOT NULL, times TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, rule_key));
+"""
+_COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at"
+_PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
+
+
+class SqliteStore:
+    def __init__(self, path: str, *, namespace: str = "sgrule",
+                 retention_s: float = DEFAULT_RETENTION_S, busy_timeout_s: float = 30.0) -> None:
+        check_positive("retention_s", retention_s)
+        self.path = path
+        self.namespace = namespace
+        self.retention_s = retention_s
+        self._lock = threading.Lock()
+        self._writes = 0
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; check_same_thread=False: _lock guards it.
+        self._conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        # WAL: readers never block the writer, and processes share the file safely. NORMAL sync is
+        # crash-safe for the application (only an OS crash can lose the last commits of a temp file).
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._tx() as c:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _maybe_purge(self, c: sqlite3.Connection, now: float) -> None:
+        self._writes += 1
+        if self._writes % _PURGE_EVERY == 0:
+            for table in ("idem", "rule_lock", "field_times"):
+                c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+
+    def _row(self, c: sqlite3.Connection, key: str, now: float) -> Record | None:
+        row = c.execute(f"SELECT {_COLUMNS} FROM idem WHERE ns=? AND key=? AND expires_at > ?",
+                        (self.namespace, key, now)).fetchone()
+        if row is None:
+            return None
+        return Record(key=row[0], fingerprint=row[1], status=row[2], deliveries=row[3], owner=row[4],
+                      lease_expires_at=row[5], sent_request=loads(row[6]), outcome=loads(row[7]),
+                      expires_at=row[8])
+
+    def _put(self, c: sqlite3.Connection, r: Record) -> None:
+        c.execute(f"INSERT OR REPLACE INTO idem (ns, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner,
+                   r.lease_expires_at, dumps(r.sent_request), dumps(r.outcome), r.expires_at))
+
+    def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> Record | None:
+        r = self._row(c, key, now)
+        return r if r is not None and r.status == "in_progress" and r.owner == owner else None
+
+    # --- claims -----------------------------------------------------------------------------------
+    def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
+        check_positive("lease_s", lease_s)
+        with self._tx() as c:
+            now = time.time()
+            keep_until = now + max(lease_s + LEASE_MARGIN_S, self.retention_s)
+            r = self._row(c, key, now)
+            if r is None:
+                r = Record(key=key, fingerprint=fingerprint, status="in_progress", deliveries=1,
+                           owner=owner, lease_expires_at=now + lease_s, expires_at=keep_until)
+                self._put(c, r)
+                self._maybe_purge(c, now)
+                return Claim(ClaimStatus.ACQUIRED, r)
+            if r.fingerprint != fingerprint:
+                return Claim(ClaimStatus.MISMATCH, r)
+            if r.status == "completed":
+                return Claim(ClaimStatus.COMPLETED, r)
+            if r.owner is not None and r.owner != owner and r.lease_expires_at > now:
+                return Claim(ClaimStatus.IN_PROGRESS, r)
+            # Expired lease (a crash), released, or our own: take over; sent_request stays for reconciling.
+            r.deliveries += 1
+            r.owner = owner
+            r.lease_expires_at = now + lease_s
+            r.expires_at = max(r.expires_at or 0.0, keep_until)
+            self._put(c, r)
+            return Claim(ClaimStatus.ACQUIRED, r)
+
+    def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
+        with self._tx() as c:
+            if self._owned(c, key, owner, time.time()) is None:
+                raise LeaseLost(key, owner)
+            c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
+                      (dumps(request), self.namespace, key))
+
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        with self._tx() as c:
+            now = time.time()
+            r = self._row(c, key, now)
+            if r is not None and r.status == "completed" and r.owner == owner:
+                return  # a repeated complete (our retry): the first outcome stands
+            if r is None or r.status != "in_progress" or r.owner != owner:
+                raise LeaseLost(key, owner)
+            c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
+                      (dumps(outcome), now + ttl_s, self.namespace, key))
+            self._maybe_purge(c, now)
+
+    def release(self, key: str, owner: str) -> None:
+        with self._tx() as c:
+            now = time.time()
+            if self._owned(c, key, owner, now) is not None:
+                c.execute("UPDATE idem SET owner=NULL, lease_expires_at=? WHERE ns=? AND key=?",
+                          (now, self.namespace, key))
+
+    def get(self, key: str) -> Record | None:
+        with self._lock:
+            return self._row(self._conn, key, time.time())
+
+    # --- per-rule lock ----------------------------------------------------------------------------
+    def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
+        check_positive("lease_s", lease_s)
+        with self._tx() as c:
+            now = time.time()
+            row = c.execute("SELECT owner FROM rule_lock WHERE ns=? AND rule_key=? AND expires_at > ?",
+                            (self.namespace, rule_key, now)).fetchone()
+            if row is not None and row[0] != owner:
+                return False
+            c.execute("INSERT OR REPLACE INTO rule_lock (ns, rule_key, owner, expires_at) VALUES (?,?,?,?)",
+                      (self.namespace, rule_key, owner, now + lease_s))
+            self._maybe_purge(c, now)
+            return True
+
+    def release_rule_lock(self, rule_key: str, owner: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM rule_lock WHERE ns=? AND rule_key=? AND owner=?",
+                      (self.namespace, rule_key, owner))
+
+    # --- per-rule field watermarks ----------------------------------------------------------------
+    def field_times(self, rule_key: str) -> dict[str, int]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT times FROM field_times WHERE ns=? AND rule_key=? AND expires_at > ?",
+                (self.namespace, rule_key, time.time())).fetchone()
+        return {} if row is None else {k: int(v) for k, v in loads(row[0]).items()}
+
+    def record_field_times(self, rule_key: str, times: dict[str, int], ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        if not times:
+            return
+        with self._tx() as c:
+            now = time.time()
+            row = c.execute("SELECT times, expires_at FROM field_times WHERE ns=? AND rule_key=? "
+                            "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
+            merged: dict[str, int] = {} if row is None else loads(row[0])
+            for name, t in times.items():
+                merged[name] = max(int(t), merged.get(name, int(t)))
+            # Like a Redis hash's TTL: the whole rule's watermarks live on while any field is written.
+            expires_at = max(row[1] if row else 0.0, now + ttl_s)
+            c.execute("INSERT OR REPLACE INTO field_times (ns, rule_key, times, expires_at) VALUES (?,?,?,?)",
+                      (self.namespace, rule_key, dumps(merged), expires_at))
+            self._maybe_purge(c, now)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,94 @@
+"""open_store URL parsing, and the cold-start import rule."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sgrule.idempotency import DEFAULT_SQLITE_PATH, open_store
+from sgrule.idempotency.base import IdempotencyStore
+
+
+@pytest.mark.parametrize("url", [None, "", "  "])
+def test_default_is_sqlite_in_tempdir(url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sgrule.idempotency as idem
+    import tempfile
+    # The default path is <tempdir>/sgrule-idempotency.sqlite3; point it at tmp_path so the test leaves no file.
+    assert DEFAULT_SQLITE_PATH == str(Path(tempfile.gettempdir()) / "sgrule-idempotency.sqlite3")
+    monkeypatch.setattr(idem, "DEFAULT_SQLITE_PATH", str(tmp_path / "default.sqlite3"))
+    s = open_store(url)
+    try:
+        from sgrule.idempotency.sqlite import SqliteStore
+        assert isinstance(s, SqliteStore) and s.path == str(tmp_path / "default.sqlite3")
+        assert isinstance(s, IdempotencyStore)
+    finally:
+        s.close()
+
+
+def test_sqlite_file_url(tmp_path: Path) -> None:
+    path = tmp_path / "sub.sqlite3"
+    s = open_store(f"sqlite://{path}", namespace="n1")
+    try:
+        assert s.path == str(path) and s.namespace == "n1"
+        s.claim("k", "fp", "a", 10)
+    finally:
+        s.close()
+    s = open_store(f"sqlite://{path}", namespace="n1")  # a second open (another process) sees the claim
+    try:
+        assert s.get("k").owner == "a"
+    finally:
+        s.close()
+
+
+def test_sqlite_memory_url() -> None:
+    s = open_store("sqlite:///:memory:")
+    try:
+        assert s.path == ":memory:"
+        assert s.claim("k", "fp", "a", 10).status.value == "acquired"
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/15", "rediss://user:pw@cache.example:6380/0",
+                                 "REDIS://localhost"])
+def test_redis_urls_build_a_redis_store(url: str) -> None:
+    from sgrule.idempotency.redis import RedisStore
+    s = open_store(url, namespace="ns")  # connects lazily: no server needed to build it
+    try:
+        assert isinstance(s, RedisStore) and isinstance(s, IdempotencyStore)
+        assert s._k("idem", "x") == "ns:idem:x"
+        assert s._k("lock", "r") == "ns:lock:r" and s._k("fields", "r") == "ns:fields:r"
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgres://u:secret@db/x", "unsupported idempotency store URL (scheme 'postgres')"),
+    ("/tmp/idem.sqlite3", "scheme 'missing'"),
+    ("memory", "scheme 'missing'"),
+    ("sqlite://relative/path", "SQLite needs an absolute path"),
+    ("sqlite://", "SQLite needs an absolute path"),
+    ("sqlite:///", "SQLite needs an absolute path"),
+    ("redis://", "without a host"),
+])
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        open_store(url)
+    assert message in str(err.value)
+    assert "secret" not in str(err.value)  # never echo credentials
+
+
+def test_empty_namespace_is_refused() -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        open_store("sqlite:///:memory:", namespace="")
+
+
+def test_import_does_not_load_backends() -> None:
+    code = ("import sys, sgrule.idempotency\n"
+            "bad = [m for m in ('redis', 'sgrule.idempotency.redis', 'sgrule.idempotency.sqlite', 'sqlite3')"
+            " if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
