@@ -1,0 +1,184 @@
+"""Fault injection: make chosen API calls fail, slow down, or lose their reply.
+
+A rule (JSON, as posted to ``/_emulator/faults``)::
+
+    {"action": "AuthorizeSecurityGroupEgress" | "*",       # required
+     "securityGroupId": "sg-...",                           # optional: match the request's SecurityGroupId
+     "times": 2,                                            # optional: fire N times (default: forever)
+     "probability": 0.3,                                    # optional: fire with probability p (seedable)
+     "phase": "before" | "after",                           # optional, default "before"
+     # exactly one of:
+     "error": {"status": 503, "code": "ServiceUnavailable", "message": "...", "retryAfter": 1},
+     "latencyMs": 50,
+     "drop": true}
+
+``phase: "after"`` (error/drop only) runs the action first — its effect happens — then replaces or drops the
+reply: "the call went out but the answer was lost", which is what idempotency (ClientToken) is for.
+Rules are checked in order; the first one that matches *and fires* wins.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+PHASES = ("before", "after")
+
+
+@dataclass
+class FaultError:
+    status: int = 503
+    code: str = "ServiceUnavailable"
+    message: str = "The request has failed due to a temporary failure of the server."
+    retry_after: int | None = None  # seconds; sets x-acs-retry-after so the SDK raises ThrottlingException
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            out["retryAfter"] = self.retry_after
+        return out
+
+
+@dataclass
+class FaultRule:
+    action: str = "*"
+    security_group_id: str | None = None
+    times: int | None = None
+    probability: float | None = None
+    phase: str = "before"
+    error: FaultError | None = None
+    latency_ms: int | None = None
+    drop: bool = False
+    fired: int = 0
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> FaultRule:
+        if not isinstance(raw, Mapping):
+            raise ValueError("a fault rule must be a JSON object")
+        known = {"action", "securityGroupId", "times", "probability", "phase", "error", "latencyMs", "drop"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
+        action = raw.get("action")
+        if not isinstance(action, str) or not action:
+            raise ValueError("fault rule needs 'action' (an API action name or '*')")
+        kinds = [k for k in ("error", "latencyMs", "drop") if raw.get(k) not in (None, False)]
+        if len(kinds) != 1:
+            raise ValueError("fault rule needs exactly one of 'error', 'latencyMs', 'drop'")
+        phase = raw.get("phase", "before")
+        if phase not in PHASES:
+            raise ValueError(f"'phase' must be one of {PHASES}")
+        if phase == "after" and kinds[0] == "latencyMs":
+            raise ValueError("'phase: after' applies to 'error' and 'drop' only")
+        times = raw.get("times")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise ValueError("'times' must be a positive integer")
+        prob = raw.get("probability")
+        if prob is not None and (not isinstance(prob, (int, float)) or not 0 <= prob <= 1):
+            raise ValueError("'probability' must be a number in [0, 1]")
+        error = None
+        if kinds[0] == "error":
+            e = raw["error"]
+            if not isinstance(e, Mapping):
+                raise ValueError("'error' must be an object {status, code, message[, retryAfter]}")
+            error = FaultError()
+            error.status = int(e.get("status", error.status))
+            if not 400 <= error.status <= 599:
+                raise ValueError("'error.status' must be 4xx or 5xx")
+            error.code = str(e.get("code", error.code))
+            error.message = str(e.get("message", error.message))
+            if e.get("retryAfter") is not None:
+                error.retry_after = int(e["retryAfter"])
+                if error.retry_after <= 0:
+                    raise ValueError("'error.retryAfter' must be > 0 (the SDK ignores 0)")
+        latency = raw.get("latencyMs")
+        if latency is not None and (not isinstance(latency, (int, float)) or latency < 0):
+            raise ValueError("'latencyMs' must be a non-negative number")
+        sg = raw.get("securityGroupId")
+        return cls(
+            action=action,
+            security_group_id=str(sg) if sg is not None else None,
+            times=times,
+            probability=float(prob) if prob is not None else None,
+            phase=phase,
+            error=error,
+            latency_ms=int(latency) if latency is not None else None,
+            drop=bool(raw.get("drop", False)),
+        )
+
+    @property
+    def kind(self) -> str:
+        return "error" if self.error else "latency" if self.latency_ms is not None else "drop"
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def applies_to(self, action: str, params: Mapping[str, str]) -> bool:
+        if self.action != "*" and self.action != action:
+            return False
+        if self.security_group_id is not None and params.get("SecurityGroupId") != self.security_group_id:
+            return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "phase": self.phase, "fired": self.fired}
+        if self.security_group_id is not None:
+            out["securityGroupId"] = self.security_group_id
+        if self.times is not None:
+            out["times"] = self.times
+            out["remaining"] = max(self.times - self.fired, 0)
+        if self.probability is not None:
+            out["probability"] = self.probability
+        if self.error:
+            out["error"] = self.error.to_json()
+        elif self.latency_ms is not None:
+            out["latencyMs"] = self.latency_ms
+        else:
+            out["drop"] = True
+        return out
+
+
+class FaultInjector:
+    """Thread-safe ordered list of rules; :meth:`take` decides (and counts) atomically."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._rng = random.Random(seed)
+
+    def add(self, raw_rules: list[Mapping[str, Any]], seed: int | None = None) -> list[dict[str, Any]]:
+        """Validate all rules first (all-or-nothing), append them, return every rule."""
+        if not isinstance(raw_rules, list):
+            raise ValueError("'rules' must be a list")
+        parsed = [FaultRule.from_json(r) for r in raw_rules]
+        with self._lock:
+            if seed is not None:
+                self._rng.seed(seed)
+            self._rules.extend(parsed)
+            return [r.to_json() for r in self._rules]
+
+    def rules(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.to_json() for r in self._rules]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def seed(self, seed: int | None) -> None:
+        with self._lock:
+            self._rng.seed(seed)
+
+    def take(self, action: str, params: Mapping[str, str]) -> FaultRule | None:
+        """The first rule that matches this call and fires; its counter is consumed."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.exhausted or not rule.applies_to(action, params):
+                    continue
+                if rule.probability is not None and self._rng.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                return rule
+        return None

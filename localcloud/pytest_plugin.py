@@ -1,0 +1,132 @@
+"""pytest plugin (entry point ``localcloud``): one emulator per test session, reset before every test.
+
+Fixtures:
+  ``localcloud``          -> :class:`LocalCloudHandle` (reset done): ``.endpoint``, ``.calls()``, ``.clear_calls()``,
+                             ``.state()``, ``.load_state()``, ``.events()``, ``.clear_events()``, ``.create_bus()``,
+                             ``.faults.inject(...)`` / ``.faults.clear()``, ``.sdk_config()``, ``.server``
+  ``ecs_client``          -> official ``alibabacloud_ecs20140526.client.Client`` pointed at it
+  ``eventbridge_client``  -> official ``alibabacloud_eventbridge20200401.client.Client`` pointed at it
+  ``ecs_seed``            -> :class:`EcsSeed`: ``group()``, ``egress()``, ``prefix_list()`` through the SDK
+  ``localcloud_server``   -> the session's in-process :class:`localcloud.server.LocalCloud`
+
+This module is imported by every pytest run in the environment, so it imports the SDKs lazily.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import pytest
+
+# alibabacloud_credentials reads this at import: never let a test probe the ECS metadata service.
+os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+
+from localcloud.control_client import ControlClient  # noqa: E402  (stdlib-only, cheap)
+
+REGION_ID = "cn-hangzhou"
+
+
+class LocalCloudHandle(ControlClient):
+    """What the ``localcloud`` fixture returns: the control client plus the in-process server."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server.endpoint)
+        self.server = server
+
+
+class EcsSeed:
+    """Put ECS resources in place through the official SDK (so they exist exactly as a client made them)."""
+
+    def __init__(self, client: Any, region_id: str = REGION_ID) -> None:
+        from alibabacloud_ecs20140526 import models
+
+        self.client = client
+        self.region_id = region_id
+        self._m = models
+
+    def group(self, vpc_id: str = "vpc-1", name: str | None = None, description: str | None = None,
+              **fields: Any) -> str:
+        """CreateSecurityGroup; returns the new ``sg-...`` id."""
+        req = self._m.CreateSecurityGroupRequest(region_id=self.region_id, vpc_id=vpc_id, security_group_name=name,
+                                                 description=description, **fields)
+        return self.client.create_security_group(req).body.security_group_id
+
+    def egress(self, sg_id: str, **rule_fields: Any) -> str:
+        """AuthorizeSecurityGroupEgress with one ``Permissions.1.*`` rule (defaults: TCP 443 to 10.0.0.0/8,
+        accept, priority 1; override with SDK field names, e.g. ``port_range="80/80"``,
+        ``dest_prefix_list_id=...``); returns the new rule's ``sgr-...`` id found via
+        DescribeSecurityGroupAttribute."""
+        fields: dict[str, Any] = {"ip_protocol": "TCP", "port_range": "443/443", "policy": "accept", "priority": "1"}
+        if not any(k in rule_fields for k in ("dest_cidr_ip", "dest_group_id", "dest_prefix_list_id",
+                                              "ipv_6dest_cidr_ip")):
+            fields["dest_cidr_ip"] = "10.0.0.0/8"
+        client_token = rule_fields.pop("client_token", None)
+        fields.update(rule_fields)
+        before = set(self.egress_rule_ids(sg_id))
+        perm = self._m.AuthorizeSecurityGroupEgressRequestPermissions(**fields)
+        self.client.authorize_security_group_egress(self._m.AuthorizeSecurityGroupEgressRequest(
+            region_id=self.region_id, security_group_id=sg_id, permissions=[perm], client_token=client_token))
+        new = [r for r in self.egress_rule_ids(sg_id) if r not in before]
+        if len(new) != 1:
+            raise AssertionError(f"expected exactly one new egress rule in {sg_id}, found {new}")
+        return new[0]
+
+    def egress_rule_ids(self, sg_id: str) -> list[str]:
+        body = self.client.describe_security_group_attribute(self._m.DescribeSecurityGroupAttributeRequest(
+            region_id=self.region_id, security_group_id=sg_id, direction="egress")).body
+        perms = body.permissions.permission if body.permissions and body.permissions.permission else []
+        return [p.security_group_rule_id for p in perms if p.security_group_rule_id]
+
+    def prefix_list(self, name: str = "pl-localcloud", cidrs: tuple[str, ...] | list[str] = ("10.0.0.0/8",),
+                    max_entries: int = 10, address_family: str = "IPv4", description: str | None = None) -> str:
+        """CreatePrefixList; returns the ``pl-...`` id."""
+        entries = [self._m.CreatePrefixListRequestEntry(cidr=c) for c in cidrs]
+        req = self._m.CreatePrefixListRequest(region_id=self.region_id, prefix_list_name=name,
+                                              address_family=address_family, max_entries=max_entries,
+                                              entry=entries or None, description=description)
+        return self.client.create_prefix_list(req).body.prefix_list_id
+
+
+@pytest.fixture(scope="session")
+def localcloud_server() -> Iterator[Any]:
+    from localcloud.server import LocalCloud
+
+    with LocalCloud() as server:
+        yield server
+
+
+@pytest.fixture
+def localcloud(localcloud_server: Any) -> LocalCloudHandle:
+    handle = LocalCloudHandle(localcloud_server)
+    handle.reset()  # services, call log, faults and events
+    return handle
+
+
+@pytest.fixture(scope="session")
+def _localcloud_sdk_clients(localcloud_server: Any) -> dict[str, Any]:
+    return {}  # filled lazily: one client per product per session (clients are thread-safe, creation isn't free)
+
+
+@pytest.fixture
+def ecs_client(localcloud: LocalCloudHandle, _localcloud_sdk_clients: dict[str, Any]) -> Any:
+    if "ecs" not in localcloud.server.services:
+        pytest.skip("localcloud.ecs (the ECS emulator) is not available")
+    if "ecs" not in _localcloud_sdk_clients:
+        from alibabacloud_ecs20140526.client import Client
+
+        _localcloud_sdk_clients["ecs"] = Client(localcloud.sdk_config())
+    return _localcloud_sdk_clients["ecs"]
+
+
+@pytest.fixture
+def eventbridge_client(localcloud: LocalCloudHandle, _localcloud_sdk_clients: dict[str, Any]) -> Any:
+    if "eventbridge" not in _localcloud_sdk_clients:
+        from alibabacloud_eventbridge20200401.client import Client
+
+        _localcloud_sdk_clients["eventbridge"] = Client(localcloud.sdk_config())
+    return _localcloud_sdk_clients["eventbridge"]
+
+
+@pytest.fixture
+def ecs_seed(ecs_client: Any) -> EcsSeed:
+    return EcsSeed(ecs_client)
