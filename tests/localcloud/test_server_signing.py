@@ -242,3 +242,24 @@ def test_signature_failures_are_in_the_call_log(echo_cloud: LocalCloud) -> None:
     raw_call(echo_cloud, {"RegionId": "cn-hangzhou"}, ak="LTAI-nobody")
     [call] = echo_cloud.calls.list()
     assert (call["action"], call["status"], call["code"]) == ("DescribeRegions", 404, "InvalidAccessKeyId.NotFound")
+
+
+def test_async_client_signature_accepted(echo_cloud: LocalCloud) -> None:
+    """aiohttp puts the query on the wire differently from requests; both must verify."""
+    import asyncio
+
+    from alibabacloud_ecs20140526.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config, OpenApiRequest, Params
+    from darabonba.runtime import RuntimeOptions
+
+    client = Client(Config(access_key_id=DEFAULT_ACCESS_KEY_ID, access_key_secret=DEFAULT_ACCESS_KEY_SECRET,
+                           endpoint=echo_cloud.endpoint.removeprefix("http://"), protocol="http",
+                           region_id="cn-hangzhou"))
+    params = Params(action="DescribeRegions", version=ECS_VERSION, protocol="HTTPS", pathname="/", method="POST",
+                    auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
+    query = {"RegionId": "cn-hangzhou", "Description": "a b+c&d=e ü"}
+
+    async def call() -> dict[str, Any]:
+        return (await client.call_api_async(params, OpenApiRequest(query=query), RuntimeOptions()))["body"]
+
+    assert asyncio.run(call())["Params"] == query
