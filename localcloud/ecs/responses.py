@@ -137,11 +137,12 @@ class EcsService:
         region = _required(p, "RegionId")
         group_id = _required(p, "SecurityGroupId")
         self.backend.group(ctx.account_id, region, group_id)
-        for regions in self.backend.accounts.values():
-            for other in (r.groups.get(gid) for r in regions.values() for gid in list(r.groups)):
-                if other is not None and other.group_id != group_id and any(
-                        rule.spec.dest_group_id == group_id for rule in other.rules.values()):
-                    fail("group_in_use")
+        # Rules of any account may point at it (DestGroupOwnerId): refuse while one does.
+        referencing = (rule for regions in self.backend.accounts.values() for reg in regions.values()
+                       for other in reg.groups.values() if other.group_id != group_id
+                       for rule in other.rules.values())
+        if any(rule.spec.dest_group_id == group_id for rule in referencing):
+            fail("group_in_use")
         del self.backend.region(ctx.account_id, region).groups[group_id]
         return {}
 
@@ -191,8 +192,7 @@ class EcsService:
         nic = p.get("NicType", "")
         if nic and nic not in ("internet", "intranet"):
             fail("nic_type_invalid")
-        size_check = _int(p, "MaxResults", 500, 10, 1000, "max_results_invalid")
-        del size_check  # validated before the lookup, used by _page
+        _int(p, "MaxResults", 500, 10, 1000, "max_results_invalid")  # stateless: checked before the lookup
         group = self.backend.group(ctx.account_id, region, group_id)
         nic = egress.nic_for_group(group, nic or None)
         rules = [r for r in group.rules.values() if r.spec.nic_type == nic] if direction != "ingress" else []

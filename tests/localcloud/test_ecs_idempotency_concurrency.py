@@ -1,6 +1,7 @@
 """ClientToken idempotence and concurrent writers, through the official SDK over HTTP."""
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -122,3 +123,42 @@ def test_concurrent_modifies_lose_no_update(ecs_seed: Any, ecs_client: Any, loca
         assert (rules[rid]["PortRange"], rules[rid]["Priority"], rules[rid]["Description"]) == (
             f"{port}/{port}", 20, f"t{i}-w19")
     assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 16 * 20
+
+
+def test_service_lock_alone_prevents_lost_updates() -> None:
+    """Same race straight on EcsService (no HTTP server lock in front): the service's own lock must hold."""
+    svc = EcsService()
+    ctx = CallContext(ACCOUNT, "ak")
+    sg = svc.handle("CreateSecurityGroup", {"RegionId": REGION, "VpcId": "vpc-1"}, ctx)["SecurityGroupId"]
+    flat = {f"Permissions.{i + 1}.{k}": v for i in range(16)
+            for k, v in {"IpProtocol": "TCP", "PortRange": f"{i + 1}/{i + 1}", "DestCidrIp": "10.0.0.0/8"}.items()}
+    svc.handle("AuthorizeSecurityGroupEgress", {"RegionId": REGION, "SecurityGroupId": sg, **flat}, ctx)
+    rule_ids = [r["SecurityGroupRuleId"] for r in
+                svc.dump_state()["accounts"][ACCOUNT][REGION]["security_groups"][sg]["rules"]]
+    start = threading.Barrier(16)
+
+    def writer(i: int) -> None:
+        start.wait()
+        for j in range(200):
+            svc.handle("ModifySecurityGroupEgressRule", {
+                "RegionId": REGION, "SecurityGroupId": sg, "SecurityGroupRuleId": rule_ids[i],
+                "PortRange": f"{1000 + i * 1000 + j}/{1000 + i * 1000 + j}", "Description": f"{i}-{j}"}, ctx)
+            # Interleave a token-guarded create per thread: exactly one group per token, whatever the race.
+            svc.handle("CreateSecurityGroup", {"RegionId": REGION, "ClientToken": f"tok-{j}"}, ctx)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(writer, range(16)))
+    state = svc.dump_state()["accounts"][ACCOUNT][REGION]["security_groups"]
+    assert len(state) == 1 + 200
+    rules = {r["SecurityGroupRuleId"]: r for r in state[sg]["rules"]}
+    assert [(rules[rid]["PortRange"], rules[rid]["Description"]) for rid in rule_ids] == [
+        (f"{1000 + i * 1000 + 199}/{1000 + i * 1000 + 199}", f"{i}-199") for i in range(16)]
+    json.dumps(svc.dump_state())  # JSON-able
+
+
+def test_unknown_action_direct_is_not_200() -> None:
+    from localcloud.base import ApiError
+
+    with pytest.raises(ApiError) as info:
+        EcsService().handle("RunInstances", {"RegionId": REGION}, CallContext(ACCOUNT, "ak"))
+    assert (info.value.status, info.value.code) == (400, "InvalidAction.NotFound")
