@@ -1,0 +1,454 @@
+"""The apply pipeline: a batch of deliveries in, one terminal outcome per change out.
+
+Per change, in order: validate (``sgrule.event``), policy guard, idempotency claim, read the live rule (one
+DescribeSecurityGroupAttribute per group per batch, all pages), fill a by-ID change from the live rule,
+stateful checks, no-op detection, then ModifySecurityGroupEgressRule with a deterministic ClientToken.
+
+Ordering: changes to one rule run one after another (a thread per rule chain, a store-wide rule lock across
+instances); newest first, so an older change never overwrites a field that a newer applied change set
+(per-field watermarks in the store), and what is left of it still applies. Different rules run
+concurrently on a bounded pool.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .ecs import Retrier, Transient, describe_egress, modify
+from .envelope import Delivered
+from .errors import SgruleError
+from .event import RuleChangeEvent, build_request, parse_event
+from .idempotency import ClaimStatus, IdempotencyStore, LeaseLost
+from .log import Logger
+from .outcome import build, client_token
+from .rule import DESTINATIONS, RULE_FIELDS
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+APPLIED_AT = "_applied_at"  # watermark key: wall time (us) of the last Modify on the rule, by anyone
+_WAIT_S = 0.05  # poll interval for a change or rule another worker holds
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _entity(fields: dict[str, Any]) -> str | None:
+    """The kind of destination a rule authorises: cidr, group or prefix list (fixed for a rule's life)."""
+    if "DestCidrIp" in fields or "Ipv6DestCidrIp" in fields:
+        return "cidr"
+    if "DestGroupId" in fields:
+        return "group"
+    if "DestPrefixListId" in fields:
+        return "prefixlist"
+    return None
+
+
+def _identity(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two rules the same rule for the API (everything but Description)."""
+    f = {"Policy": "accept", "Priority": 1, **fields}
+    return tuple(f.get(name) for name in RULE_FIELDS if name != "Description")
+
+
+@dataclass
+class Change:
+    index: int
+    event: RuleChangeEvent
+    fingerprint: str
+    token: str
+    rule_id: str | None = None
+    deliveries: int = 1
+    sent: dict[str, Any] | None = None  # {"params": ..., "attempts": n} from an earlier delivery
+
+    @property
+    def group_key(self) -> tuple[str, str]:
+        return self.event.data.RegionId, self.event.data.SecurityGroupId
+
+    @property
+    def rule_key(self) -> str:
+        return f"{self.event.data.RegionId}/{self.event.data.SecurityGroupId}/{self.rule_id}"
+
+
+@dataclass
+class Group:
+    """One security group's egress rules as this batch knows them (kept current after each Modify)."""
+
+    rules: dict[str, dict[str, Any]] | None = None
+    error: Exception | None = None
+    fresh_as_of: dict[str, int] = field(default_factory=dict)  # rule -> watermark we know our copy reflects
+    described_at: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Deps:
+    """What a batch needs from its instance (built once per FC instance, shared by invocations)."""
+
+    settings: Settings
+    ecs: Callable[[str], Any]  # region -> official ECS client
+    store: IdempotencyStore
+    log: Logger
+    pool: ThreadPoolExecutor
+
+
+class Batch:
+    """One invocation's work. ``run`` returns the outcomes (None where a change must be redelivered)."""
+
+    def __init__(self, deps: Deps, deadline: float, request_id: str | None = None) -> None:
+        self.deps = deps
+        self.s = deps.settings
+        self.deadline = deadline
+        self.owner = f"{request_id or 'local'}:{uuid.uuid4().hex[:12]}"
+        self.log = deps.log.bind(requestId=request_id)
+        self.groups: dict[tuple[str, str], Group] = {}
+        self.groups_lock = threading.Lock()
+        self.outcomes: list[dict[str, Any] | None] = []
+        self.transient: list[int] = []
+        self.calls = {"describe": 0, "modify": 0}
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self, items: list[Delivered]) -> list[dict[str, Any] | None]:
+        self.outcomes = [None] * len(items)
+        first: dict[str, Change] = {}
+        duplicates: list[tuple[int, Change]] = []
+        todo: list[Change] = []
+        waiting: list[Change] = []
+        for i, item in enumerate(items):
+            change = self._admit(i, item)
+            if change is None:
+                continue
+            key = change.event.key
+            if key in first:  # the same change twice in one batch: one run, the same outcome twice
+                if first[key].fingerprint != change.fingerprint:
+                    self._reject(change, SgruleError("IdempotentParameterMismatch", source="validation"))
+                else:
+                    duplicates.append((i, first[key]))
+                continue
+            first[key] = change
+            self._claim(change, todo, waiting)
+        self._process(todo)
+        self._wait_for_others(waiting)
+        for i, original in duplicates:
+            self.outcomes[i] = self.outcomes[original.index]
+            if original.index in self.transient:
+                self.transient.append(i)
+        return self.outcomes
+
+    def _admit(self, i: int, item: Delivered) -> Change | None:
+        """Validation and policy; a change that fails either gets its outcome here (nothing to store)."""
+        if item.error is not None:
+            self.outcomes[i] = build(status="rejected", source=self.s.outcome_source, change_source=None,
+                                     change_id=item.message_id, error=item.error)
+            return None
+        try:
+            event = parse_event(item.raw)
+        except SgruleError as err:
+            raw = item.raw if isinstance(item.raw, dict) else {}
+            data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+            self.outcomes[i] = build(
+                status="rejected", source=self.s.outcome_source, change_source=_str(raw.get("source")),
+                change_id=_str(raw.get("id")) or item.message_id, region_id=_str(data.get("RegionId")),
+                security_group_id=_str(data.get("SecurityGroupId")), rule_id=_str(data.get("SecurityGroupRuleId")),
+                correlation_id=_str(raw.get("correlationid")), error=err)
+            return None
+        d = event.data
+        token = d.ClientToken or client_token(event.source, event.id)
+        change = Change(i, event, _fingerprint(event), token, rule_id=d.SecurityGroupRuleId)
+        if not self.s.allows(d.RegionId, d.SecurityGroupId):
+            self._reject(change, SgruleError("Forbidden.SecurityGroupNotAllowed",
+                                             f"{d.RegionId}/{d.SecurityGroupId} is outside the allow-list "
+                                             "(SGRULE_ALLOWED_REGIONS, SGRULE_ALLOWED_SECURITY_GROUPS).",
+                                             source="policy"), store=False)
+            return None
+        return change
+
+    def _claim(self, change: Change, todo: list[Change], waiting: list[Change]) -> None:
+        claim = self.deps.store.claim(change.event.key, change.fingerprint, self.owner, self._lease_s())
+        status = claim.status
+        if status is ClaimStatus.ACQUIRED:
+            change.deliveries = claim.record.deliveries
+            change.sent = claim.record.sent_request
+            todo.append(change)
+        elif status is ClaimStatus.COMPLETED:
+            self.outcomes[change.index] = claim.record.outcome
+        elif status is ClaimStatus.MISMATCH:
+            self._reject(change, SgruleError("IdempotentParameterMismatch",
+                                             f"change {change.event.id!r} from {change.event.source!r} was "
+                                             "already received with different content.", source="validation"),
+                         store=False)
+        else:
+            waiting.append(change)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _process(self, changes: list[Change]) -> None:
+        if not changes:
+            return
+        # Phase 1: every group's rules, concurrently, one Describe (per page) per group.
+        keys = list(dict.fromkeys(c.group_key for c in changes))
+        list(self.deps.pool.map(self._group, keys))
+        # Phase 2: resolve each change to its rule, then one serial chain per rule, chains concurrently.
+        chains: dict[str, list[Change]] = {}
+        for change in changes:
+            if self._resolve(change):
+                chains.setdefault(change.rule_key, []).append(change)
+        for chain in chains.values():
+            chain.sort(key=lambda c: (-c.event.time_us, c.index))  # newest first; ties in input order
+        for future in [self.deps.pool.submit(self._chain, chain) for chain in chains.values()]:
+            future.result()
+
+    def _wait_for_others(self, waiting: list[Change]) -> None:
+        """Changes another worker holds: take their stored outcome when it lands, or take over on expiry."""
+        while waiting:
+            if time.monotonic() + _WAIT_S >= self.deadline:
+                for change in waiting:
+                    self._retry_later(change, SgruleError("Runtime.RetriesExhausted", "another worker still "
+                                                          "holds this change", source="runtime"), release=False)
+                return
+            time.sleep(_WAIT_S)
+            still, todo = [], []
+            for change in waiting:
+                self._claim(change, todo, still)
+            self._process(todo)
+            waiting = still
+
+    # ------------------------------------------------------------------ groups and rules
+
+    def _group(self, key: tuple[str, str], refresh: bool = False) -> Group:
+        with self.groups_lock:
+            group = self.groups.setdefault(key, Group())
+        with group.lock:
+            if group.rules is None and group.error is None or refresh:
+                described_at = _now_us()
+                try:
+                    self.calls["describe"] += 1
+                    group.rules = describe_egress(self.deps.ecs(key[0]), key[0], key[1], self._retrier())
+                    group.described_at = described_at
+                    group.fresh_as_of = {}
+                    group.error = None
+                except (SgruleError, Transient) as exc:
+                    group.error = exc
+        return group
+
+    def _resolve(self, change: Change) -> bool:
+        """Find the change's rule in its group; a change that cannot be resolved ends here."""
+        group = self.groups[change.group_key]
+        if group.error is not None:
+            self._fail_from(change, group.error)
+            return False
+        assert group.rules is not None
+        if change.rule_id is not None:
+            if change.rule_id not in group.rules:
+                self._reject_stored(change, SgruleError("SecurityGroupRule.NotFound",
+                                                        f"rule {change.rule_id} is not an egress rule of "
+                                                        f"{change.event.data.SecurityGroupId}.", source="validation"))
+                return False
+            return True
+        want = {k: v for k, v in change.event.data.rule_fields().items() if k != "Description"}
+        want = {"Policy": "accept", "Priority": 1, **want}  # the API's defaults when matching
+        for rule_id, live in group.rules.items():
+            have = {"Policy": "accept", "Priority": 1, **live}
+            if all(have.get(k) == v for k, v in want.items()) and _entity(live) == _entity(want):
+                change.rule_id = rule_id
+                return True
+        self._reject_stored(change, SgruleError("SecurityGroupRule.NotFound", source="validation"))
+        return False
+
+    def _chain(self, chain: list[Change]) -> None:
+        rule_key = chain[0].rule_key
+        store = self.deps.store
+        while not store.acquire_rule_lock(rule_key, self.owner, self._lease_s()):
+            if time.monotonic() + _WAIT_S >= self.deadline:
+                for change in chain:
+                    self._retry_later(change, SgruleError("Runtime.RetriesExhausted", "the rule is locked by "
+                                                          "another worker", source="runtime"))
+                return
+            time.sleep(_WAIT_S)
+        try:
+            for change in chain:
+                try:
+                    self._apply(change)
+                except LeaseLost:  # our lease ran out and another worker took the change: it will answer
+                    self.transient.append(change.index)
+                except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
+                    self.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
+                    self._retry_later(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"))
+        finally:
+            store.release_rule_lock(rule_key, self.owner)
+
+    # ------------------------------------------------------------------ one change
+
+    def _apply(self, change: Change) -> None:
+        ev, d = change.event, change.event.data
+        log = self.log.bind(changeId=ev.id, correlationId=ev.correlationid)
+        group = self.groups[change.group_key]
+        store = self.deps.store
+        marks = store.field_times(change.rule_key)
+        if marks.get(APPLIED_AT, 0) > group.fresh_as_of.get(change.rule_id, group.described_at):
+            group = self._group(change.group_key, refresh=True)  # another worker changed it since we read
+            if not self._resolve(change):
+                return
+        live = group.rules[change.rule_id]  # type: ignore[index]
+
+        if change.sent is not None:  # an earlier delivery sent the call and then died: finish it
+            return self._replay_sent(change, live, marks, log)
+
+        asked = d.rule_fields()
+        if d.mode == "by_match":
+            asked = {"Description": asked["Description"]}
+        newer = {k for k in asked if marks.get(k, -1) > ev.time_us}
+        wanted = {k: v for k, v in asked.items() if k not in newer}
+        if asked and not wanted:
+            return self._finish(change, "superseded", before=live, after=live)
+
+        error = self._stateful_check(change, live, wanted, group)
+        if error is not None:
+            return self._finish(change, "rejected", before=live, error=error)
+        desired = {**live, **wanted}
+        if desired == live:
+            self._mark(change, wanted)
+            return self._finish(change, "unchanged", before=live, after=live)
+        try:
+            request = build_request({"RegionId": d.RegionId, "SecurityGroupId": d.SecurityGroupId,
+                                     "SecurityGroupRuleId": change.rule_id, **desired, "ClientToken": change.token})
+        except SgruleError as err:
+            return self._finish(change, "rejected", before=live, error=err)
+        params = request.to_params()
+        self._call(change, params, live, desired, wanted, log)
+
+    def _stateful_check(self, change: Change, live: dict[str, Any], wanted: dict[str, Any],
+                        group: Group) -> SgruleError | None:
+        given = {k for k in wanted if k in DESTINATIONS}
+        if given and _entity(wanted) != _entity(live):
+            return SgruleError("InvalidOperation.ModifySgRuleEntityType",
+                               f"the rule's destination is a {_entity(live)}; it cannot become a {_entity(wanted)}.",
+                               field="data." + sorted(given)[0])
+        for side in (("DestCidrIp", "Ipv6DestCidrIp"), ("SourceCidrIp", "Ipv6SourceCidrIp")):
+            if any(k in wanted for k in side) and any(k in live for k in side) and \
+                    not any(k in wanted and k in live for k in side):
+                return SgruleError("InvalidParameter.Conflict", "the IP address family of a rule cannot change.",
+                                   field="data." + next(k for k in side if k in wanted))
+        if "NicType" in wanted and wanted["NicType"] != live.get("NicType", wanted["NicType"]):
+            return SgruleError("InvalidOperation.ModifyNicType", field="data.NicType")
+        desired = _identity({**live, **wanted})
+        for other_id, other in (group.rules or {}).items():
+            if other_id != change.rule_id and _identity(other) == desired:
+                return SgruleError("InvalidParam.InvalidModifyRuleRequest",
+                                   f"the modified rule would be the same as rule {other_id}.")
+        return None
+
+    def _call(self, change: Change, params: dict[str, str], live: dict[str, Any], desired: dict[str, Any],
+              wanted: dict[str, Any], log: Logger) -> None:
+        store, key = self.deps.store, change.event.key
+        attempts = (change.sent or {}).get("attempts", 0)
+
+        def count() -> None:
+            nonlocal attempts
+            attempts += 1
+            # Written before each call: a crash after it still tells the next delivery what went out.
+            store.mark_sent(key, self.owner, {"params": params, "attempts": attempts})
+            self.calls["modify"] += 1
+
+        client = self.deps.ecs(params["RegionId"])
+        try:
+            request_id = self._retrier().call(lambda: modify(client, params), on_attempt=count)
+        except Transient as exc:
+            log.warning("transient failure", code=exc.error.code, attempts=attempts, deliveries=change.deliveries)
+            return self._transient(change, exc.error, live, attempts)
+        except SgruleError as err:
+            return self._finish(change, "rejected", before=live, error=err, attempts=attempts)
+        group = self.groups[change.group_key]
+        group.rules[change.rule_id] = desired  # type: ignore[index]
+        self._mark(change, wanted, applied=True)
+        log.info("applied", ecsRequestId=request_id, attempts=attempts)
+        self._finish(change, "applied", before=live, after=desired, request_id=request_id, attempts=attempts)
+
+    def _replay_sent(self, change: Change, live: dict[str, Any], marks: dict[str, int], log: Logger) -> None:
+        """The call of an earlier delivery went out (maybe): re-send it with its ClientToken, so ECS either
+        answers the first call's result or applies it now -- never twice, and it is reported applied."""
+        assert change.sent is not None
+        params = change.sent["params"]
+        fields = set(change.event.data.rule_fields())
+        if any(marks.get(k, -1) > change.event.time_us for k in fields):
+            # A newer change has set these fields since; re-sending would undo it.
+            return self._finish(change, "applied", before=None, after=live, attempts=change.sent.get("attempts", 0))
+        desired = {k: v for k, v in build_request(params).present().items() if k in RULE_FIELDS}
+        wanted = {k: v for k, v in desired.items() if k in fields}
+        self._call(change, params, live, desired, wanted, log)
+
+    def _mark(self, change: Change, wanted: dict[str, Any], applied: bool = False) -> None:
+        marks = {k: change.event.time_us for k in wanted}
+        if applied:
+            stamp = max(_now_us(), self.groups[change.group_key].described_at + 1)
+            marks[APPLIED_AT] = stamp
+            self.groups[change.group_key].fresh_as_of[change.rule_id] = stamp  # type: ignore[index]
+        if marks:
+            self.deps.store.record_field_times(change.rule_key, marks, self.s.completed_ttl_s)
+
+    # ------------------------------------------------------------------ endings
+
+    def _finish(self, change: Change, status: str, *, before: dict[str, Any] | None = None,
+                after: dict[str, Any] | None = None, error: SgruleError | None = None,
+                request_id: str | None = None, attempts: int | None = None, store: bool = True) -> None:
+        ev, d = change.event, change.event.data
+        token = change.token if (request_id or attempts or change.sent) else None
+        outcome = build(status=status, source=self.s.outcome_source, change_source=ev.source, change_id=ev.id,  # type: ignore[arg-type]
+                        region_id=d.RegionId, security_group_id=d.SecurityGroupId, rule_id=change.rule_id,
+                        client_token=token, request_id=request_id, before=before, after=after, error=error,
+                        attempts=attempts if attempts is not None else (change.sent or {}).get("attempts", 0),
+                        correlation_id=ev.correlationid)
+        if store:
+            self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s)
+        self.outcomes[change.index] = outcome
+
+    def _reject(self, change: Change, error: SgruleError, store: bool = False) -> None:
+        self._finish(change, "rejected", error=error, store=store)
+
+    def _reject_stored(self, change: Change, error: SgruleError) -> None:
+        self._finish(change, "rejected", error=error)
+
+    def _fail_from(self, change: Change, exc: Exception) -> None:
+        if isinstance(exc, Transient):
+            self._transient(change, exc.error, None, 0)
+        else:
+            self._reject_stored(change, exc if isinstance(exc, SgruleError) else
+                                SgruleError("Runtime.Unexpected", repr(exc), source="runtime"))
+
+    def _transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None, attempts: int) -> None:
+        if change.deliveries >= self.s.max_deliveries:
+            err = SgruleError("Runtime.RetriesExhausted", f"still failing after {change.deliveries} deliveries: "
+                              f"{error.code}: {error.message}", source="runtime")
+            return self._finish(change, "failed", before=live, error=err, attempts=attempts)
+        self._retry_later(change, error)
+
+    def _retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
+        if release:
+            self.deps.store.release(change.event.key, self.owner)
+        self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)
+        self.transient.append(change.index)
+
+    # ------------------------------------------------------------------ time
+
+    def _lease_s(self) -> float:
+        return max(1.0, self.deadline - time.monotonic()) + 5.0
+
+    def _retrier(self) -> Retrier:
+        return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
+                       cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts)
+
+
+def _fingerprint(event: RuleChangeEvent) -> str:
+    body = {"time": event.time_us, "data": event.data.present()}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

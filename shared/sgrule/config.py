@@ -1,0 +1,74 @@
+"""Configuration of the functions, from the environment (pydantic-settings).
+
+FC sets the standard ``ALIBABA_CLOUD_*`` credentials from the function's role; everything of sgrule's own
+is ``SGRULE_*``. The README lists every variable.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SGRULE_", extra="ignore", frozen=True)
+
+    # Credentials: the standard names (no prefix); secrets never appear in logs or reprs.
+    access_key_id: str | None = Field(None, validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_ID"))
+    access_key_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
+    security_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN"))
+
+    # The function's own region (FC sets FC_REGION): where the outcome bus is.
+    region: str = Field("cn-hangzhou", validation_alias=AliasChoices("SGRULE_REGION", "FC_REGION",
+                                                                      "ALIBABA_CLOUD_REGION"))
+    # Where the APIs are. Unset ECS endpoint: the SDK's own endpoint for the event's region.
+    ecs_endpoint: str | None = None
+    eventbridge_endpoint: str | None = None
+    outcome_bus: str | None = None  # unset: outcomes are only returned and logged
+    outcome_source: str = "sgrule/apply"
+
+    # Idempotency store: sqlite:///path (default: a file under the temp dir) or redis://host:port/db.
+    idempotency_url: str | None = None
+    completed_ttl_s: float = Field(7 * 24 * 3600, gt=0)
+
+    # Policy guard: comma-separated regions and security-group ids or globs a change may touch. Unset or
+    # empty allows nothing (an allow-list that fails open would not be one); "*" allows everything.
+    allowed_regions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_security_groups: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Work and retries.
+    concurrency: int = Field(16, ge=1, le=256)
+    retry_base_ms: float = Field(100, gt=0)
+    retry_cap_ms: float = Field(5000, gt=0)
+    max_attempts: int = Field(8, ge=1)  # per change per delivery (the time budget may stop earlier)
+    max_deliveries: int = Field(5, ge=1)  # then a change still failing transiently ends as `failed`
+    time_reserve_ms: float = Field(1500, ge=0)  # left for recording and publishing before the FC timeout
+    default_timeout_s: float = Field(60, gt=0)  # budget when the context gives no deadline
+    connect_timeout_ms: int = 3000
+    read_timeout_ms: int = 10000
+
+    _split = field_validator("allowed_regions", "allowed_security_groups", mode="before")(_csv)
+
+    def allows(self, region: str, group: str) -> bool:
+        return (any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions)
+                and any(fnmatch.fnmatchcase(group, p) for p in self.allowed_security_groups))
+
+
+def endpoint_parts(url: str) -> tuple[str, str]:
+    """``http://127.0.0.1:8080`` -> (``http``, ``127.0.0.1:8080``); a bare host means HTTPS."""
+    if "://" not in url:
+        return "https", url
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc

@@ -1,0 +1,51 @@
+"""Builders for apply tests: FC context, rule-change events, MNS-through-EventBridge envelopes."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_ids = itertools.count(1)
+
+
+def load_handler(name: str = "apply_egress_rule") -> Any:
+    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "index.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def fc_context(timeout: float = 30, request_id: str | None = None) -> Any:
+    return SimpleNamespace(request_id=request_id or f"req-{next(_ids)}", region="cn-hangzhou",
+                           account_id="1234567890123456",
+                           function=SimpleNamespace(name="apply_egress_rule", memory=128, timeout=timeout))
+
+
+def change(data: dict[str, Any], *, id: str | None = None, time: str = "2026-11-27T10:00:00Z",
+           source: str = "tests/apply", **attrs: Any) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": id or f"chg-{next(_ids)}", "source": source, "type": "sgrule.egress.modify",
+            "time": time, "data": data, **attrs}
+
+
+def mns(events: list[dict[str, Any]], b64: bool = False) -> list[dict[str, Any]]:
+    """Wrap rule-change events as the MNS-through-EventBridge trigger delivers them."""
+    out = []
+    for i, ev in enumerate(events):
+        body = json.dumps(ev)
+        if b64:
+            body = base64.b64encode(body.encode()).decode()
+        out.append({"id": f"eb-{i}", "source": "acs.mns", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+                    "subject": "acs:mns:cn-hangzhou:1234567890123456:queues/sgrule-changes",
+                    "time": "2026-11-27T10:00:01Z", "aliyunaccountid": "1234567890123456",
+                    "aliyunpublishtime": "2026-11-27T10:00:01.000Z", "aliyuneventbusname": "MNS-sgrule",
+                    "aliyunregionid": "cn-hangzhou",
+                    "data": {"requestId": f"mns-req-{i}", "messageId": f"mns-msg-{i}", "messageBody": body}})
+    return out
+
+
