@@ -12,8 +12,9 @@ A rule (JSON, as posted to ``/_emulator/faults``)::
      "latencyMs": 50,
      "drop": true}
 
-``phase: "after"`` (error/drop only) runs the action first — its effect happens — then replaces or drops the
-reply: "the call went out but the answer was lost", which is what idempotency (ClientToken) is for.
+``phase: "after"`` runs the action first — its effect happens — then replaces, drops or delays the reply:
+"the call went out but the answer was lost (or is late)", which is what idempotency (ClientToken) is for; a
+late reply also gives a test the moment to kill a caller between the effect and its bookkeeping.
 Rules are checked in order; the first one that matches *and fires* wins.
 """
 from __future__ import annotations
@@ -69,8 +70,6 @@ class FaultRule:
         phase = raw.get("phase", "before")
         if phase not in PHASES:
             raise ValueError(f"'phase' must be one of {PHASES}")
-        if phase == "after" and kinds[0] == "latencyMs":
-            raise ValueError("'phase: after' applies to 'error' and 'drop' only")
         times = raw.get("times")
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
             raise ValueError("'times' must be a positive integer")

@@ -323,6 +323,18 @@ class _Handler(BaseHTTPRequestHandler):
 
         if rule is not None and rule.phase == "after":
             record.update(serviceStatus=status, serviceCode=code)  # what really happened
+            if rule.latency_ms is not None:
+                # The effect is in place; the reply is late. Recorded now so the log shows the effect.
+                record.update(status=status, code=code, fault="latency")
+                cloud.calls.record(record)
+                time.sleep(rule.latency_ms / 1000)
+                if isinstance(result, ApiError):
+                    self._send_error(result, request_id, name, None)
+                    return
+                payload = dict(result)
+                payload.setdefault("RequestId", request_id)
+                self._send_json(200, payload, {"x-acs-request-id": str(payload["RequestId"])})
+                return
             if rule.drop:
                 record.update(status=None, code=None, fault="drop")
                 cloud.calls.record(record)

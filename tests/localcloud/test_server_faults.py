@@ -131,7 +131,6 @@ def test_security_group_match() -> None:
     [
         {"action": "X"},  # no kind
         {"action": "X", "drop": True, "latencyMs": 5},  # two kinds
-        {"action": "X", "latencyMs": 5, "phase": "after"},
         {"action": "X", "drop": True, "times": 0},
         {"action": "X", "drop": True, "probability": 2},
         {"action": "X", "error": {"status": 200}},
@@ -166,3 +165,28 @@ def test_phase_after_with_client_token_replay(ecs_client: Any, ecs_seed: Any, lo
     with pytest.raises(AssertionError, match="exactly one new"):
         ecs_seed.egress(sg, client_token="tok-1")  # replay: success, but no new rule
     assert len(ecs_seed.egress_rule_ids(sg)) == 1
+
+
+def test_latency_after_applies_first_then_replies_late(localcloud: Any, ecs_client: Any, ecs_seed: Any) -> None:
+    """phase after + latency: the effect is visible (state, call log) while the caller still waits."""
+    import threading
+    import time
+
+    from alibabacloud_ecs20140526 import models
+
+    sg = ecs_seed.group()
+    localcloud.faults.inject("CreateSecurityGroup", latency_ms=800, phase="after", times=1)
+    box: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: box.setdefault("id", ecs_client.create_security_group(
+        models.CreateSecurityGroupRequest(region_id="cn-hangzhou", vpc_id="vpc-1")).body.security_group_id))
+    started = time.monotonic()
+    t.start()
+    while not [c for c in localcloud.calls("CreateSecurityGroup") if c.get("fault") == "latency"]:
+        assert time.monotonic() - started < 5
+        time.sleep(0.01)
+    assert "id" not in box  # the caller has no reply yet ...
+    groups = localcloud.state()["ecs"]["accounts"]
+    assert sum(len(r["security_groups"]) for a in groups.values() for r in a.values()) == 2  # ... the effect is in
+    t.join(5)
+    assert box["id"].startswith("sg-") and box["id"] != sg
+    assert time.monotonic() - started >= 0.8
