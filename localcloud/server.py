@@ -325,14 +325,14 @@ class _Handler(BaseHTTPRequestHandler):
             record.update(serviceStatus=status, serviceCode=code)  # what really happened
             if rule.latency_ms is not None:
                 # The effect is in place; the reply is late. Recorded now so the log shows the effect.
-                record.update(status=status, code=code, fault="latency")
+                payload = None if isinstance(result, ApiError) else {"RequestId": request_id, **result}
+                record.update(status=status, code=code, fault="latency",
+                              requestId=payload["RequestId"] if payload else request_id)
                 cloud.calls.record(record)
                 time.sleep(rule.latency_ms / 1000)
-                if isinstance(result, ApiError):
-                    self._send_error(result, request_id, name, None)
+                if payload is None:
+                    self._send_error(result, request_id, name, None)  # type: ignore[arg-type]
                     return
-                payload = dict(result)
-                payload.setdefault("RequestId", request_id)
                 self._send_json(200, payload, {"x-acs-request-id": str(payload["RequestId"])})
                 return
             if rule.drop:
@@ -347,10 +347,11 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(result, ApiError):
             fail(result)
             return
-        record.update(status=200, code=None)
-        cloud.calls.record(record)
         payload = dict(result)
         payload.setdefault("RequestId", request_id)  # a ClientToken replay keeps the original RequestId
+        # The log shows the RequestId the caller got: for a replay, the first call's.
+        record.update(status=200, code=None, requestId=payload["RequestId"])
+        cloud.calls.record(record)
         self._send_json(200, payload, {"x-acs-request-id": str(payload["RequestId"])})
 
     def _send_error(self, err: ApiError, request_id: str, service: str, retry_after: int | None) -> None:

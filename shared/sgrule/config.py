@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     # Idempotency store: sqlite:///path (default: a file under the temp dir) or redis://host:port/db.
     idempotency_url: str | None = None
+    idempotency_namespace: str = Field("sgrule", min_length=1)  # key prefix (Redis) / scope (SQLite)
     completed_ttl_s: float = Field(7 * 24 * 3600, gt=0)
 
     # Policy guard: comma-separated regions and security-group ids or globs a change may touch. Unset or

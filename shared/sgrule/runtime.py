@@ -47,7 +47,8 @@ def instance(settings: Settings | None = None) -> dict[str, Any]:
             if not s.allowed_regions or not s.allowed_security_groups:
                 log.warning("allow-list is empty: every change will be rejected "
                             "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
-            store = open_store(s.idempotency_url, retention_s=max(s.completed_ttl_s, 3600.0))
+            store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
+                               retention_s=max(s.completed_ttl_s, 3600.0))
             pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
             _state.update(settings=s, publisher=make_publisher(s), log=log,
                           deps=Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool))

@@ -1,0 +1,223 @@
+"""Retries, time budgets, redelivery, crashes, ordering and concurrent instances."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from applykit import change, mns
+
+from sgrule import runtime
+from sgrule.runtime import RedeliveryNeeded
+
+HERE = Path(__file__).parent
+R = "cn-hangzhou"
+THROTTLED = {"status": 400, "code": "Throttling.User", "message": "Request was denied due to user flow control.",
+             "retryAfter": 1}
+UNAVAILABLE = {"status": 503, "code": "ServiceUnavailable", "message": "The request has failed due to a "
+               "temporary failure of the server."}
+
+
+def rule_state(localcloud: Any, sg: str, rule: str) -> dict[str, Any]:
+    for account in localcloud.state()["ecs"]["accounts"].values():
+        for r in account[R]["security_groups"][sg]["rules"]:
+            if r["SecurityGroupRuleId"] == rule:
+                return r
+    raise AssertionError(rule)
+
+
+@pytest.fixture
+def two_groups(ecs_seed: Any, localcloud: Any) -> dict[str, str]:
+    a, b = ecs_seed.group(), ecs_seed.group()
+    w = {"a": a, "b": b, "a1": ecs_seed.egress(a, port_range="80/80"), "a2": ecs_seed.egress(a, port_range="81/81"),
+         "b1": ecs_seed.egress(b, port_range="90/90")}
+    localcloud.clear_calls()
+    return w
+
+
+def edit(sg: str, rule: str, **fields: Any) -> dict[str, Any]:
+    return {"RegionId": R, "SecurityGroupId": sg, "SecurityGroupRuleId": rule, **fields}
+
+
+def test_throttled_twice_then_applied_with_three_attempts_and_one_token(invoke: Any, two_groups: dict[str, str],
+                                                                        localcloud: Any) -> None:
+    w = two_groups
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", error=THROTTLED, times=2)
+    out = invoke([change(edit(w["a"], w["a1"], Description="after throttling"))])
+    assert out[0]["data"]["status"] == "applied" and out[0]["data"]["attempts"] == 3
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert [c["code"] for c in calls] == ["Throttling.User", "Throttling.User", None]
+    assert {c["params"]["ClientToken"] for c in calls} == {out[0]["data"]["clientToken"]}
+    assert out[0]["data"]["requestId"] == calls[-1]["requestId"]
+
+
+def test_lost_reply_is_retried_with_the_same_token_and_applied_once(invoke: Any, two_groups: dict[str, str],
+                                                                    localcloud: Any) -> None:
+    w = two_groups
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", drop=True, phase="after", times=1)
+    out = invoke([change(edit(w["a"], w["a1"], PortRange="8080/8080"))])
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert out[0]["data"]["status"] == "applied" and out[0]["data"]["attempts"] == 2
+    assert calls[0]["params"]["ClientToken"] == calls[1]["params"]["ClientToken"]
+    assert calls[1]["requestId"] == calls[0]["requestId"]  # ECS answered the replay with the first result
+    assert rule_state(localcloud, w["a"], w["a1"])["PortRange"] == "8080/8080"
+
+
+def test_5xx_beyond_the_budget_raises_after_finishing_the_rest_then_redelivery_completes(
+        invoke: Any, two_groups: dict[str, str], localcloud: Any) -> None:
+    w = two_groups
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", error=UNAVAILABLE, security_group_id=w["b"])
+    batch = mns([change(edit(w["a"], w["a1"], Description="fine")), change(edit(w["b"], w["b1"], Description="5xx")),
+                 change(edit(w["a"], w["a2"], Description="fine too"))])
+    started = time.monotonic()
+    with pytest.raises(RedeliveryNeeded, match="1 of 3"):
+        invoke(batch, timeout=2.5)
+    assert time.monotonic() - started < 2.5  # bounded by the invocation's time, reserve included
+    assert rule_state(localcloud, w["a"], w["a1"])["Description"] == "fine"
+    assert rule_state(localcloud, w["a"], w["a2"])["Description"] == "fine too"
+    published = {e["event"]["Data"]["changeId"] for e in localcloud.events(bus="default")}
+    assert len(published) == 2  # the finished ones are published before the handler fails
+    first_calls = len(localcloud.calls("ModifySecurityGroupEgressRule"))
+    assert first_calls > 3  # the failing change was retried within the budget
+
+    localcloud.faults.clear()
+    localcloud.clear_calls()
+    out = invoke(batch)
+    assert [o["data"]["status"] for o in out] == ["applied", "applied", "applied"]
+    modifies = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert [c["params"]["SecurityGroupId"] for c in modifies] == [w["b"]]  # only the one left over
+    assert out[1]["data"]["attempts"] == first_calls - 2 + 1  # attempts are counted across deliveries
+    assert rule_state(localcloud, w["b"], w["b1"])["Description"] == "5xx"
+
+
+def test_still_failing_after_max_deliveries_ends_as_failed(invoke: Any, two_groups: dict[str, str], localcloud: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    w = two_groups
+    monkeypatch.setenv("SGRULE_MAX_DELIVERIES", "2")
+    monkeypatch.setenv("SGRULE_MAX_ATTEMPTS", "2")
+    runtime.reset()
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", error=UNAVAILABLE)
+    batch = [change(edit(w["a"], w["a1"], Description="never"))]
+    with pytest.raises(RedeliveryNeeded):
+        invoke(batch)
+    out = invoke(batch)
+    assert out[0]["data"]["status"] == "failed"
+    assert out[0]["data"]["error"]["code"] == "Runtime.RetriesExhausted"
+    assert "ServiceUnavailable" in out[0]["data"]["error"]["message"]
+    assert out[0]["data"]["attempts"] == 4
+    assert invoke(batch) == out  # terminal: replayed, no more calls
+    assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 4
+
+
+def test_describe_failing_transiently_leaves_the_group_for_redelivery(invoke: Any, two_groups: dict[str, str],
+                                                                      localcloud: Any) -> None:
+    w = two_groups
+    localcloud.faults.inject("DescribeSecurityGroupAttribute", error=UNAVAILABLE, security_group_id=w["b"])
+    batch = [change(edit(w["a"], w["a1"], Description="a")), change(edit(w["b"], w["b1"], Description="b"))]
+    with pytest.raises(RedeliveryNeeded):
+        invoke(batch, timeout=2)
+    localcloud.faults.clear()
+    assert [o["data"]["status"] for o in invoke(batch)] == ["applied", "applied"]
+
+
+def test_out_of_order_changes_end_in_the_state_the_newest_asked_for(invoke: Any, two_groups: dict[str, str],
+                                                                    localcloud: Any) -> None:
+    w = two_groups
+    sg, rule = w["a"], w["a1"]
+    t = "2026-11-27T10:0{}:00Z"
+    # Batch 1 (delivered first) holds the newest change to PortRange; batch 2 older ones.
+    first = invoke([change(edit(sg, rule, PortRange="3333/3333"), time=t.format(5))])
+    second = invoke(mns([
+        change(edit(sg, rule, PortRange="1111/1111", Description="old but new field"), time=t.format(1)),
+        change(edit(sg, rule, PortRange="2222/2222"), time=t.format(2)),
+        change(edit(sg, rule, Priority=7), time=t.format(9)),
+        change(edit(sg, rule, Priority=3), time=t.format(4)),
+    ]))
+    assert first[0]["data"]["status"] == "applied"
+    assert [o["data"]["status"] for o in second] == ["applied", "superseded", "applied", "superseded"]
+    live = rule_state(localcloud, sg, rule)
+    assert (live["PortRange"], live["Description"], str(live["Priority"])) == ("3333/3333", "old but new field", "7")
+    # The partly superseded change applied only its other field.
+    assert second[0]["data"]["after"]["PortRange"] == "3333/3333"
+
+
+def test_many_rules_at_once_nothing_lost(invoke: Any, ecs_seed: Any, localcloud: Any) -> None:
+    sg = ecs_seed.group()
+    rules = [ecs_seed.egress(sg, port_range=f"{2000 + i}/{2000 + i}") for i in range(24)]
+    events = []
+    for i, r in enumerate(rules):  # three changes per rule, shuffled times
+        for k, minute in enumerate((3, 1, 2)):
+            events.append(change(edit(sg, r, Description=f"r{i}-m{minute}"), time=f"2026-11-27T10:0{minute}:00Z"))
+    out = invoke(mns(events))
+    assert len(out) == 72
+    assert sorted(o["data"]["status"] for o in out) == ["applied"] * 24 + ["superseded"] * 48
+    for i, r in enumerate(rules):
+        assert rule_state(localcloud, sg, r)["Description"] == f"r{i}-m3"
+
+
+def _spawn(payload: Path, env: dict[str, str], timeout: float = 30) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(HERE / "run_handler.py"), str(payload), str(timeout)],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_kill_9_between_the_call_and_the_record_then_redelivery_reports_applied_once(
+        invoke: Any, apply_env: dict[str, str], two_groups: dict[str, str], localcloud: Any, tmp_path: Path) -> None:
+    w = two_groups
+    payload = tmp_path / "batch.json"
+    payload.write_text(json.dumps(mns([change(edit(w["a"], w["a1"], PortRange="7070/7070"), id="crashy")])))
+    # The Modify takes effect at once, but its reply comes 30 s late: the caller is killed meanwhile.
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", latency_ms=30000, phase="after", times=1)
+    proc = _spawn(payload, apply_env, timeout=2)  # a short invocation: its lease ends a few seconds on
+    deadline = time.monotonic() + 20
+    while not localcloud.calls("ModifySecurityGroupEgressRule"):
+        assert time.monotonic() < deadline, "the Modify call never reached the emulator"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert rule_state(localcloud, w["a"], w["a1"])["PortRange"] == "7070/7070"  # the effect happened
+    first = localcloud.calls("ModifySecurityGroupEgressRule")[0]
+
+    # Redelivery: it finds the dead instance's claim, waits for its lease to run out, takes over, and
+    # re-sends the recorded request with its ClientToken.
+    out = invoke(json.loads(payload.read_text()), timeout=20)
+    assert out[0]["data"]["status"] == "applied"
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert len(calls) == 2 and calls[1]["params"]["ClientToken"] == first["params"]["ClientToken"]
+    assert calls[1]["requestId"] == first["requestId"]  # a replay: no second effect
+    assert out[0]["data"]["requestId"] == first["requestId"]
+    assert rule_state(localcloud, w["a"], w["a1"])["PortRange"] == "7070/7070"
+
+
+@pytest.mark.redis
+def test_two_processes_same_batch_with_redis_one_modify_per_change(
+        apply_env: dict[str, str], redis_url: str, ecs_seed: Any, localcloud: Any, tmp_path: Path) -> None:
+    sg = ecs_seed.group()
+    rules = [ecs_seed.egress(sg, port_range=f"{3000 + i}/{3000 + i}") for i in range(12)]
+    run = uuid.uuid4().hex[:8]
+    events = [change(edit(sg, r, Description=f"two-instances {i}"), id=f"{run}-{i}") for i, r in enumerate(rules)]
+    events.append(change(edit(sg, rules[0], Description="two-instances 0"), id=f"{run}-noop"))  # unchanged
+    payload = tmp_path / "batch.json"
+    payload.write_text(json.dumps(mns(events)))
+    localcloud.clear_calls()
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", latency_ms=50)  # widen the overlap
+    env = {**apply_env, "SGRULE_IDEMPOTENCY_URL": redis_url, "SGRULE_IDEMPOTENCY_NAMESPACE": f"test-{run}"}
+    procs = [_spawn(payload, env) for _ in range(2)]
+    outs = []
+    for p in procs:
+        stdout, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, stdout
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert outs[0] == outs[1]  # both report the same outcomes (one computed them, the other replayed)
+    assert [o["data"]["status"] for o in outs[0]] == ["applied"] * 12 + ["unchanged"]
+    modifies = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert len(modifies) == 12
+    assert len({c["params"]["SecurityGroupRuleId"] for c in modifies}) == 12
