@@ -111,7 +111,6 @@ class Batch:
         self.groups_lock = threading.Lock()
         self.outcomes: list[dict[str, Any] | None] = []
         self.transient: list[int] = []
-        self.calls = {"describe": 0, "modify": 0}
 
     # ------------------------------------------------------------------ entry
 
@@ -229,7 +228,6 @@ class Batch:
             if group.rules is None and group.error is None or refresh:
                 described_at = _now_us()
                 try:
-                    self.calls["describe"] += 1
                     group.rules = describe_egress(self.deps.ecs(key[0]), key[0], key[1], self._retrier())
                     group.described_at = described_at
                     group.fresh_as_of = {}
@@ -254,12 +252,20 @@ class Batch:
             return True
         want = {k: v for k, v in change.event.data.rule_fields().items() if k != "Description"}
         want = {"Policy": "accept", "Priority": 1, **want}  # the API's defaults when matching
-        for rule_id, live in group.rules.items():
-            have = {"Policy": "accept", "Priority": 1, **live}
-            if all(have.get(k) == v for k, v in want.items()) and _entity(live) == _entity(want):
-                change.rule_id = rule_id
-                return True
-        self._reject_stored(change, SgruleError("SecurityGroupRule.NotFound", source="validation"))
+        found = [rule_id for rule_id, live in group.rules.items()
+                 if _entity(live) == _entity(want)
+                 and all({"Policy": "accept", "Priority": 1, **live}.get(k) == v for k, v in want.items())]
+        if len(found) > 1:  # prefer the rule with no fields beyond those given
+            found = [r for r in found if set(group.rules[r]) - {"Description", "NicType"} <= set(want)] or found
+        if len(found) == 1:
+            change.rule_id = found[0]
+            return True
+        if found:
+            self._reject_stored(change, SgruleError(
+                "InvalidParam.InvalidModifyRuleRequest", f"the fields match {len(found)} rules "
+                f"({', '.join(sorted(found))}); give SecurityGroupRuleId.", source="validation"))
+        else:
+            self._reject_stored(change, SgruleError("SecurityGroupRule.NotFound", source="validation"))
         return False
 
     def _chain(self, chain: list[Change]) -> None:
@@ -301,9 +307,7 @@ class Batch:
         if change.sent is not None:  # an earlier delivery sent the call and then died: finish it
             return self._replay_sent(change, live, marks, log)
 
-        asked = d.rule_fields()
-        if d.mode == "by_match":
-            asked = {"Description": asked["Description"]}
+        asked = _asked(change)
         newer = {k for k in asked if marks.get(k, -1) > ev.time_us}
         wanted = {k: v for k, v in asked.items() if k not in newer}
         if asked and not wanted:
@@ -355,7 +359,6 @@ class Batch:
             attempts += 1
             # Written before each call: a crash after it still tells the next delivery what went out.
             store.mark_sent(key, self.owner, {"params": params, "attempts": attempts})
-            self.calls["modify"] += 1
 
         client = self.deps.ecs(params["RegionId"])
         try:
@@ -376,7 +379,7 @@ class Batch:
         answers the first call's result or applies it now -- never twice, and it is reported applied."""
         assert change.sent is not None
         params = change.sent["params"]
-        fields = set(change.event.data.rule_fields())
+        fields = set(_asked(change))
         if any(marks.get(k, -1) > change.event.time_us for k in fields):
             # A newer change has set these fields since; re-sending would undo it.
             return self._finish(change, "applied", before=None, after=live, attempts=change.sent.get("attempts", 0))
@@ -406,7 +409,11 @@ class Batch:
                         attempts=attempts if attempts is not None else (change.sent or {}).get("attempts", 0),
                         correlation_id=ev.correlationid)
         if store:
-            self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s)
+            try:
+                self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s)
+            except LeaseLost:  # our lease ran out and another worker took the change over: it answers
+                self.transient.append(change.index)
+                return
         self.outcomes[change.index] = outcome
 
     def _reject(self, change: Change, error: SgruleError, store: bool = False) -> None:
@@ -443,6 +450,12 @@ class Batch:
     def _retrier(self) -> Retrier:
         return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
                        cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts)
+
+
+def _asked(change: Change) -> dict[str, Any]:
+    """The rule fields a change sets (by match: Description only; the rest identify the rule)."""
+    fields = change.event.data.rule_fields()
+    return {"Description": fields["Description"]} if change.event.data.mode == "by_match" else fields
 
 
 def _fingerprint(event: RuleChangeEvent) -> str:

@@ -209,3 +209,19 @@ def test_outcomes_published_in_as_few_calls_as_the_bus_allows(invoke: Any, ecs_s
     assert len(localcloud.calls("PutEvents")) == 2  # 16 + 4
     assert len(localcloud.calls("DescribeSecurityGroupAttribute")) == 1
     assert len(localcloud.events(bus="default")) == 20
+
+
+def test_by_match_prefers_the_exact_rule_and_refuses_to_guess(invoke: Any, ecs_seed: Any, localcloud: Any) -> None:
+    sg = ecs_seed.group()
+    plain = ecs_seed.egress(sg, port_range="22/22", dest_cidr_ip="10.0.0.0/8")
+    sourced = ecs_seed.egress(sg, port_range="22/22", dest_cidr_ip="10.0.0.0/8", source_cidr_ip="192.168.0.0/16")
+    ported = ecs_seed.egress(sg, port_range="23/23", dest_cidr_ip="10.0.0.0/8", source_port_range="1/100")
+    ported2 = ecs_seed.egress(sg, port_range="23/23", dest_cidr_ip="10.0.0.0/8", source_cidr_ip="172.16.0.0/12")
+    match = {"RegionId": R, "SecurityGroupId": sg, "IpProtocol": "TCP", "DestCidrIp": "10.0.0.0/8"}
+    out = invoke([change({**match, "PortRange": "22/22", "Description": "plain"}),
+                  change({**match, "PortRange": "22/22", "SourceCidrIp": "192.168.0.0/16", "Description": "src"}),
+                  change({**match, "PortRange": "23/23", "Description": "which one?"})])
+    assert [o["data"]["securityGroupRuleId"] for o in out[:2]] == [plain, sourced]
+    assert out[2]["data"]["error"]["code"] == "InvalidParam.InvalidModifyRuleRequest"
+    assert ported in out[2]["data"]["error"]["message"] and ported2 in out[2]["data"]["error"]["message"]
+    assert rules_of(localcloud, sg)[sourced]["Description"] == "src"
