@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The realistic MNS batch through the apply function, against an embedded localcloud seeded with the sample
+# state: outcomes (JSON) on stdout, logs and the emulator's summary on stderr.
 run: $(STAMP)
-	$(BIN)/sgrule validate events/rule-change/valid.json
+	$(BIN)/sgrule local invoke apply_egress_rule --event events/apply/mns-batch.json --state events/apply/state.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

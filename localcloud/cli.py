@@ -1,4 +1,7 @@
-"""``python -m localcloud start`` (also ``sgrule local start``): run the emulator until SIGINT/SIGTERM.
+"""``python -m localcloud start|invoke`` (also ``sgrule local ...``).
+
+``start`` runs the emulator until SIGINT/SIGTERM; ``invoke`` runs one function in-process against an
+embedded emulator (``localcloud/invoke.py``).
 
 The first line on stdout is one JSON object describing the running server, so a parent process can read it
 and connect: ``{"endpoint", "ecs", "eventbridge", "accessKeyId", "accessKeySecret", "accountId", "pid", ...}``.
@@ -44,12 +47,20 @@ def build_parser(prog: str = "localcloud") -> argparse.ArgumentParser:
     start.add_argument("--bus", metavar="NAME", action="append", default=[],
                        help="create an EventBridge bus besides 'default' (repeatable)")
     start.add_argument("--fault-seed", type=int, default=None, help="seed for probabilistic fault rules")
+
+    from localcloud.invoke import add_parser as add_invoke  # stdlib-only module: --help stays instant
+
+    add_invoke(sub)
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "localcloud") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    if args.command == "invoke":
+        from localcloud.invoke import run
+
+        return run(args)
     if args.command != "start":
         parser.print_help()
         return 2

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cli import main as local_main
 
-    return local_main(args.rest)
+    return local_main(args.rest, prog="sgrule local")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
