@@ -1,0 +1,205 @@
+"""template.yml against the code: handler files, trigger and batching, environment, and the RAM policy.
+
+The policy test scans shared/sgrule for SDK calls (``client.<snake_case>(``) and compares them with the
+policy's actions, so a new API call without a policy change (or a stale action) fails here.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from sgrule.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT / "shared" / "sgrule"
+# SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
+SDK_PRODUCTS = {"ecs.py": "ecs", "publish.py": "eventbridge"}
+# SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
+UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT"}
+
+
+class _RosLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ROS short-form intrinsics (!Ref, !GetAtt, !Sub, ...) as {"Tag": value}."""
+
+
+def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_RosLoader.add_multi_constructor("!", _any_tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yml").read_text(encoding="utf-8"), Loader=_RosLoader)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def the_function(template: dict[str, Any]) -> dict[str, Any]:
+    [fn] = resources(template, "ALIYUN::FC3::Function").values()
+    return fn["Properties"]
+
+
+def test_format_and_the_apply_function(template: dict[str, Any]) -> None:
+    assert template["ROSTemplateFormatVersion"] == "2015-09-01"
+    fn = the_function(template)
+    assert fn["Runtime"] in ("python3.10", "python3.12")
+    assert fn["Handler"] == "index.handler"
+    assert fn["InstanceLifecycleConfig"]["Initializer"]["Handler"] == "index.initialize"
+    assert 128 <= fn["MemorySize"] <= 512
+    assert fn["Timeout"] > 0 and fn["InstanceConcurrency"] >= 1
+    assert {"OssBucketName", "OssObjectName"} <= set(fn["Code"])
+
+
+def test_handler_and_initializer_exist_in_the_function_code(template: dict[str, Any]) -> None:
+    fn = the_function(template)
+    code = (ROOT / "functions" / "apply_egress_rule" / "index.py").read_text()
+    for entry in (fn["Handler"], fn["InstanceLifecycleConfig"]["Initializer"]["Handler"]):
+        module, func = entry.split(".")
+        assert module == "index"
+        assert re.search(rf"^def {func}\(", code, re.M), f"{entry} not defined in index.py"
+
+
+def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[str, Any]) -> None:
+    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    props = trigger["Properties"]
+    assert props["TriggerType"] == "eventbridge"
+    cfg = props["TriggerConfig"]
+    assert cfg["eventSourceConfig"]["eventSourceType"] == "MNS"
+    assert cfg["eventSourceConfig"]["eventSourceParameters"]["sourceMNSParameters"]["QueueName"] == \
+        {"Ref": "ChangeQueueName"}
+    run = cfg["runOptions"]
+    assert run["mode"] == "event-streaming"  # batch window, retries and DLQ only work in this mode
+    assert run["batchWindow"]["CountBasedWindow"] == {"Ref": "BatchSize"}
+    assert run["batchWindow"]["TimeBasedWindow"] == {"Ref": "BatchWindowSeconds"}
+    params = template["Parameters"]
+    assert 1 <= params["BatchSize"]["Default"] <= 10000 and 0 <= params["BatchWindowSeconds"]["Default"] <= 15
+    assert run["retryStrategy"]["PushRetryStrategy"] in ("BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY")
+    assert "-dlq" in run["deadLetterQueue"]["Arn"]["Fn::Sub"]
+    queues = {r["Properties"]["QueueName"] if isinstance(r["Properties"]["QueueName"], str)
+              else next(iter(r["Properties"]["QueueName"].values()))
+              for r in resources(template, "ALIYUN::MNS::Queue").values()}
+    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq"}
+
+
+def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
+    """The stream must redeliver at least SGRULE_MAX_DELIVERIES times, or changes reach the DLQ unfinished."""
+    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    attempts = int(trigger["Properties"]["TriggerConfig"]["runOptions"]["retryStrategy"]["MaximumRetryAttempts"])
+    env = the_function(template)["EnvironmentVariables"]
+    assert attempts + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
+
+
+def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
+    [cfg] = resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
+    props = cfg["Properties"]
+    assert 0 <= props["MaxAsyncRetryAttempts"] <= 8
+    assert 1 <= props["MaxAsyncEventAgeInSeconds"] <= 604800
+    assert "OnFailure" in props["DestinationConfig"]
+    [bus] = resources(template, "ALIYUN::EventBridge::EventBus").values()
+    assert bus["Properties"]["EventBusName"] == {"Ref": "OutcomeBusName"}
+    assert the_function(template)["EnvironmentVariables"]["SGRULE_OUTCOME_BUS"] == {"Ref": "OutcomeBusName"}
+
+
+def settings_env_names() -> set[str]:
+    """Every SGRULE_* name sgrule.config.Settings reads (field names with the prefix, or their aliases)."""
+    prefix = Settings.model_config["env_prefix"]
+    names: set[str] = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return {n for n in names if n.startswith("SGRULE_")}
+
+
+def direct_env_reads() -> set[str]:
+    """SGRULE_* read straight from os.environ (outside Settings), e.g. SGRULE_LAZY_SDK_MODELS."""
+    found: set[str] = set()
+    pattern = re.compile(r"""(?:environ\.get|getenv|environ\[)\(?\s*["'](SGRULE_[A-Z0-9_]+)["']""")
+    for path in SHARED.rglob("*.py"):
+        found.update(pattern.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_environment_is_exactly_what_the_code_reads(template: dict[str, Any]) -> None:
+    env = the_function(template)["EnvironmentVariables"]
+    in_template = {k for k in env if k.startswith("SGRULE_")}
+    known = settings_env_names() | direct_env_reads()
+    assert "SGRULE_LAZY_SDK_MODELS" in known  # the scan works
+    assert in_template <= known, f"not read by the code: {sorted(in_template - known)}"
+    assert in_template | UNSET_IN_TEMPLATE == known, f"read by the code, missing: {sorted(known - in_template)}"
+    assert not any(k.startswith("FC_") for k in env)  # reserved for FC's own variables
+    for key in ("SGRULE_ALLOWED_REGIONS", "SGRULE_ALLOWED_SECURITY_GROUPS", "SGRULE_IDEMPOTENCY_URL"):
+        assert isinstance(env[key], dict) and "Ref" in env[key], f"{key} should be a parameter"
+    assert all(isinstance(v, (str, dict)) for v in env.values())  # FC wants strings
+
+
+def sdk_actions() -> set[str]:
+    """``client.describe_security_group_attribute(`` in ecs.py -> ``ecs:DescribeSecurityGroupAttribute``."""
+    actions: set[str] = set()
+    call = re.compile(r"\bclient\.([a-z][a-z0-9_]*)\(")
+    for path in SHARED.rglob("*.py"):
+        methods = call.findall(path.read_text(encoding="utf-8"))
+        if not methods:
+            continue
+        assert path.name in SDK_PRODUCTS, f"SDK calls in {path.name}: add it to SDK_PRODUCTS"
+        actions.update(f"{SDK_PRODUCTS[path.name]}:{''.join(p.capitalize() for p in m.split('_'))}" for m in methods)
+    return actions
+
+
+def policy_actions(policy: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        action = statement["Action"]
+        actions.update([action] if isinstance(action, str) else action)
+    return actions
+
+
+def test_code_policy_has_exactly_the_sdk_calls(template: dict[str, Any]) -> None:
+    found = sdk_actions()
+    assert found == {"ecs:DescribeSecurityGroupAttribute", "ecs:ModifySecurityGroupEgressRule",
+                     "eventbridge:PutEvents"}  # what the code calls today; update with the policy
+    policies = resources(template, "ALIYUN::RAM::ManagedPolicy")
+    assert policy_actions(policies["ApplyCodePolicy"]) == found
+    # Every other policy on the role is for the platform, never a second way to grant API calls of ours.
+    for name, policy in policies.items():
+        if name != "ApplyCodePolicy":
+            assert not {a for a in policy_actions(policy) if a.split(":")[0] in ("ecs", "eventbridge")}, name
+    role_policies = resources(template, "ALIYUN::RAM::Role")["ApplyRole"]["Properties"].get("Policies")
+    assert not role_policies  # no inline policies that would escape this check
+
+
+def test_put_events_is_scoped_to_the_outcome_bus(template: dict[str, Any]) -> None:
+    policy = resources(template, "ALIYUN::RAM::ManagedPolicy")["ApplyCodePolicy"]
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if "eventbridge:PutEvents" in statement["Action"]:
+            [resource] = statement["Resource"]
+            assert resource["Fn::Sub"].endswith(":eventbus/${OutcomeBusName}")
+    role = resources(template, "ALIYUN::RAM::Role")["ApplyRole"]["Properties"]
+    principals = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+    assert principals == ["fc.aliyuncs.com"]
+    assert the_function(template)["Role"] == {"Fn::GetAtt": ["ApplyRole", "Arn"]}
+
+
+def test_loader_accepts_ros_short_form_tags() -> None:
+    doc = yaml.load("a: !Ref X\nb: !GetAtt [R, Arn]\nc: !Sub '${A}-b'\n", Loader=_RosLoader)
+    assert doc == {"a": {"Ref": "X"}, "b": {"GetAtt": ["R", "Arn"]}, "c": {"Sub": "${A}-b"}}
