@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
@@ -419,6 +419,7 @@ def fig_throughput(cloud: Cloud, inproc: InProcess, reps: int) -> dict[str, Any]
 
 def fig_latency(cloud: Cloud, inproc: InProcess, reps: int, latency_ms: int = 50) -> tuple[dict[str, Any], list[str]]:
     times: dict[int, list[float]] = {16: [], 1: []}
+    timeline: dict[int, dict[str, tuple[int, float, float]]] = {}
     problems: list[str] = []
     for rep in range(reps):
         for conc in ((16, 1) if rep % 2 == 0 else (1, 16)):
@@ -426,9 +427,14 @@ def fig_latency(cloud: Cloud, inproc: InProcess, reps: int, latency_ms: int = 50
             batch = Batch(f"lat{rep}c{conc}")
             cloud.seed(Batch.GROUPS, Batch.RULES)
             cloud.control.faults.add([{"action": "*", "latencyMs": latency_ms}])
+            t0 = time.time()
             dt, outcomes = inproc.invoke(batch.body())
             cloud.control.faults.clear()
             times[conc].append(dt)
+            spans: dict[str, list[float]] = {}
+            for call in cloud.control.calls():
+                spans.setdefault(call["action"], []).append(call["time"] - t0)
+            timeline[conc] = {a: (len(ts), min(ts), max(ts)) for a, ts in spans.items()}
             problems += [f"concurrency {conc}: {p}" for p in check_outcomes(batch, outcomes) + check_rules(cloud, batch)]
     speedup = med(times[1]) / med(times[16])
     floor = Batch("x").floor
@@ -436,6 +442,10 @@ def fig_latency(cloud: Cloud, inproc: InProcess, reps: int, latency_ms: int = 50
     print(f"4. {latency_ms} ms injected on every action, the 100-change batch")
     print(f"   SGRULE_CONCURRENCY=16: {spread(times[16])}")
     print(f"   SGRULE_CONCURRENCY=1:  {spread(times[1])} (latency alone, floor calls: {serial_floor:.2f} s)")
+    for conc in (16, 1):
+        where = ", ".join(f"{a.replace('SecurityGroup', 'SG')} x{n} {lo:.2f}-{hi:.2f} s"
+                          for a, (n, lo, hi) in timeline[conc].items())
+        print(f"   timeline (last run, concurrency {conc}, when answered): {where}")
     print(f"   speed-up {speedup:.1f}x; per-rule order: {'kept' if not problems else '; '.join(problems[:5])}")
     return {"times": times, "speedup": speedup}, problems
 
