@@ -506,10 +506,12 @@ def main() -> int:
         if "1" in args.only:
             r = fig_cold(cloud, tmp, cold_runs)
             base = r["base"]
-            for name, label in (("lazy", "cold start"), ("eager", "cold start, LAZY_SDK_MODELS=0")):
-                v = med(r["walls"][name])
-                rows.append((label, f"{v:.3f} s", f"{base:.3f} s", f"{v / base:.2f}", "<= 1.15",
-                             "PASS" if v / base <= 1.15 else "MISS"))
+            v = med(r["walls"]["lazy"])
+            rows.append(("cold start", f"{v:.3f} s", f"{base:.3f} s", f"{v / base:.2f}", "<= 1.15",
+                         "PASS" if v / base <= 1.15 else "MISS"))
+            v = med(r["walls"]["eager"])  # what the lazy SDK models buy: a reference, not a target
+            rows.append(("  same, SGRULE_LAZY_SDK_MODELS=0", f"{v:.3f} s", f"{base:.3f} s", f"{v / base:.2f}",
+                         "(info)", "-"))
         inproc = None
         if set(args.only) & set("234"):
             inproc = InProcess(cloud, tmp)
