@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .ecs import Retrier, Transient, describe_egress, modify
 from .envelope import Delivered
 from .errors import SgruleError
-from .event import RuleChangeEvent, build_request, parse_event
+from .event import RuleChangeEvent, build_request, check_request, parse_event
 from .idempotency import ClaimStatus, IdempotencyStore, LeaseLost
 from .log import Logger
 from .outcome import build, client_token
@@ -85,6 +85,28 @@ class Group:
     fresh_as_of: dict[str, int] = field(default_factory=dict)  # rule -> watermark we know our copy reflects
     described_at: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _same: dict[tuple[Any, ...], set[str]] | None = None  # identity -> rule ids, for the duplicate check
+
+    def duplicate_of(self, rule_id: str, fields: dict[str, Any]) -> str | None:
+        """Another rule of the group that ``fields`` would be the same as (the API refuses duplicates)."""
+        with self.lock:
+            if self._same is None:
+                self._same = {}
+                for rid, live in (self.rules or {}).items():
+                    self._same.setdefault(_identity(live), set()).add(rid)
+            others = self._same.get(_identity(fields), set()) - {rule_id}
+        return min(others) if others else None
+
+    def update(self, rule_id: str, fields: dict[str, Any]) -> None:
+        """Our Modify succeeded: keep the copy (and the duplicate index) current."""
+        with self.lock:
+            old = self.rules.get(rule_id) if self.rules else None
+            if self._same is not None:
+                if old is not None:
+                    self._same.get(_identity(old), set()).discard(rule_id)
+                self._same.setdefault(_identity(fields), set()).add(rule_id)
+            if self.rules is not None:
+                self.rules[rule_id] = fields
 
 
 @dataclass
@@ -232,6 +254,7 @@ class Batch:
                     group.described_at = described_at
                     group.fresh_as_of = {}
                     group.error = None
+                    group._same = None
                 except (SgruleError, Transient) as exc:
                     group.error = exc
         return group
@@ -279,9 +302,10 @@ class Batch:
                 return
             time.sleep(_WAIT_S)
         try:
+            marks = store.field_times(rule_key)  # per-field watermarks; kept current by _mark
             for change in chain:
                 try:
-                    self._apply(change)
+                    self._apply(change, marks)
                 except LeaseLost:  # our lease ran out and another worker took the change: it will answer
                     self.transient.append(change.index)
                 except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
@@ -292,12 +316,10 @@ class Batch:
 
     # ------------------------------------------------------------------ one change
 
-    def _apply(self, change: Change) -> None:
+    def _apply(self, change: Change, marks: dict[str, int]) -> None:
         ev, d = change.event, change.event.data
         log = self.log.bind(changeId=ev.id, correlationId=ev.correlationid)
         group = self.groups[change.group_key]
-        store = self.deps.store
-        marks = store.field_times(change.rule_key)
         if marks.get(APPLIED_AT, 0) > group.fresh_as_of.get(change.rule_id, group.described_at):
             group = self._group(change.group_key, refresh=True)  # another worker changed it since we read
             if not self._resolve(change):
@@ -318,15 +340,14 @@ class Batch:
             return self._finish(change, "rejected", before=live, error=error)
         desired = {**live, **wanted}
         if desired == live:
-            self._mark(change, wanted)
+            self._mark(change, wanted, marks)
             return self._finish(change, "unchanged", before=live, after=live)
         try:
-            request = build_request({"RegionId": d.RegionId, "SecurityGroupId": d.SecurityGroupId,
-                                     "SecurityGroupRuleId": change.rule_id, **desired, "ClientToken": change.token})
+            params = check_request({"RegionId": d.RegionId, "SecurityGroupId": d.SecurityGroupId,
+                                    "SecurityGroupRuleId": change.rule_id, **desired, "ClientToken": change.token})
         except SgruleError as err:
             return self._finish(change, "rejected", before=live, error=err)
-        params = request.to_params()
-        self._call(change, params, live, desired, wanted, log)
+        self._call(change, params, live, desired, wanted, log, marks)
 
     def _stateful_check(self, change: Change, live: dict[str, Any], wanted: dict[str, Any],
                         group: Group) -> SgruleError | None:
@@ -342,15 +363,14 @@ class Batch:
                                    field="data." + next(k for k in side if k in wanted))
         if "NicType" in wanted and wanted["NicType"] != live.get("NicType", wanted["NicType"]):
             return SgruleError("InvalidOperation.ModifyNicType", field="data.NicType")
-        desired = _identity({**live, **wanted})
-        for other_id, other in (group.rules or {}).items():
-            if other_id != change.rule_id and _identity(other) == desired:
-                return SgruleError("InvalidParam.InvalidModifyRuleRequest",
-                                   f"the modified rule would be the same as rule {other_id}.")
+        other_id = group.duplicate_of(change.rule_id, {**live, **wanted})  # type: ignore[arg-type]
+        if other_id is not None:
+            return SgruleError("InvalidParam.InvalidModifyRuleRequest",
+                               f"the modified rule would be the same as rule {other_id}.")
         return None
 
     def _call(self, change: Change, params: dict[str, str], live: dict[str, Any], desired: dict[str, Any],
-              wanted: dict[str, Any], log: Logger) -> None:
+              wanted: dict[str, Any], log: Logger, marks: dict[str, int]) -> None:
         store, key = self.deps.store, change.event.key
         attempts = (change.sent or {}).get("attempts", 0)
 
@@ -368,9 +388,8 @@ class Batch:
             return self._transient(change, exc.error, live, attempts)
         except SgruleError as err:
             return self._finish(change, "rejected", before=live, error=err, attempts=attempts)
-        group = self.groups[change.group_key]
-        group.rules[change.rule_id] = desired  # type: ignore[index]
-        self._mark(change, wanted, applied=True)
+        self.groups[change.group_key].update(change.rule_id, desired)  # type: ignore[arg-type]
+        self._mark(change, wanted, marks, applied=True)
         log.info("applied", ecsRequestId=request_id, attempts=attempts)
         self._finish(change, "applied", before=live, after=desired, request_id=request_id, attempts=attempts)
 
@@ -385,16 +404,19 @@ class Batch:
             return self._finish(change, "applied", before=None, after=live, attempts=change.sent.get("attempts", 0))
         desired = {k: v for k, v in build_request(params).present().items() if k in RULE_FIELDS}
         wanted = {k: v for k, v in desired.items() if k in fields}
-        self._call(change, params, live, desired, wanted, log)
+        self._call(change, params, live, desired, wanted, log, marks)
 
-    def _mark(self, change: Change, wanted: dict[str, Any], applied: bool = False) -> None:
-        marks = {k: change.event.time_us for k in wanted}
+    def _mark(self, change: Change, wanted: dict[str, Any], marks: dict[str, int], applied: bool = False) -> None:
+        """Record the watermarks of the fields this change set (in the store, and in the chain's copy)."""
+        new = {k: change.event.time_us for k in wanted}
         if applied:
             stamp = max(_now_us(), self.groups[change.group_key].described_at + 1)
-            marks[APPLIED_AT] = stamp
+            new[APPLIED_AT] = stamp
             self.groups[change.group_key].fresh_as_of[change.rule_id] = stamp  # type: ignore[index]
-        if marks:
-            self.deps.store.record_field_times(change.rule_key, marks, self.s.completed_ttl_s)
+        if new:
+            self.deps.store.record_field_times(change.rule_key, new, self.s.completed_ttl_s)
+            for k, t in new.items():
+                marks[k] = max(t, marks.get(k, t))
 
     # ------------------------------------------------------------------ endings
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import CODES, SgruleError
 from .rule import ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination, fail, normalise
@@ -215,6 +216,18 @@ def parse_event(raw: Any) -> RuleChangeEvent:
         raise to_error(exc) from None
 
 
+def check_request(fields: dict[str, Any]) -> dict[str, str]:
+    """The combination checks of a fully formed request whose fields are already normalised (a validated
+    change merged into the live rule); returns the API parameters. Cheaper than :func:`build_request`,
+    which normalises every field again."""
+    try:
+        checked = check_combination(dict(fields), complete=True)
+    except PydanticCustomError as exc:
+        field = (exc.context or {}).get("field")
+        raise SgruleError(exc.type, exc.message(), field=f"data.{field}" if field else None) from None
+    return {k: str(v) for k, v in checked.items()}
+
+
 def build_request(fields: dict[str, Any]) -> ModifyEgressRuleRequest:
     """Validate a fully formed request (live rule merged with the change); raise SgruleError."""
     try:
@@ -224,4 +237,4 @@ def build_request(fields: dict[str, Any]) -> ModifyEgressRuleRequest:
 
 
 __all__ = ["EVENT_TYPE", "ModifyEgressRuleRequest", "RuleChange", "RuleChangeEvent", "build_request",
-           "canonical", "parse_event", "to_error"]
+           "canonical", "check_request", "parse_event", "to_error"]

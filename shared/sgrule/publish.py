@@ -8,6 +8,7 @@ same deterministic ids, so consumers see duplicates they can drop, never a lost 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from .config import Settings, endpoint_parts
@@ -22,15 +23,15 @@ class PublishError(RuntimeError):
 
 
 class Publisher(Protocol):
-    def publish(self, events: list[dict[str, Any]], retrier: Retrier) -> int:
-        """Publish; return the number of PutEvents calls made."""
+    def publish(self, events: list[dict[str, Any]], retrier: Retrier, pool: Executor | None = None) -> int:
+        """Publish (batches in parallel on ``pool`` if given); return the number of PutEvents calls made."""
         ...
 
 
 class NullPublisher:
     """No bus configured: outcomes are only returned and logged."""
 
-    def publish(self, events: list[dict[str, Any]], retrier: Retrier) -> int:
+    def publish(self, events: list[dict[str, Any]], retrier: Retrier, pool: Executor | None = None) -> int:
         return 0
 
 
@@ -62,32 +63,38 @@ class EventBridgePublisher:
         self.client = Client(config)
         self.bus = settings.outcome_bus
 
-    def publish(self, events: list[dict[str, Any]], retrier: Retrier) -> int:
+    def publish(self, events: list[dict[str, Any]], retrier: Retrier, pool: Executor | None = None) -> int:
+        groups = batches(events)
+        if pool is None or len(groups) < 2:
+            return sum(self._publish_batch(batch, retrier) for batch in groups)
+        # The batches are independent: send them at once (the first PublishError propagates).
+        return sum(pool.map(lambda batch: self._publish_batch(batch, retrier), groups))
+
+    def _publish_batch(self, batch: list[dict[str, Any]], retrier: Retrier) -> int:
         from alibabacloud_eventbridge20200401.models import PutEventsRequest, PutEventsRequestEventList
 
         calls = 0
-        for batch in batches(events):
-            pending = batch
-            for _ in range(2):  # a second pass re-sends only the entries the bus refused
-                entries = [PutEventsRequestEventList(
-                    id=e["id"], source=e["source"], type=e["type"], spec_version=e["specversion"],
-                    subject=e["subject"], time=e["time"], data_content_type=e["datacontenttype"],
-                    data=e["data"]) for e in pending]
-                request = PutEventsRequest(event_bus_name=self.bus, event_list=entries)
-                try:
-                    calls += 1
-                    body = retrier.call(lambda: self.client.put_events(request).body)
-                except Transient as exc:
-                    raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
-                except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry
-                    raise PublishError(f"PutEvents failed: {exc}") from None
-                failed = {entry.event_id for entry in (body.data.entry_list or []) if entry.error_code} \
-                    if body.data else set()
-                pending = [e for e in pending if e["id"] in failed]
-                if not pending:
-                    break
-            if pending:
-                raise PublishError(f"EventBridge refused {len(pending)} outcome event(s)")
+        pending = batch
+        for _ in range(2):  # a second pass re-sends only the entries the bus refused
+            entries = [PutEventsRequestEventList(
+                id=e["id"], source=e["source"], type=e["type"], spec_version=e["specversion"],
+                subject=e["subject"], time=e["time"], data_content_type=e["datacontenttype"],
+                data=e["data"]) for e in pending]
+            request = PutEventsRequest(event_bus_name=self.bus, event_list=entries)
+            try:
+                calls += 1
+                body = retrier.call(lambda: self.client.put_events(request).body)
+            except Transient as exc:
+                raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
+            except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry
+                raise PublishError(f"PutEvents failed: {exc}") from None
+            failed = {entry.event_id for entry in (body.data.entry_list or []) if entry.error_code} \
+                if body.data else set()
+            pending = [e for e in pending if e["id"] in failed]
+            if not pending:
+                break
+        if pending:
+            raise PublishError(f"EventBridge refused {len(pending)} outcome event(s)")
         return calls
 
 

@@ -8,6 +8,7 @@ whose context names the field; ``sgrule.event.parse_event`` turns it into :class
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any
@@ -100,6 +101,17 @@ def norm_priority(v: Any) -> int:
 
 def norm_cidr(field: str, v: Any) -> str:
     """IPv4 fields take an address or CIDR block, IPv6 fields the same in IPv6; canonical text out."""
+    if isinstance(v, str):  # a group's rules repeat the same few blocks: parse each once
+        return _norm_cidr_text(field, v)
+    return _norm_cidr(field, v)
+
+
+@functools.lru_cache(maxsize=4096)
+def _norm_cidr_text(field: str, v: str) -> str:
+    return _norm_cidr(field, v)
+
+
+def _norm_cidr(field: str, v: Any) -> str:
     v6 = field.startswith("Ipv6")
     code = f"InvalidParam.{field}"
     try:

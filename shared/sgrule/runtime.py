@@ -91,7 +91,8 @@ def handle(event: Any, context: Any) -> str:
                  code=(o["data"]["error"] or {}).get("code"))
     # Publishing gets its own short budget: the reserve exists for it.
     inst["publisher"].publish(done, Retrier(deadline=time.monotonic() + s.time_reserve_ms / 1000 + 5,
-                                            base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000))
+                                            base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
+                              pool=inst["deps"].pool)
     if batch.transient:
         raise RedeliveryNeeded(f"{len(set(batch.transient))} of {len(items)} change(s) failed transiently and "
                                "must be redelivered; the others are finished")
