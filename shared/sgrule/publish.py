@@ -88,6 +88,8 @@ class EventBridgePublisher:
                 raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
             except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry
                 raise PublishError(f"PutEvents failed: {exc}") from None
+            if body.success is False:  # the service can answer 200 with Success=false (e.g. no such bus)
+                raise PublishError(f"PutEvents failed: {body.code}: {body.message}")
             failed = {entry.event_id for entry in (body.data.entry_list or []) if entry.error_code} \
                 if body.data else set()
             pending = [e for e in pending if e["id"] in failed]

@@ -221,3 +221,30 @@ def test_two_processes_same_batch_with_redis_one_modify_per_change(
     modifies = localcloud.calls("ModifySecurityGroupEgressRule")
     assert len(modifies) == 12
     assert len({c["params"]["SecurityGroupRuleId"] for c in modifies}) == 12
+
+
+def test_publish_failure_fails_the_invocation_and_redelivery_republishes_without_new_calls(
+        invoke: Any, two_groups: dict[str, str], localcloud: Any) -> None:
+    from sgrule.publish import PublishError
+
+    w = two_groups
+    batch = [change(edit(w["a"], w["a1"], Description="published later"))]
+    localcloud.faults.inject("PutEvents", error=UNAVAILABLE)
+    with pytest.raises(PublishError):
+        invoke(batch, timeout=3)
+    assert localcloud.events(bus="default") == []
+    localcloud.faults.clear()
+    localcloud.clear_calls()
+    out = invoke(batch)
+    assert out[0]["data"]["status"] == "applied"
+    assert localcloud.calls("ModifySecurityGroupEgressRule") == []  # the stored outcome, replayed
+    assert [e["eventId"] for e in localcloud.events(bus="default")] == [out[0]["id"]]
+
+
+def test_unknown_bus_is_a_publish_error(invoke: Any, two_groups: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from sgrule.publish import PublishError
+
+    monkeypatch.setenv("SGRULE_OUTCOME_BUS", "no-such-bus")
+    runtime.reset()
+    with pytest.raises(PublishError, match="EventBusNotExist"):
+        invoke([change(edit(two_groups["a"], two_groups["a1"], Description="x"))])
