@@ -24,7 +24,7 @@ from .ecs import Retrier, Transient, describe_egress, modify
 from .envelope import Delivered
 from .errors import SgruleError
 from .event import RuleChangeEvent, build_request, check_request, parse_event
-from .idempotency import ClaimStatus, IdempotencyStore, LeaseLost
+from .idempotency import Claim, ClaimStatus, IdempotencyStore, LeaseLost
 from .log import Logger
 from .outcome import build, client_token
 from .rule import DESTINATIONS, RULE_FIELDS
@@ -66,6 +66,8 @@ class Change:
     rule_id: str | None = None
     deliveries: int = 1
     sent: dict[str, Any] | None = None  # {"params": ..., "attempts": n} from an earlier delivery
+    last_in_chain: bool = False  # its complete() also releases the rule lock
+    released_rule: bool = False
 
     @property
     def group_key(self) -> tuple[str, str]:
@@ -154,7 +156,12 @@ class Batch:
                     duplicates.append((i, first[key]))
                 continue
             first[key] = change
-            self._claim(change, todo, waiting)
+        # One round trip for every claim of the batch.
+        fresh = list(first.values())
+        claims = self.deps.store.claim_many([(c.event.key, c.fingerprint) for c in fresh], self.owner,
+                                            self._lease_s())
+        for change, claim in zip(fresh, claims):
+            self._sort(change, claim, todo, waiting)
         self._process(todo)
         self._wait_for_others(waiting)
         for i, original in duplicates:
@@ -193,6 +200,10 @@ class Batch:
 
     def _claim(self, change: Change, todo: list[Change], waiting: list[Change]) -> None:
         claim = self.deps.store.claim(change.event.key, change.fingerprint, self.owner, self._lease_s())
+        self._sort(change, claim, todo, waiting)
+
+    def _sort(self, change: Change, claim: Claim, todo: list[Change], waiting: list[Change]) -> None:
+        """Act on a claim: process it (ours), replay the stored outcome, refuse a mismatch, or wait."""
         status = claim.status
         if status is ClaimStatus.ACQUIRED:
             change.deliveries = claim.record.deliveries
@@ -223,7 +234,9 @@ class Batch:
                 chains.setdefault(change.rule_key, []).append(change)
         for chain in chains.values():
             chain.sort(key=lambda c: (-c.event.time_us, c.index))  # newest first; ties in input order
-        for future in [self.deps.pool.submit(self._chain, chain) for chain in chains.values()]:
+        # Every rule's lock (and watermarks) in one round trip; a rule another worker holds is waited for.
+        held = self.deps.store.lock_rules(list(chains), self.owner, self._lease_s()) if chains else {}
+        for future in [self.deps.pool.submit(self._chain, chain, held.get(key)) for key, chain in chains.items()]:
             future.result()
 
     def _wait_for_others(self, waiting: list[Change]) -> None:
@@ -291,18 +304,21 @@ class Batch:
             self._reject_stored(change, SgruleError("SecurityGroupRule.NotFound", source="validation"))
         return False
 
-    def _chain(self, chain: list[Change]) -> None:
+    def _chain(self, chain: list[Change], marks: dict[str, int] | None) -> None:
+        """One rule's changes, newest first. ``marks``: its watermarks if its lock is already ours."""
         rule_key = chain[0].rule_key
         store = self.deps.store
-        while not store.acquire_rule_lock(rule_key, self.owner, self._lease_s()):
+        while marks is None and not store.acquire_rule_lock(rule_key, self.owner, self._lease_s()):
             if time.monotonic() + _WAIT_S >= self.deadline:
                 for change in chain:
                     self._retry_later(change, SgruleError("Runtime.RetriesExhausted", "the rule is locked by "
                                                           "another worker", source="runtime"))
                 return
             time.sleep(_WAIT_S)
+        chain[-1].last_in_chain = True
         try:
-            marks = store.field_times(rule_key)  # per-field watermarks; kept current by _mark
+            if marks is None:
+                marks = store.field_times(rule_key)  # per-field watermarks; kept current by _mark
             for change in chain:
                 try:
                     self._apply(change, marks)
@@ -312,7 +328,8 @@ class Batch:
                     self.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
                     self._retry_later(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"))
         finally:
-            store.release_rule_lock(rule_key, self.owner)
+            if not chain[-1].released_rule:  # else the last complete() released it, with the watermarks
+                store.release_rule_lock(rule_key, self.owner)
 
     # ------------------------------------------------------------------ one change
 
@@ -340,8 +357,8 @@ class Batch:
             return self._finish(change, "rejected", before=live, error=error)
         desired = {**live, **wanted}
         if desired == live:
-            self._mark(change, wanted, marks)
-            return self._finish(change, "unchanged", before=live, after=live)
+            return self._finish(change, "unchanged", before=live, after=live,
+                                marks=self._mark(change, wanted, marks))
         try:
             params = check_request({"RegionId": d.RegionId, "SecurityGroupId": d.SecurityGroupId,
                                     "SecurityGroupRuleId": change.rule_id, **desired, "ClientToken": change.token})
@@ -389,9 +406,9 @@ class Batch:
         except SgruleError as err:
             return self._finish(change, "rejected", before=live, error=err, attempts=attempts)
         self.groups[change.group_key].update(change.rule_id, desired)  # type: ignore[arg-type]
-        self._mark(change, wanted, marks, applied=True)
-        log.info("applied", ecsRequestId=request_id, attempts=attempts)
-        self._finish(change, "applied", before=live, after=desired, request_id=request_id, attempts=attempts)
+        new_marks = self._mark(change, wanted, marks, applied=True)
+        self._finish(change, "applied", before=live, after=desired, request_id=request_id, attempts=attempts,
+                     marks=new_marks)
 
     def _replay_sent(self, change: Change, live: dict[str, Any], marks: dict[str, int], log: Logger) -> None:
         """The call of an earlier delivery went out (maybe): re-send it with its ClientToken, so ECS either
@@ -406,23 +423,25 @@ class Batch:
         wanted = {k: v for k, v in desired.items() if k in fields}
         self._call(change, params, live, desired, wanted, log, marks)
 
-    def _mark(self, change: Change, wanted: dict[str, Any], marks: dict[str, int], applied: bool = False) -> None:
-        """Record the watermarks of the fields this change set (in the store, and in the chain's copy)."""
+    def _mark(self, change: Change, wanted: dict[str, Any], marks: dict[str, int],
+              applied: bool = False) -> dict[str, int]:
+        """The watermarks of the fields this change set: into the chain's copy now, into the store with the
+        change's complete() (one atomic step, before the rule lock is free)."""
         new = {k: change.event.time_us for k in wanted}
         if applied:
             stamp = max(_now_us(), self.groups[change.group_key].described_at + 1)
             new[APPLIED_AT] = stamp
             self.groups[change.group_key].fresh_as_of[change.rule_id] = stamp  # type: ignore[index]
-        if new:
-            self.deps.store.record_field_times(change.rule_key, new, self.s.completed_ttl_s)
-            for k, t in new.items():
-                marks[k] = max(t, marks.get(k, t))
+        for k, t in new.items():
+            marks[k] = max(t, marks.get(k, t))
+        return new
 
     # ------------------------------------------------------------------ endings
 
     def _finish(self, change: Change, status: str, *, before: dict[str, Any] | None = None,
                 after: dict[str, Any] | None = None, error: SgruleError | None = None,
-                request_id: str | None = None, attempts: int | None = None, store: bool = True) -> None:
+                request_id: str | None = None, attempts: int | None = None, store: bool = True,
+                marks: dict[str, int] | None = None) -> None:
         ev, d = change.event, change.event.data
         token = change.token if (request_id or attempts or change.sent) else None
         outcome = build(status=status, source=self.s.outcome_source, change_source=ev.source, change_id=ev.id,  # type: ignore[arg-type]
@@ -431,8 +450,12 @@ class Batch:
                         attempts=attempts if attempts is not None else (change.sent or {}).get("attempts", 0),
                         correlation_id=ev.correlationid)
         if store:
+            in_chain = change.rule_id is not None and (marks or change.last_in_chain)
             try:
-                self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s)
+                self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s,
+                                         rule_key=change.rule_key if in_chain else None, field_times=marks,
+                                         release_rule=change.last_in_chain)
+                change.released_rule = change.last_in_chain
             except LeaseLost:  # our lease ran out and another worker took the change over: it answers
                 self.transient.append(change.index)
                 return

@@ -86,9 +86,10 @@ def handle(event: Any, context: Any) -> str:
     outcomes = batch.run(items)
     done = [o for o in outcomes if o is not None]
     for o in done:
-        log.info("outcome", changeId=o["data"]["changeId"], status=o["data"]["status"],
-                 correlationId=o.get("correlationid"),
-                 code=(o["data"]["error"] or {}).get("code"))
+        d = o["data"]
+        log.info("outcome", changeId=d["changeId"], status=d["status"], correlationId=o.get("correlationid"),
+                 rule=o["subject"], ecsRequestId=d["requestId"], attempts=d["attempts"] or None,
+                 code=(d["error"] or {}).get("code"))
     # Publishing gets its own short budget: the reserve exists for it.
     inst["publisher"].publish(done, Retrier(deadline=time.monotonic() + s.time_reserve_ms / 1000 + 5,
                                             base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),

@@ -352,3 +352,47 @@ def test_processes_race_for_keys(store_url: str, namespace: str) -> None:
         assert all(check.get(k).deliveries == 1 for k in keys)
     finally:
         check.close()
+
+
+# --- one round trip for many claims; complete with watermarks and the rule lock ---------------------------
+
+def test_claim_many_is_claim_for_each_in_order(store: IdempotencyStore) -> None:
+    store.claim("done", "fp", "other", 60)
+    store.complete("done", "other", {"status": "applied"}, 60)
+    store.claim("held", "fp", "other", 60)
+    claims = store.claim_many([("new", "fp"), ("done", "fp"), ("held", "fp"), ("done", "fp2")], "me", 60)
+    assert [c.status for c in claims] == [ClaimStatus.ACQUIRED, ClaimStatus.COMPLETED, ClaimStatus.IN_PROGRESS,
+                                          ClaimStatus.MISMATCH]
+    assert claims[0].record.owner == "me" and claims[1].record.outcome == {"status": "applied"}
+    assert store.claim_many([], "me", 60) == []
+
+
+def test_complete_records_watermarks_and_releases_the_rule_atomically(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "me", 60)
+    assert store.acquire_rule_lock("rule", "me", 60)
+    store.record_field_times("rule", {"PortRange": 50, "Description": 10}, 60)
+    store.complete("k", "me", {"status": "applied"}, 60, rule_key="rule",
+                   field_times={"PortRange": 40, "Description": 20, "_applied_at": 99}, release_rule=True)
+    assert store.field_times("rule") == {"PortRange": 50, "Description": 20, "_applied_at": 99}
+    assert store.acquire_rule_lock("rule", "someone-else", 60)  # released by the complete
+    store.claim("k2", "fp", "me", 60)
+    store.complete("k2", "me", {"status": "unchanged"}, 60, rule_key="rule", field_times={"Policy": 7},
+                   release_rule=True)
+    assert not store.acquire_rule_lock("rule", "me", 60)  # not ours: left alone
+    assert store.field_times("rule")["Policy"] == 7
+
+
+def test_complete_without_the_lease_changes_no_watermark(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "other", 60)
+    with pytest.raises(LeaseLost):
+        store.complete("k", "me", {}, 60, rule_key="rule", field_times={"PortRange": 1})
+    assert store.field_times("rule") == {}
+
+
+def test_lock_rules_takes_free_locks_and_reads_their_watermarks(store: IdempotencyStore) -> None:
+    store.record_field_times("r1", {"PortRange": 5}, 60)
+    assert store.acquire_rule_lock("r2", "other", 60)
+    got = store.lock_rules(["r1", "r2", "r3"], "me", 60)
+    assert got == {"r1": {"PortRange": 5}, "r2": None, "r3": {}}
+    assert not store.acquire_rule_lock("r1", "other", 60) and not store.acquire_rule_lock("r3", "other", 60)
+    assert store.lock_rules([], "me", 60) == {}

@@ -69,9 +69,17 @@ class IdempotencyStore(Protocol):
         """Persist the exact request before the API call. Raises :class:`LeaseLost` if not ours."""
         ...
 
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False) -> None:
         """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op.
-        Raises :class:`LeaseLost` if another owner took the key over."""
+        In the same atomic step (one round trip): max-merge ``field_times`` into ``rule_key``'s watermarks
+        and, with ``release_rule``, release our lock on ``rule_key`` -- so another instance that takes the
+        rule next sees the watermarks. Raises :class:`LeaseLost` if another owner took the key over."""
+        ...
+
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
+        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
         ...
 
     def release(self, key: str, owner: str) -> None:
@@ -82,6 +90,11 @@ class IdempotencyStore(Protocol):
 
     def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
         """Exclusive per-rule lock with a lease; re-acquiring our own lock renews it."""
+        ...
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
+        """:meth:`acquire_rule_lock` for many rules in one round trip / transaction; for each rule, its
+        :meth:`field_times` if the lock is now ours, else None."""
         ...
 
     def release_rule_lock(self, rule_key: str, owner: str) -> None:

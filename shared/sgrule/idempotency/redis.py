@@ -59,7 +59,9 @@ redis.call('HSET', KEYS[1], 'sent_request', ARGV[2])
 return 1
 """
 
-# KEYS[1]=record; ARGV: owner, outcome JSON, ttl_ms. 1 = completed (now or before, by us), 0 = not ours.
+# KEYS[1]=record, KEYS[2]=rule's fields hash, KEYS[3]=rule lock; ARGV: owner, outcome JSON, ttl_ms,
+# release (1/0), then field name, time pairs. 1 = completed (now or before, by us), 0 = not ours.
+# One script so the watermarks are in place before the rule lock is free (single Redis, not Cluster).
 _COMPLETE = _NOW + """
 local cur = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if cur[1] == 'completed' and cur[2] == ARGV[1] then return 1 end
@@ -67,6 +69,14 @@ if cur[1] ~= 'in_progress' or cur[2] ~= ARGV[1] then return 0 end
 local ttl_ms = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'completed', 'outcome', ARGV[2], 'expires_ms', int(now + ttl_ms))
 redis.call('PEXPIRE', KEYS[1], ttl_ms)
+if #ARGV > 4 then
+  for i = 5, #ARGV, 2 do
+    local old = redis.call('HGET', KEYS[2], ARGV[i])
+    if not old or tonumber(ARGV[i + 1]) > tonumber(old) then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  end
+  if redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ttl_ms) end
+end
+if ARGV[4] == '1' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
@@ -150,10 +160,27 @@ class RedisStore:
         if not self._mark_sent(keys=[self._k("idem", key)], args=[owner, dumps(request)]):
             raise LeaseLost(key, owner)
 
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False) -> None:
         check_positive("ttl_s", ttl_s)
-        if not self._complete(keys=[self._k("idem", key)], args=[owner, dumps(outcome), _ms(ttl_s)]):
+        rule = rule_key or ""
+        args: list[Any] = [owner, dumps(outcome), _ms(ttl_s), "1" if (release_rule and rule_key) else "0"]
+        for name, t in (field_times or {}).items() if rule_key else ():
+            args += [name, str(int(t))]
+        keys = [self._k("idem", key), self._k("fields", rule), self._k("lock", rule)]
+        if not self._complete(keys=keys, args=args):
             raise LeaseLost(key, owner)
+
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
+        check_positive("lease_s", lease_s)
+        keep_s = max(lease_s + LEASE_MARGIN_S, self.retention_s)
+        pipe = self._r.pipeline(transaction=False)  # one round trip; each claim is still its own script
+        for key, fingerprint in items:
+            self._claim(keys=[self._k("idem", key)], args=[fingerprint, owner, _ms(lease_s), _ms(keep_s)],
+                        client=pipe)
+        return [Claim(ClaimStatus(status), self._record(key, flat))
+                for (key, _), (status, flat) in zip(items, pipe.execute())]
 
     def release(self, key: str, owner: str) -> None:
         self._release(keys=[self._k("idem", key)], args=[owner])
@@ -165,6 +192,17 @@ class RedisStore:
     def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
         check_positive("lease_s", lease_s)
         return bool(self._lock(keys=[self._k("lock", rule_key)], args=[owner, _ms(lease_s)]))
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
+        check_positive("lease_s", lease_s)
+        pipe = self._r.pipeline(transaction=False)  # one round trip: a lock script and a read per rule
+        for rule in rule_keys:
+            self._lock(keys=[self._k("lock", rule)], args=[owner, _ms(lease_s)], client=pipe)
+            pipe.hgetall(self._k("fields", rule))
+        replies = pipe.execute()
+        # A rule's watermarks only change under its lock, so the read beside our lock is current.
+        return {rule: {k: int(v) for k, v in replies[2 * i + 1].items()} if replies[2 * i] else None
+                for i, rule in enumerate(rule_keys)}
 
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         self._unlock(keys=[self._k("lock", rule_key)], args=[owner])

@@ -96,30 +96,37 @@ class SqliteStore:
 
     # --- claims -----------------------------------------------------------------------------------
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
+        return self.claim_many([(key, fingerprint)], owner, lease_s)[0]
+
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
         check_positive("lease_s", lease_s)
         with self._tx() as c:
             now = time.time()
-            keep_until = now + max(lease_s + LEASE_MARGIN_S, self.retention_s)
-            r = self._row(c, key, now)
-            if r is None:
-                r = Record(key=key, fingerprint=fingerprint, status="in_progress", deliveries=1,
-                           owner=owner, lease_expires_at=now + lease_s, expires_at=keep_until)
-                self._put(c, r)
-                self._maybe_purge(c, now)
-                return Claim(ClaimStatus.ACQUIRED, r)
-            if r.fingerprint != fingerprint:
-                return Claim(ClaimStatus.MISMATCH, r)
-            if r.status == "completed":
-                return Claim(ClaimStatus.COMPLETED, r)
-            if r.owner is not None and r.owner != owner and r.lease_expires_at > now:
-                return Claim(ClaimStatus.IN_PROGRESS, r)
-            # Expired lease (a crash), released, or our own: take over; sent_request stays for reconciling.
-            r.deliveries += 1
-            r.owner = owner
-            r.lease_expires_at = now + lease_s
-            r.expires_at = max(r.expires_at or 0.0, keep_until)
+            return [self._claim(c, key, fingerprint, owner, lease_s, now) for key, fingerprint in items]
+
+    def _claim(self, c: sqlite3.Connection, key: str, fingerprint: str, owner: str, lease_s: float,
+               now: float) -> Claim:
+        keep_until = now + max(lease_s + LEASE_MARGIN_S, self.retention_s)
+        r = self._row(c, key, now)
+        if r is None:
+            r = Record(key=key, fingerprint=fingerprint, status="in_progress", deliveries=1,
+                       owner=owner, lease_expires_at=now + lease_s, expires_at=keep_until)
             self._put(c, r)
+            self._maybe_purge(c, now)
             return Claim(ClaimStatus.ACQUIRED, r)
+        if r.fingerprint != fingerprint:
+            return Claim(ClaimStatus.MISMATCH, r)
+        if r.status == "completed":
+            return Claim(ClaimStatus.COMPLETED, r)
+        if r.owner is not None and r.owner != owner and r.lease_expires_at > now:
+            return Claim(ClaimStatus.IN_PROGRESS, r)
+        # Expired lease (a crash), released, or our own: take over; sent_request stays for reconciling.
+        r.deliveries += 1
+        r.owner = owner
+        r.lease_expires_at = now + lease_s
+        r.expires_at = max(r.expires_at or 0.0, keep_until)
+        self._put(c, r)
+        return Claim(ClaimStatus.ACQUIRED, r)
 
     def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
         with self._tx() as c:
@@ -128,7 +135,9 @@ class SqliteStore:
             c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
                       (dumps(request), self.namespace, key))
 
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False) -> None:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
             now = time.time()
@@ -139,6 +148,10 @@ class SqliteStore:
                 raise LeaseLost(key, owner)
             c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
                       (dumps(outcome), now + ttl_s, self.namespace, key))
+            if rule_key is not None and field_times:
+                self._merge_fields(c, rule_key, field_times, ttl_s, now)
+            if rule_key is not None and release_rule:
+                self._unlock(c, rule_key, owner)
             self._maybe_purge(c, now)
 
     def release(self, key: str, owner: str) -> None:
@@ -157,26 +170,41 @@ class SqliteStore:
         check_positive("lease_s", lease_s)
         with self._tx() as c:
             now = time.time()
-            row = c.execute("SELECT owner FROM rule_lock WHERE ns=? AND rule_key=? AND expires_at > ?",
-                            (self.namespace, rule_key, now)).fetchone()
-            if row is not None and row[0] != owner:
-                return False
-            c.execute("INSERT OR REPLACE INTO rule_lock (ns, rule_key, owner, expires_at) VALUES (?,?,?,?)",
-                      (self.namespace, rule_key, owner, now + lease_s))
+            got = self._lock_rule(c, rule_key, owner, lease_s, now)
             self._maybe_purge(c, now)
-            return True
+            return got
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
+        check_positive("lease_s", lease_s)
+        with self._tx() as c:
+            now = time.time()
+            return {rule: self._times(c, rule, now) if self._lock_rule(c, rule, owner, lease_s, now) else None
+                    for rule in rule_keys}
+
+    def _lock_rule(self, c: sqlite3.Connection, rule_key: str, owner: str, lease_s: float, now: float) -> bool:
+        row = c.execute("SELECT owner FROM rule_lock WHERE ns=? AND rule_key=? AND expires_at > ?",
+                        (self.namespace, rule_key, now)).fetchone()
+        if row is not None and row[0] != owner:
+            return False
+        c.execute("INSERT OR REPLACE INTO rule_lock (ns, rule_key, owner, expires_at) VALUES (?,?,?,?)",
+                  (self.namespace, rule_key, owner, now + lease_s))
+        return True
 
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         with self._tx() as c:
-            c.execute("DELETE FROM rule_lock WHERE ns=? AND rule_key=? AND owner=?",
-                      (self.namespace, rule_key, owner))
+            self._unlock(c, rule_key, owner)
+
+    def _unlock(self, c: sqlite3.Connection, rule_key: str, owner: str) -> None:
+        c.execute("DELETE FROM rule_lock WHERE ns=? AND rule_key=? AND owner=?", (self.namespace, rule_key, owner))
 
     # --- per-rule field watermarks ----------------------------------------------------------------
     def field_times(self, rule_key: str) -> dict[str, int]:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT times FROM field_times WHERE ns=? AND rule_key=? AND expires_at > ?",
-                (self.namespace, rule_key, time.time())).fetchone()
+            return self._times(self._conn, rule_key, time.time())
+
+    def _times(self, c: sqlite3.Connection, rule_key: str, now: float) -> dict[str, int]:
+        row = c.execute("SELECT times FROM field_times WHERE ns=? AND rule_key=? AND expires_at > ?",
+                        (self.namespace, rule_key, now)).fetchone()
         return {} if row is None else {k: int(v) for k, v in loads(row[0]).items()}
 
     def record_field_times(self, rule_key: str, times: dict[str, int], ttl_s: float) -> None:
@@ -185,16 +213,20 @@ class SqliteStore:
             return
         with self._tx() as c:
             now = time.time()
-            row = c.execute("SELECT times, expires_at FROM field_times WHERE ns=? AND rule_key=? "
-                            "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
-            merged: dict[str, int] = {} if row is None else loads(row[0])
-            for name, t in times.items():
-                merged[name] = max(int(t), merged.get(name, int(t)))
-            # Like a Redis hash's TTL: the whole rule's watermarks live on while any field is written.
-            expires_at = max(row[1] if row else 0.0, now + ttl_s)
-            c.execute("INSERT OR REPLACE INTO field_times (ns, rule_key, times, expires_at) VALUES (?,?,?,?)",
-                      (self.namespace, rule_key, dumps(merged), expires_at))
+            self._merge_fields(c, rule_key, times, ttl_s, now)
             self._maybe_purge(c, now)
+
+    def _merge_fields(self, c: sqlite3.Connection, rule_key: str, times: dict[str, int], ttl_s: float,
+                      now: float) -> None:
+        row = c.execute("SELECT times, expires_at FROM field_times WHERE ns=? AND rule_key=? "
+                        "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
+        merged: dict[str, int] = {} if row is None else loads(row[0])
+        for name, t in times.items():
+            merged[name] = max(int(t), merged.get(name, int(t)))
+        # Like a Redis hash's TTL: the whole rule's watermarks live on while any field is written.
+        expires_at = max(row[1] if row else 0.0, now + ttl_s)
+        c.execute("INSERT OR REPLACE INTO field_times (ns, rule_key, times, expires_at) VALUES (?,?,?,?)",
+                  (self.namespace, rule_key, dumps(merged), expires_at))
 
     def close(self) -> None:
         with self._lock:
