@@ -90,9 +90,13 @@ class SqliteStore:
                   (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner,
                    r.lease_expires_at, dumps(r.sent_request), dumps(r.outcome), r.expires_at))
 
-    def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> Record | None:
-        r = self._row(c, key, now)
-        return r if r is not None and r.status == "in_progress" and r.owner == owner else None
+    def _state(self, c: sqlite3.Connection, key: str, now: float) -> tuple[str, str | None] | None:
+        """(status, owner) of a live record: all a write needs to check, without decoding its JSON."""
+        return c.execute("SELECT status, owner FROM idem WHERE ns=? AND key=? AND expires_at > ?",
+                         (self.namespace, key, now)).fetchone()
+
+    def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> bool:
+        return self._state(c, key, now) == ("in_progress", owner)
 
     # --- claims -----------------------------------------------------------------------------------
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
@@ -130,7 +134,7 @@ class SqliteStore:
 
     def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
         with self._tx() as c:
-            if self._owned(c, key, owner, time.time()) is None:
+            if not self._owned(c, key, owner, time.time()):
                 raise LeaseLost(key, owner)
             c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
                       (dumps(request), self.namespace, key))
@@ -141,10 +145,10 @@ class SqliteStore:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
             now = time.time()
-            r = self._row(c, key, now)
-            if r is not None and r.status == "completed" and r.owner == owner:
+            state = self._state(c, key, now)
+            if state == ("completed", owner):
                 return  # a repeated complete (our retry): the first outcome stands
-            if r is None or r.status != "in_progress" or r.owner != owner:
+            if state != ("in_progress", owner):
                 raise LeaseLost(key, owner)
             c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
                       (dumps(outcome), now + ttl_s, self.namespace, key))
@@ -157,7 +161,7 @@ class SqliteStore:
     def release(self, key: str, owner: str) -> None:
         with self._tx() as c:
             now = time.time()
-            if self._owned(c, key, owner, now) is not None:
+            if self._owned(c, key, owner, now):
                 c.execute("UPDATE idem SET owner=NULL, lease_expires_at=? WHERE ns=? AND key=?",
                           (now, self.namespace, key))
 
