@@ -24,7 +24,7 @@ from .ecs import Retrier, Transient, describe_egress, modify
 from .envelope import Delivered
 from .errors import SgruleError
 from .event import RuleChangeEvent, build_request, check_request, parse_event
-from .idempotency import Claim, ClaimStatus, IdempotencyStore, LeaseLost
+from .idempotency import Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost
 from .log import Logger
 from .outcome import build, client_token
 from .rule import DESTINATIONS, RULE_FIELDS
@@ -135,6 +135,9 @@ class Batch:
         self.groups_lock = threading.Lock()
         self.outcomes: list[dict[str, Any] | None] = []
         self.transient: list[int] = []
+        # Completes wait here and go to the store in one round trip at the end of each _process: a crash
+        # before that loses nothing (each call's request was recorded first, and is re-sent with its token).
+        self._pending: list[tuple[Change, Completion]] = []
 
     # ------------------------------------------------------------------ entry
 
@@ -223,7 +226,7 @@ class Batch:
 
     def _process(self, changes: list[Change]) -> None:
         if not changes:
-            return
+            return self._flush()
         # Phase 1: every group's rules, concurrently, one Describe (per page) per group.
         keys = list(dict.fromkeys(c.group_key for c in changes))
         list(self.deps.pool.map(self._group, keys))
@@ -238,6 +241,20 @@ class Batch:
         held = self.deps.store.lock_rules(list(chains), self.owner, self._lease_s()) if chains else {}
         for future in [self.deps.pool.submit(self._chain, chain, held.get(key)) for key, chain in chains.items()]:
             future.result()
+        self._flush()
+
+    def _flush(self) -> None:
+        """Store the outcomes of finished changes (with watermarks, freeing their rules' locks)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        done = self.deps.store.complete_many([item for _, item in pending], self.owner, self.s.completed_ttl_s)
+        for (change, item), ok in zip(pending, done):
+            if not ok:  # our lease ran out and another worker took the change over: it answers
+                self.outcomes[change.index] = None
+                self.transient.append(change.index)
+                if item.release_rule and item.rule_key:
+                    self.deps.store.release_rule_lock(item.rule_key, self.owner)
 
     def _wait_for_others(self, waiting: list[Change]) -> None:
         """Changes another worker holds: take their stored outcome when it lands, or take over on expiry."""
@@ -451,14 +468,9 @@ class Batch:
                         correlation_id=ev.correlationid)
         if store:
             in_chain = change.rule_id is not None and (marks or change.last_in_chain)
-            try:
-                self.deps.store.complete(ev.key, self.owner, outcome, self.s.completed_ttl_s,
-                                         rule_key=change.rule_key if in_chain else None, field_times=marks,
-                                         release_rule=change.last_in_chain)
-                change.released_rule = change.last_in_chain
-            except LeaseLost:  # our lease ran out and another worker took the change over: it answers
-                self.transient.append(change.index)
-                return
+            self._pending.append((change, Completion(ev.key, outcome, change.rule_key if in_chain else None,
+                                                     marks, release_rule=change.last_in_chain)))
+            change.released_rule = change.last_in_chain
         self.outcomes[change.index] = outcome
 
     def _reject(self, change: Change, error: SgruleError, store: bool = False) -> None:

@@ -396,3 +396,18 @@ def test_lock_rules_takes_free_locks_and_reads_their_watermarks(store: Idempoten
     assert got == {"r1": {"PortRange": 5}, "r2": None, "r3": {}}
     assert not store.acquire_rule_lock("r1", "other", 60) and not store.acquire_rule_lock("r3", "other", 60)
     assert store.lock_rules([], "me", 60) == {}
+
+
+def test_complete_many_completes_ours_and_reports_lost_leases(store: IdempotencyStore) -> None:
+    from sgrule.idempotency import Completion
+
+    store.claim("mine", "fp", "me", 60)
+    store.claim("theirs", "fp", "other", 60)
+    assert store.acquire_rule_lock("rule", "me", 60)
+    done = store.complete_many([Completion("mine", {"n": 1}, "rule", {"Description": 3}, True),
+                                Completion("theirs", {"n": 2}, "rule", {"Description": 9})], "me", 60)
+    assert done == [True, False]
+    assert store.get("mine").outcome == {"n": 1} and store.get("theirs").status == "in_progress"
+    assert store.field_times("rule") == {"Description": 3}  # the lost one changed nothing
+    assert store.acquire_rule_lock("rule", "other", 60)
+    assert store.complete_many([], "me", 60) == []

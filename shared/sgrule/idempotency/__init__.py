@@ -9,9 +9,9 @@ import os
 import tempfile
 from urllib.parse import urlsplit
 
-from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, IdempotencyStore, LeaseLost, Record)
+from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost, Record)
 
-__all__ = ["Claim", "ClaimStatus", "IdempotencyStore", "LeaseLost", "Record", "DEFAULT_SQLITE_PATH",
+__all__ = ["Claim", "ClaimStatus", "Completion", "IdempotencyStore", "LeaseLost", "Record", "DEFAULT_SQLITE_PATH",
            "open_store"]
 
 DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sgrule-idempotency.sqlite3")

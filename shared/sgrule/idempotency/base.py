@@ -47,6 +47,17 @@ class Claim:
     record: Record
 
 
+@dataclass
+class Completion:
+    """One :meth:`IdempotencyStore.complete` of a :meth:`IdempotencyStore.complete_many`."""
+
+    key: str
+    outcome: dict[str, Any]
+    rule_key: str | None = None
+    field_times: dict[str, int] | None = None
+    release_rule: bool = False
+
+
 class LeaseLost(Exception):
     """``mark_sent``/``complete`` by an owner that no longer holds the key's in-progress lease (it expired
     and another owner took over, or the key is gone). The caller must not call the API / store an outcome."""
@@ -76,6 +87,11 @@ class IdempotencyStore(Protocol):
         In the same atomic step (one round trip): max-merge ``field_times`` into ``rule_key``'s watermarks
         and, with ``release_rule``, release our lock on ``rule_key`` -- so another instance that takes the
         rule next sees the watermarks. Raises :class:`LeaseLost` if another owner took the key over."""
+        ...
+
+    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
+        """:meth:`complete` for each, in order, in one round trip / transaction; False where the lease was
+        lost (what ``complete`` raises :class:`LeaseLost` for)."""
         ...
 
     def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
+from .base import (Completion, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
                    check_positive, dumps, loads)
 
 # Shared Lua prelude: server time in ms, and integers written as exact decimal strings (tostring uses %.14g).
@@ -163,14 +163,21 @@ class RedisStore:
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,
                  release_rule: bool = False) -> None:
-        check_positive("ttl_s", ttl_s)
-        rule = rule_key or ""
-        args: list[Any] = [owner, dumps(outcome), _ms(ttl_s), "1" if (release_rule and rule_key) else "0"]
-        for name, t in (field_times or {}).items() if rule_key else ():
-            args += [name, str(int(t))]
-        keys = [self._k("idem", key), self._k("fields", rule), self._k("lock", rule)]
-        if not self._complete(keys=keys, args=args):
+        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
             raise LeaseLost(key, owner)
+
+    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
+        check_positive("ttl_s", ttl_s)
+        pipe = self._r.pipeline(transaction=False)  # one round trip; each complete is still one script
+        for item in items:
+            rule = item.rule_key or ""
+            args: list[Any] = [owner, dumps(item.outcome), _ms(ttl_s),
+                               "1" if (item.release_rule and item.rule_key) else "0"]
+            for name, t in (item.field_times or {}).items() if item.rule_key else ():
+                args += [name, str(int(t))]
+            self._complete(keys=[self._k("idem", item.key), self._k("fields", rule), self._k("lock", rule)],
+                           args=args, client=pipe)
+        return [bool(done) for done in pipe.execute()] if items else []
 
     def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
         check_positive("lease_s", lease_s)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
+from .base import (Completion, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
                    check_positive, dumps, loads)
 
 _SCHEMA = """
@@ -142,21 +142,30 @@ class SqliteStore:
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,
                  release_rule: bool = False) -> None:
+        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
+            raise LeaseLost(key, owner)
+
+    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
             now = time.time()
-            state = self._state(c, key, now)
-            if state == ("completed", owner):
-                return  # a repeated complete (our retry): the first outcome stands
-            if state != ("in_progress", owner):
-                raise LeaseLost(key, owner)
-            c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
-                      (dumps(outcome), now + ttl_s, self.namespace, key))
-            if rule_key is not None and field_times:
-                self._merge_fields(c, rule_key, field_times, ttl_s, now)
-            if rule_key is not None and release_rule:
-                self._unlock(c, rule_key, owner)
+            done = [self._complete(c, item, owner, ttl_s, now) for item in items]
             self._maybe_purge(c, now)
+            return done
+
+    def _complete(self, c: sqlite3.Connection, item: Completion, owner: str, ttl_s: float, now: float) -> bool:
+        state = self._state(c, item.key, now)
+        if state == ("completed", owner):
+            return True  # a repeated complete (our retry): the first outcome stands
+        if state != ("in_progress", owner):
+            return False
+        c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
+                  (dumps(item.outcome), now + ttl_s, self.namespace, item.key))
+        if item.rule_key is not None and item.field_times:
+            self._merge_fields(c, item.rule_key, item.field_times, ttl_s, now)
+        if item.rule_key is not None and item.release_rule:
+            self._unlock(c, item.rule_key, owner)
+        return True
 
     def release(self, key: str, owner: str) -> None:
         with self._tx() as c:
