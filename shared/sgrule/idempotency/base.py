@@ -128,6 +128,19 @@ class IdempotencyStore(Protocol):
     def close(self) -> None: ...
 
 
+class SingleFromMany:
+    """``complete`` in terms of ``complete_many``, so a backend writes the logic once."""
+
+    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
+        raise NotImplementedError
+
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False) -> None:
+        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
+            raise LeaseLost(key, owner)
+
+
 def dumps(value: dict[str, Any] | None) -> str | None:
     # Compact, key-sorted JSON so a stored request reads the same however the dict was built.
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True,

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from .base import (Completion, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
+from .base import (Completion, SingleFromMany, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
                    check_positive, dumps, loads)
 
 # Shared Lua prelude: server time in ms, and integers written as exact decimal strings (tostring uses %.14g).
@@ -121,7 +121,7 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))  # PX 0 is an error; round tiny TTLs up to 1 ms
 
 
-class RedisStore:
+class RedisStore(SingleFromMany):
     def __init__(self, url: str, *, namespace: str = "sgrule",
                  retention_s: float = DEFAULT_RETENTION_S, client: redis.Redis | None = None) -> None:
         check_positive("retention_s", retention_s)
@@ -158,12 +158,6 @@ class RedisStore:
 
     def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
         if not self._mark_sent(keys=[self._k("idem", key)], args=[owner, dumps(request)]):
-            raise LeaseLost(key, owner)
-
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
-                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False) -> None:
-        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
             raise LeaseLost(key, owner)
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import (Completion, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
+from .base import (Completion, SingleFromMany, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
                    check_positive, dumps, loads)
 
 _SCHEMA = """
@@ -36,7 +36,7 @@ _COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
 
 
-class SqliteStore:
+class SqliteStore(SingleFromMany):
     def __init__(self, path: str, *, namespace: str = "sgrule",
                  retention_s: float = DEFAULT_RETENTION_S, busy_timeout_s: float = 30.0) -> None:
         check_positive("retention_s", retention_s)
@@ -138,12 +138,6 @@ class SqliteStore:
                 raise LeaseLost(key, owner)
             c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
                       (dumps(request), self.namespace, key))
-
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
-                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False) -> None:
-        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
-            raise LeaseLost(key, owner)
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
         check_positive("ttl_s", ttl_s)
