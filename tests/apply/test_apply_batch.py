@@ -225,3 +225,17 @@ def test_by_match_prefers_the_exact_rule_and_refuses_to_guess(invoke: Any, ecs_s
     assert out[2]["data"]["error"]["code"] == "InvalidParam.InvalidModifyRuleRequest"
     assert ported in out[2]["data"]["error"]["message"] and ported2 in out[2]["data"]["error"]["message"]
     assert rules_of(localcloud, sg)[sourced]["Description"] == "src"
+
+
+def test_logs_are_json_lines_with_ids_and_never_a_credential(invoke: Any, world: dict[str, str],
+                                                             apply_env: dict[str, str],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    invoke(mns([change(by_id(world, "https", Description="logged"), id="log-1", correlationid="corr-log")]))
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    outcome = next(line for line in lines if line["message"] == "outcome")
+    assert outcome["changeId"] == "log-1" and outcome["correlationId"] == "corr-log"
+    assert outcome["requestId"].startswith("req-") and outcome["status"] == "applied"
+    assert apply_env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] not in err
+    assert apply_env["ALIBABA_CLOUD_ACCESS_KEY_ID"] not in err
