@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .ecs import Retrier, Transient, describe_egress, modify
 from .envelope import Delivered
 from .errors import SgruleError
-from .event import RuleChangeEvent, build_request, check_request, parse_event
+from .event import RuleChangeEvent, check_request, parse_event
 from .idempotency import Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost
 from .log import Logger
 from .outcome import build, client_token
@@ -68,6 +68,7 @@ class Change:
     sent: dict[str, Any] | None = None  # {"params": ..., "attempts": n} from an earlier delivery
     last_in_chain: bool = False  # its complete() also releases the rule lock
     released_rule: bool = False
+    completion: Completion | None = None  # queued for the store (see Batch._flush)
 
     @property
     def group_key(self) -> tuple[str, str]:
@@ -154,7 +155,8 @@ class Batch:
             key = change.event.key
             if key in first:  # the same change twice in one batch: one run, the same outcome twice
                 if first[key].fingerprint != change.fingerprint:
-                    self._reject(change, SgruleError("IdempotentParameterMismatch", source="validation"))
+                    self._reject(change, SgruleError("IdempotentParameterMismatch", source="validation"),
+                                 id_variant=change.fingerprint)
                 else:
                     duplicates.append((i, first[key]))
                 continue
@@ -197,7 +199,7 @@ class Batch:
             self._reject(change, SgruleError("Forbidden.SecurityGroupNotAllowed",
                                              f"{d.RegionId}/{d.SecurityGroupId} is outside the allow-list "
                                              "(SGRULE_ALLOWED_REGIONS, SGRULE_ALLOWED_SECURITY_GROUPS).",
-                                             source="policy"), store=False)
+                                             source="policy"))
             return None
         return change
 
@@ -218,7 +220,7 @@ class Batch:
             self._reject(change, SgruleError("IdempotentParameterMismatch",
                                              f"change {change.event.id!r} from {change.event.source!r} was "
                                              "already received with different content.", source="validation"),
-                         store=False)
+                         id_variant=change.fingerprint)
         else:
             waiting.append(change)
 
@@ -337,16 +339,30 @@ class Batch:
             if marks is None:
                 marks = store.field_times(rule_key)  # per-field watermarks; kept current by _mark
             for change in chain:
+                if time.monotonic() >= self.deadline:  # no new work past the budget: redeliver the rest
+                    self._transient(change, SgruleError("Runtime.RetriesExhausted", "the invocation ran out of "
+                                                        "time before this change", source="runtime"), None, 0)
+                    continue
                 try:
                     self._apply(change, marks)
                 except LeaseLost:  # our lease ran out and another worker took the change: it will answer
                     self.transient.append(change.index)
                 except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
                     self.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
-                    self._retry_later(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"))
+                    self._transient(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"), None, 0)
         finally:
-            if not chain[-1].released_rule:  # else the last complete() released it, with the watermarks
-                store.release_rule_lock(rule_key, self.owner)
+            self._unlock_after(chain, rule_key)
+
+    def _unlock_after(self, chain: list[Change], rule_key: str) -> None:
+        """Free the rule, but never before the watermarks of its finished changes are stored: if any
+        completion of this chain is still queued, the release goes with it (one atomic step in _flush)."""
+        if chain[-1].released_rule:
+            return
+        queued = next((c.completion for c in reversed(chain) if c.completion is not None), None)
+        if queued is not None:
+            queued.rule_key, queued.release_rule = rule_key, True
+        else:
+            self.deps.store.release_rule_lock(rule_key, self.owner)
 
     # ------------------------------------------------------------------ one change
 
@@ -360,9 +376,6 @@ class Batch:
                 return
         live = group.rules[change.rule_id]  # type: ignore[index]
 
-        if change.sent is not None:  # an earlier delivery sent the call and then died: finish it
-            return self._replay_sent(change, live, marks, log)
-
         asked = _asked(change)
         newer = {k for k in asked if marks.get(k, -1) > ev.time_us}
         wanted = {k: v for k, v in asked.items() if k not in newer}
@@ -373,7 +386,7 @@ class Batch:
         if error is not None:
             return self._finish(change, "rejected", before=live, error=error)
         desired = {**live, **wanted}
-        if desired == live:
+        if desired == live and change.sent is None:
             return self._finish(change, "unchanged", before=live, after=live,
                                 marks=self._mark(change, wanted, marks))
         try:
@@ -381,7 +394,31 @@ class Batch:
                                     "SecurityGroupRuleId": change.rule_id, **desired, "ClientToken": change.token})
         except SgruleError as err:
             return self._finish(change, "rejected", before=live, error=err)
+        if change.sent is not None and not self._reconcile(change, params, live, desired, wanted, marks):
+            return
         self._call(change, params, live, desired, wanted, log, marks)
+
+    def _reconcile(self, change: Change, params: dict[str, str], live: dict[str, Any], desired: dict[str, Any],
+                   wanted: dict[str, Any], marks: dict[str, int]) -> bool:
+        """An earlier delivery recorded a request (and may have sent it) but never finished. True: send
+        ``params`` (token adjusted); False: finished here.
+
+        - The same request again: re-send it with its token -- ECS answers the first call's result if it
+          went out, or applies it now; never twice. This is the crash-after-the-call case.
+        - A different request (the rule changed since, e.g. a newer change set other fields): if what this
+          change asks for is already in place, its call went out -- applied, no call; otherwise the new
+          request gets a token of its own (re-sending the old one would revert the newer fields, and the old
+          token with new parameters is IdempotentParameterMismatch).
+        """
+        sent = change.sent["params"]  # type: ignore[index]
+        if _without_token(params) == _without_token(sent):
+            change.token = params["ClientToken"] = sent["ClientToken"]
+            return True
+        if desired == live:
+            self._finish(change, "applied", before=live, after=live, marks=self._mark(change, wanted, marks))
+            return False
+        change.token = params["ClientToken"] = _derived_token(change.token, params)
+        return True
 
     def _stateful_check(self, change: Change, live: dict[str, Any], wanted: dict[str, Any],
                         group: Group) -> SgruleError | None:
@@ -416,7 +453,7 @@ class Batch:
 
         client = self.deps.ecs(params["RegionId"])
         try:
-            request_id = self._retrier().call(lambda: modify(client, params), on_attempt=count)
+            request_id = self._retrier().call(lambda rt: modify(client, params, rt), on_attempt=count)
         except Transient as exc:
             log.warning("transient failure", code=exc.error.code, attempts=attempts, deliveries=change.deliveries)
             return self._transient(change, exc.error, live, attempts)
@@ -426,19 +463,6 @@ class Batch:
         new_marks = self._mark(change, wanted, marks, applied=True)
         self._finish(change, "applied", before=live, after=desired, request_id=request_id, attempts=attempts,
                      marks=new_marks)
-
-    def _replay_sent(self, change: Change, live: dict[str, Any], marks: dict[str, int], log: Logger) -> None:
-        """The call of an earlier delivery went out (maybe): re-send it with its ClientToken, so ECS either
-        answers the first call's result or applies it now -- never twice, and it is reported applied."""
-        assert change.sent is not None
-        params = change.sent["params"]
-        fields = set(_asked(change))
-        if any(marks.get(k, -1) > change.event.time_us for k in fields):
-            # A newer change has set these fields since; re-sending would undo it.
-            return self._finish(change, "applied", before=None, after=live, attempts=change.sent.get("attempts", 0))
-        desired = {k: v for k, v in build_request(params).present().items() if k in RULE_FIELDS}
-        wanted = {k: v for k, v in desired.items() if k in fields}
-        self._call(change, params, live, desired, wanted, log, marks)
 
     def _mark(self, change: Change, wanted: dict[str, Any], marks: dict[str, int],
               applied: bool = False) -> dict[str, int]:
@@ -458,23 +482,25 @@ class Batch:
     def _finish(self, change: Change, status: str, *, before: dict[str, Any] | None = None,
                 after: dict[str, Any] | None = None, error: SgruleError | None = None,
                 request_id: str | None = None, attempts: int | None = None, store: bool = True,
-                marks: dict[str, int] | None = None) -> None:
+                marks: dict[str, int] | None = None, id_variant: str | None = None) -> None:
         ev, d = change.event, change.event.data
         token = change.token if (request_id or attempts or change.sent) else None
         outcome = build(status=status, source=self.s.outcome_source, change_source=ev.source, change_id=ev.id,  # type: ignore[arg-type]
                         region_id=d.RegionId, security_group_id=d.SecurityGroupId, rule_id=change.rule_id,
                         client_token=token, request_id=request_id, before=before, after=after, error=error,
                         attempts=attempts if attempts is not None else (change.sent or {}).get("attempts", 0),
-                        correlation_id=ev.correlationid)
+                        correlation_id=ev.correlationid, id_variant=id_variant)
         if store:
             in_chain = change.rule_id is not None and (marks or change.last_in_chain)
-            self._pending.append((change, Completion(ev.key, outcome, change.rule_key if in_chain else None,
-                                                     marks, release_rule=change.last_in_chain)))
+            change.completion = Completion(ev.key, outcome, change.rule_key if in_chain else None, marks,
+                                           release_rule=change.last_in_chain)
+            self._pending.append((change, change.completion))
             change.released_rule = change.last_in_chain
         self.outcomes[change.index] = outcome
 
-    def _reject(self, change: Change, error: SgruleError, store: bool = False) -> None:
-        self._finish(change, "rejected", error=error, store=store)
+    def _reject(self, change: Change, error: SgruleError, id_variant: str | None = None) -> None:
+        """Rejected before the claim (nothing stored: the same input is rejected the same way again)."""
+        self._finish(change, "rejected", error=error, store=False, id_variant=id_variant)
 
     def _reject_stored(self, change: Change, error: SgruleError) -> None:
         self._finish(change, "rejected", error=error)
@@ -506,7 +532,18 @@ class Batch:
 
     def _retrier(self) -> Retrier:
         return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
-                       cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts)
+                       cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts,
+                       read_timeout_ms=self.s.read_timeout_ms, connect_timeout_ms=self.s.connect_timeout_ms)
+
+
+def _without_token(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k != "ClientToken"}
+
+
+def _derived_token(token: str, params: dict[str, str]) -> str:
+    """A token for a different request of the same change: deterministic, so its retries share it."""
+    body = json.dumps(_without_token(params), sort_keys=True)
+    return "sgrule-" + hashlib.sha256(f"{token}\x1f{body}".encode()).hexdigest()[:48]
 
 
 def _asked(change: Change) -> dict[str, Any]:

@@ -20,11 +20,11 @@ def read_events(text: str) -> list[Any]:
         raise ValueError("no events in the input")
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         try:
             return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON, a JSON array or JSON lines: {exc}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"not JSON, a JSON array or JSON lines: {type(exc).__name__}") from None
     return doc if isinstance(doc, list) else [doc]
 
 

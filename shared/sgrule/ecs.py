@@ -93,15 +93,30 @@ class Retrier:
     max_attempts: int = 8
     rng: random.Random = field(default_factory=random.Random)
 
-    def call(self, fn: Callable[[], T], on_attempt: Callable[[], None] | None = None) -> T:
-        """Run fn until it succeeds or fails finally; raise :class:`Transient` when out of tries or time."""
+    read_timeout_ms: int = 10000
+    connect_timeout_ms: int = 3000
+
+    def runtime(self) -> Any:
+        """Per-call SDK timeouts that end no later than the deadline (the client defaults are 5 s / 10 s)."""
+        from darabonba.runtime import RuntimeOptions
+
+        left_ms = int((self.deadline - time.monotonic()) * 1000)
+        return RuntimeOptions(read_timeout=max(100, min(self.read_timeout_ms, left_ms)),
+                              connect_timeout=max(100, min(self.connect_timeout_ms, left_ms)))
+
+    def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
+        """Run ``fn(runtime_options)`` until it succeeds or fails finally; raise :class:`Transient` when
+        out of tries or time. No attempt starts past the deadline."""
         attempt = 0
         while True:
+            if time.monotonic() >= self.deadline:
+                raise Transient(SgruleError("Runtime.RetriesExhausted", f"out of time after {attempt} attempt(s)",
+                                            http_status=503, source="runtime"))
             attempt += 1
             if on_attempt:
                 on_attempt()
             try:
-                return fn()
+                return fn(self.runtime())
             except Exception as exc:  # noqa: BLE001 - classified right below
                 result = classify(exc)
                 if not isinstance(result, Transient):
@@ -121,7 +136,7 @@ def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retr
     while True:
         request = DescribeSecurityGroupAttributeRequest(region_id=region_id, security_group_id=group_id,
                                                         direction="egress", max_results=1000, next_token=token)
-        body = retrier.call(lambda: client.describe_security_group_attribute(request).body)
+        body = retrier.call(lambda rt: client.describe_security_group_attribute_with_options(request, rt).body)
         for perm in (body.permissions.permission if body.permissions else None) or []:
             live = perm.to_map()
             if str(live.get("Direction", "egress")).lower() != "egress":
@@ -142,9 +157,9 @@ def live_fields(perm: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def modify(client: Client, params: dict[str, str]) -> str:
-    """One ModifySecurityGroupEgressRule call; returns the RequestId."""
+def modify(client: Client, params: dict[str, str], runtime: Any) -> str:
+    """One ModifySecurityGroupEgressRule call (``runtime``: SDK RuntimeOptions); returns the RequestId."""
     from alibabacloud_ecs20140526.models import ModifySecurityGroupEgressRuleRequest
 
     request = ModifySecurityGroupEgressRuleRequest().from_map(params)
-    return client.modify_security_group_egress_rule(request).body.request_id
+    return client.modify_security_group_egress_rule_with_options(request, runtime).body.request_id

@@ -47,11 +47,11 @@ def _decode_body(body: Any) -> Any:
         doc = json.loads(body)
         if isinstance(doc, dict):
             return doc
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pass
     try:
         return json.loads(base64.b64decode(body, validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError("messageBody is neither a JSON event nor base64 of one") from None
 
 
@@ -81,8 +81,8 @@ def unwrap(payload: bytes | str | Any) -> list[Delivered]:
     if isinstance(payload, (bytes, bytearray, str)):
         try:
             payload = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvocationError(f"the event is not JSON: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise InvocationError(f"the event is not JSON: {type(exc).__name__}: {exc}") from None
     if isinstance(payload, list):
         return [_item(obj, f"event[{i}]") for i, obj in enumerate(payload)]
     return [_item(payload, "event")]

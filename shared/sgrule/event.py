@@ -20,6 +20,7 @@ from .rule import ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_comb
 
 EVENT_TYPE = "sgrule.egress.modify"
 _EXTENSION = re.compile(r"^[a-z0-9]{1,32}$")  # CloudEvents attribute names: lower-case letters and digits
+_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 _ENVELOPE = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "correlationid", "data")
 
 
@@ -164,14 +165,17 @@ class RuleChangeEvent(BaseModel):
     @field_validator("time", mode="before")
     @classmethod
     def _rfc3339(cls, v: Any) -> datetime:
-        # RFC 3339 needs a date, a time and an offset; pydantic alone would take "2026-01-01" or epochs.
-        if not isinstance(v, str) or "T" not in v.upper() or not re.search(r"(Z|[+-]\d\d:\d\d)$", v, re.I):
+        # RFC 3339: full date, time with seconds, and an offset; pydantic alone would take "2026-01-01",
+        # epochs or week dates.
+        if not isinstance(v, str) or not _RFC3339.match(v):
             raise fail("InvalidEvent.InvalidAttribute", "time",
                        "time must be RFC 3339 with an offset, e.g. 2026-11-27T10:00:00Z.")
         try:
-            return datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
-        except ValueError:
+            parsed = datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+            parsed.astimezone(timezone.utc)  # years 1 and 9999 overflow with their offset: refuse them here
+        except (ValueError, OverflowError):
             raise fail("InvalidEvent.InvalidAttribute", "time", f"time {v!r} is not a valid RFC 3339 time.") from None
+        return parsed
 
     @property
     def time_us(self) -> int:

@@ -18,9 +18,11 @@ STATUSES: tuple[str, ...] = ("applied", "unchanged", "rejected", "superseded", "
 TYPE_PREFIX = "sgrule.egress.modify."
 
 
-def outcome_id(source: str | None, change_id: str | None) -> str:
-    """Deterministic from the change, so re-publishing is idempotent for consumers."""
-    digest = hashlib.sha256(f"{source}\x1f{change_id}".encode()).hexdigest()
+def outcome_id(source: str | None, change_id: str | None, variant: str | None = None) -> str:
+    """Deterministic from the change, so re-publishing is idempotent for consumers. ``variant`` keeps a
+    different event that reuses a change's id (IdempotentParameterMismatch) from sharing its outcome id."""
+    seed = f"{source}\x1f{change_id}" + (f"\x1f{variant}" if variant else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
@@ -38,10 +40,10 @@ def build(*, status: Status, source: str, change_source: str | None, change_id: 
           client_token: str | None = None, request_id: str | None = None,
           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
           error: SgruleError | None = None, attempts: int = 0, correlation_id: str | None = None,
-          ) -> dict[str, Any]:
+          id_variant: str | None = None) -> dict[str, Any]:
     event: dict[str, Any] = {
         "specversion": "1.0",
-        "id": outcome_id(change_source, change_id),
+        "id": outcome_id(change_source, change_id, id_variant),
         "source": source,
         "type": TYPE_PREFIX + status,
         "subject": f"{security_group_id}/{rule_id}",

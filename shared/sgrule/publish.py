@@ -83,7 +83,7 @@ class EventBridgePublisher:
             request = PutEventsRequest(event_bus_name=self.bus, event_list=entries)
             try:
                 calls += 1
-                body = retrier.call(lambda: self.client.put_events(request).body)
+                body = retrier.call(lambda rt: self.client.put_events_with_options(request, rt).body)
             except Transient as exc:
                 raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
             except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry

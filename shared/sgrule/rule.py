@@ -31,7 +31,8 @@ DESTINATIONS: tuple[str, ...] = ("DestCidrIp", "Ipv6DestCidrIp", "DestGroupId", 
 PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "GRE": "GRE", "ALL": "ALL", "ICMPV6": "ICMPv6"}
 PORTED_PROTOCOLS = frozenset({"TCP", "UDP"})
 ANY_PORT = "-1/-1"
-_RANGE = re.compile(r"^(-?\d{1,6})/(-?\d{1,6})$")
+_RANGE = re.compile(r"^(-?[0-9]{1,6})/(-?[0-9]{1,6})$")  # ASCII digits only (\d takes any script's)
+_DIGITS = re.compile(r"^[0-9]{1,20}$")  # ASCII, and short enough for int() on any input
 _REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,4}$")
 _ID = {
     "SecurityGroupId": (re.compile(r"^sg-[a-z0-9]{1,64}$"), "InvalidSecurityGroupId.NotFound"),
@@ -91,7 +92,7 @@ def norm_policy(v: Any) -> str:
 
 
 def norm_priority(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v.strip().isdigit()):
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not _DIGITS.match(v)):
         raise fail("InvalidPriority.Malformed", "Priority", "Priority must be an integer from 1 to 100.")
     p = int(v)
     if not 1 <= p <= 100:
@@ -115,7 +116,7 @@ def _norm_cidr(field: str, v: Any) -> str:
     v6 = field.startswith("Ipv6")
     code = f"InvalidParam.{field}"
     try:
-        if not isinstance(v, str) or not v or v != v.strip():
+        if not isinstance(v, str) or not v or v != v.strip() or "%" in v:  # no IPv6 zone ids (fe80::1%eth0)
             raise ValueError
         net = ipaddress.ip_network(v, strict=False)
     except ValueError:
@@ -146,14 +147,14 @@ def norm_owner_account(v: Any) -> str:
 
 
 def norm_owner_id(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isdigit() or int(v) <= 0:
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or not _DIGITS.match(str(v)) or int(v) <= 0:
         raise fail("InvalidParam.InvalidModifyRuleRequest", "DestGroupOwnerId",
                    "DestGroupOwnerId must be a positive account id (a long).")
     return int(v)
 
 
 def norm_client_token(v: Any) -> str:
-    if not isinstance(v, str) or not 1 <= len(v) <= 64 or not v.isascii():
+    if not isinstance(v, str) or not 1 <= len(v) <= 64 or not v.isascii() or not v.isprintable():
         raise fail("InvalidParam.InvalidModifyRuleRequest", "ClientToken",
                    "ClientToken must be 1 to 64 ASCII characters.")
     return v

@@ -90,8 +90,8 @@ def handle(event: Any, context: Any) -> str:
         log.info("outcome", changeId=d["changeId"], status=d["status"], correlationId=o.get("correlationid"),
                  rule=o["subject"], ecsRequestId=d["requestId"], attempts=d["attempts"] or None,
                  code=(d["error"] or {}).get("code"))
-    # Publishing gets its own short budget: the reserve exists for it.
-    inst["publisher"].publish(done, Retrier(deadline=time.monotonic() + s.time_reserve_ms / 1000 + 5,
+    # Publishing uses the reserve: it may run until the FC timeout, not past it.
+    inst["publisher"].publish(done, Retrier(deadline=deadline + s.time_reserve_ms / 1000,
                                             base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
                               pool=inst["deps"].pool)
     if batch.transient:

@@ -154,6 +154,7 @@ def test_same_id_different_payload_is_a_mismatch(invoke: Any, world: dict[str, s
     second = invoke([change(by_id(world, "https", Description="two"), id="dup")])
     assert statuses(first) == ["applied"]
     assert second[0]["data"]["error"]["code"] == "IdempotentParameterMismatch"
+    assert second[0]["id"] != first[0]["id"]  # consumers dropping duplicate ids must not drop either
     assert rules_of(localcloud, world["sg"])[world["https"]]["Description"] == "one"
     # And the original's stored outcome still replays.
     assert invoke([change(by_id(world, "https", Description="one"), id="dup")]) == first
@@ -239,3 +240,14 @@ def test_logs_are_json_lines_with_ids_and_never_a_credential(invoke: Any, world:
     assert outcome["requestId"].startswith("req-") and outcome["status"] == "applied"
     assert apply_env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] not in err
     assert apply_env["ALIBABA_CLOUD_ACCESS_KEY_ID"] not in err
+
+
+def test_one_bad_message_never_sinks_the_batch(invoke: Any, world: dict[str, str]) -> None:
+    good = change(by_id(world, "https", Description="still applied"))
+    overflow = change(by_id(world, "dns", Description="x"), time="9999-12-31T23:59:59-01:00")
+    batch = mns([good, overflow, change(by_id(world, "pg", Description="y"))])
+    batch[2]["data"]["messageBody"] = "[" * 100000 + "]" * 100000  # deeper than json can parse
+    out = invoke(batch)
+    assert statuses(out) == ["applied", "rejected", "rejected"]
+    assert out[1]["data"]["error"]["code"] == "InvalidEvent.InvalidAttribute"
+    assert out[2]["data"]["error"]["code"] == "InvalidEvent.Malformed"

@@ -108,6 +108,9 @@ def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
     [cfg] = resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
     props = cfg["Properties"]
     assert 0 <= props["MaxAsyncRetryAttempts"] <= 8
+    # Like the stream: async invokes too are retried until sgrule gives a change its terminal outcome.
+    env = the_function(template)["EnvironmentVariables"]
+    assert props["MaxAsyncRetryAttempts"] + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
     assert 1 <= props["MaxAsyncEventAgeInSeconds"] <= 604800
     assert "OnFailure" in props["DestinationConfig"]
     [bus] = resources(template, "ALIYUN::EventBridge::EventBus").values()
@@ -153,9 +156,10 @@ def test_environment_is_exactly_what_the_code_reads(template: dict[str, Any]) ->
 
 
 def sdk_actions() -> set[str]:
-    """``client.describe_security_group_attribute(`` in ecs.py -> ``ecs:DescribeSecurityGroupAttribute``."""
+    """``client.describe_security_group_attribute(`` (or ``..._with_options(``) in ecs.py ->
+    ``ecs:DescribeSecurityGroupAttribute``."""
     actions: set[str] = set()
-    call = re.compile(r"\bclient\.([a-z][a-z0-9_]*)\(")
+    call = re.compile(r"\bclient\.([a-z][a-z0-9_]*?)(?:_with_options)?\(")
     for path in SHARED.rglob("*.py"):
         methods = call.findall(path.read_text(encoding="utf-8"))
         if not methods:

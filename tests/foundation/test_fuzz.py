@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -38,6 +39,7 @@ def check(raw: Any) -> None:
         assert exc.message
     else:
         assert isinstance(ev, RuleChangeEvent)
+        assert isinstance(ev.time_us, int) and ev.key  # what the apply function reads next never raises
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -63,4 +65,17 @@ def test_mutated_data(changes: dict[str, Any], drop: list[str]) -> None:
 def test_mutated_envelope(changes: dict[str, Any]) -> None:
     ev = copy.deepcopy(BASE)
     ev.update(changes)
+    check(ev)
+
+
+offsets = st.sampled_from(["Z", "z", "+00:00", "+08:00", "-01:00", "+14:00", "-12:00", "+01:00"])
+
+
+@settings(max_examples=400)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), offsets,
+       st.sampled_from(["", ".5", ".123456", ".123456789"]))
+def test_any_time_on_the_calendar(moment: datetime, offset: str, fraction: str) -> None:
+    """Years 1 to 9999 with any offset: valid, or InvalidEvent.InvalidAttribute -- never OverflowError."""
+    ev = copy.deepcopy(BASE)
+    ev["time"] = moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + fraction + offset
     check(ev)

@@ -68,7 +68,7 @@ def test_validate_reads_json_lines_from_stdin(capsys: pytest.CaptureFixture[str]
     assert out[2]["error"]["code"] == "InvalidEvent.Malformed" and out[2]["id"] is None
 
 
-@pytest.mark.parametrize("stdin", ["", "{", "not json\n{}"])
+@pytest.mark.parametrize("stdin", ["", "{", "not json\n{}", "[" * 100000 + "]" * 100000])
 def test_validate_unreadable_input_exit_2(stdin: str) -> None:
     res = run("validate", "-", stdin=stdin)
     assert res.returncode == 2 and res.stdout == "" and "cannot read" in res.stderr
