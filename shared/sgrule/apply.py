@@ -241,7 +241,10 @@ class Batch:
             chain.sort(key=lambda c: (-c.event.time_us, c.index))  # newest first; ties in input order
         # Every rule's lock (and watermarks) in one round trip; a rule another worker holds is waited for.
         held = self.deps.store.lock_rules(list(chains), self.owner, self._lease_s()) if chains else {}
-        for future in [self.deps.pool.submit(self._chain, chain, held.get(key)) for key, chain in chains.items()]:
+        # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
+        # from the work this batch can do now.
+        order = sorted(chains, key=lambda key: held.get(key) is None)
+        for future in [self.deps.pool.submit(self._chain, chains[key], held.get(key)) for key in order]:
             future.result()
         self._flush()
 

@@ -20,10 +20,8 @@ def all_schemas() -> dict[str, dict[str, Any]]:
             RuleChangeEvent, "https://sgrule.dev/schemas/rule-change.schema.json",
             "sgrule rule-change event (CloudEvents 1.0, type sgrule.egress.modify)"),
     }
-    try:
-        from .outcome import OutcomeEvent
-    except ImportError:  # the outcome contract arrives with the apply function
-        return out
+    from .outcome_schema import OutcomeEvent
+
     out["outcome.schema.json"] = _schema(
         OutcomeEvent, "https://sgrule.dev/schemas/outcome.schema.json",
         "sgrule outcome event (CloudEvents 1.0, type sgrule.egress.modify.<status>)")
