@@ -269,8 +269,13 @@ def test_redelivery_after_a_newer_change_keeps_the_newer_fields(invoke: Any, two
     assert out[0]["data"]["status"] == "applied" and out[0]["data"]["requestId"]
     live = rule_state(localcloud, w["a"], w["a1"])
     assert (live["Description"], live["PortRange"], str(live["Priority"])) == ("new", "8080/8080", "5")
-    last = localcloud.calls("ModifySecurityGroupEgressRule")[-1]["params"]
-    assert last["ClientToken"] != out[0]["data"]["clientToken"] or last["Priority"] == "5"
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    stale, rebuilt = calls[0]["params"], calls[-1]["params"]
+    # The rebuilt request carries the newer PortRange and only the old change's unsuperseded field, under a
+    # token of its own (the recorded one with new parameters would be IdempotentParameterMismatch).
+    assert (rebuilt["PortRange"], rebuilt["Description"], rebuilt["Priority"]) == ("8080/8080", "new", "5")
+    assert rebuilt["ClientToken"] != stale["ClientToken"] == calls[1]["params"]["ClientToken"]
+    assert out[0]["data"]["clientToken"] == rebuilt["ClientToken"]
     assert out[0]["data"]["attempts"] == 3  # two failed on the first delivery, one now
 
 

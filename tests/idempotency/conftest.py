@@ -1,7 +1,6 @@
 """Fixtures for the idempotency store tests: a store per backend (``redis_url`` comes from tests/conftest.py)."""
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
