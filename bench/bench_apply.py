@@ -261,7 +261,7 @@ class InProcess:
         assert spec is not None and spec.loader is not None
         self.index = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(self.index)
-        from sgrule import runtime
+        from sgrule.apply import handler as runtime
 
         self.runtime = runtime
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sgrule.idempotency import open_store
+from sgrule.store import open_store
 
 N = 2000
 REPEAT = 3

@@ -10,7 +10,7 @@ import json
 import timeit
 from pathlib import Path
 
-from sgrule.event import parse_event
+from sgrule.contract.event import parse_event
 
 SAMPLES = Path(__file__).resolve().parents[1] / "events" / "rule-change" / "valid.json"
 

@@ -13,7 +13,7 @@ stdout carries only the result (JSON), so it can be piped; the function's logs a
 Exit codes: 0 the handler returned, 1 it raised (or timed out), 2 bad usage (unknown function, unreadable
 event or state).
 
-localcloud never imports sgrule for its emulation; the one touch here is optional: when ``sgrule.runtime``
+localcloud never imports sgrule for its emulation; the one touch here is optional: when ``sgrule.runtime.instance``
 is importable its ``reset()`` runs before and after the call, so a cached per-instance state built from
 another environment is never reused.
 """
@@ -148,9 +148,9 @@ def _reset_sgrule() -> None:
     """Drop sgrule's per-instance state (clients, store, pool) so the next call reads the environment anew."""
     if importlib.util.find_spec("sgrule") is None:
         return
-    from sgrule import runtime  # noqa: PLC0415  (optional, see the module docstring)
+    from sgrule.runtime import instance  # noqa: PLC0415  (optional, see the module docstring)
 
-    runtime.reset()
+    instance.reset()
 
 
 # --- the embedded emulator ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import pytest
 from applykit import fc_context, load_handler
 
-from sgrule import runtime
+from sgrule.apply import handler as runtime
 
 
 @pytest.fixture

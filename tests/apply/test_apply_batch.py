@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from applykit import change, mns
 
-from sgrule.envelope import InvocationError
+from sgrule.contract.envelope import InvocationError
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOME_SCHEMA = json.loads((ROOT / "schemas" / "outcome.schema.json").read_text())
@@ -134,7 +134,7 @@ def test_unrecognised_shape_is_an_invocation_error(invoke: Any, payload: Any, lo
 
 
 def test_policy_guard(invoke: Any, world: dict[str, str], monkeypatch: pytest.MonkeyPatch, localcloud: Any) -> None:
-    from sgrule import runtime
+    from sgrule.apply import handler as runtime
 
     monkeypatch.setenv("SGRULE_ALLOWED_SECURITY_GROUPS", "sg-allowed*, sg-other")
     runtime.reset()

@@ -16,7 +16,7 @@ from applykit import change, mns
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgrule.envelope import InvocationError
+from sgrule.contract.envelope import InvocationError
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "outcome.schema.json").read_text())
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from applykit import change, mns
 
-from sgrule import runtime
-from sgrule.runtime import RedeliveryNeeded
+from sgrule.apply import handler as runtime
+from sgrule.apply.handler import RedeliveryNeeded
 
 HERE = Path(__file__).parent
 R = "cn-hangzhou"
@@ -225,7 +225,7 @@ def test_two_processes_same_batch_with_redis_one_modify_per_change(
 
 def test_publish_failure_fails_the_invocation_and_redelivery_republishes_without_new_calls(
         invoke: Any, two_groups: dict[str, str], localcloud: Any) -> None:
-    from sgrule.publish import PublishError
+    from sgrule.clients.eventbridge import PublishError
 
     w = two_groups
     batch = [change(edit(w["a"], w["a1"], Description="published later"))]
@@ -242,7 +242,7 @@ def test_publish_failure_fails_the_invocation_and_redelivery_republishes_without
 
 
 def test_unknown_bus_is_a_publish_error(invoke: Any, two_groups: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from sgrule.publish import PublishError
+    from sgrule.clients.eventbridge import PublishError
 
     monkeypatch.setenv("SGRULE_OUTCOME_BUS", "no-such-bus")
     runtime.reset()

@@ -9,7 +9,7 @@ import pytest
 
 SCRIPT = """
 import json, sys
-from sgrule.sdk import lazy_models
+from sgrule.runtime.sdk import lazy_models
 pkg = sys.argv[1]
 assert lazy_models(pkg)
 lazy = sys.modules[pkg + ".models"]
@@ -37,7 +37,7 @@ def test_lazy_models_resolve_every_name_the_eager_package_exports(pkg: str) -> N
 
 def test_importing_the_handler_loads_only_the_models_it_uses() -> None:
     code = ("import sys; sys.path.insert(0, 'functions/apply_egress_rule'); import index; "
-            "from sgrule import runtime; from sgrule.ecs import make_client; from sgrule.config import Settings; "
+            "from sgrule.clients.ecs import make_client; from sgrule.apply.config import ApplySettings as Settings; "
             "make_client(Settings(ALIBABA_CLOUD_ACCESS_KEY_ID='a', ALIBABA_CLOUD_ACCESS_KEY_SECRET='b')); "
             "print(len([m for m in sys.modules if m.startswith('alibabacloud_ecs20140526.models.')]))")
     loaded = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -45,7 +45,7 @@ def test_importing_the_handler_loads_only_the_models_it_uses() -> None:
 
 
 def test_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    code = "from sgrule.sdk import lazy_models; print(lazy_models('alibabacloud_ecs20140526'))"
+    code = "from sgrule.runtime.sdk import lazy_models; print(lazy_models('alibabacloud_ecs20140526'))"
     env = {"SGRULE_LAZY_SDK_MODELS": "0"}
     import os
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from sgrule.config import Settings
+from sgrule.apply.config import ApplySettings as Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared" / "sgrule"
 # SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
-SDK_PRODUCTS = {"ecs.py": "ecs", "publish.py": "eventbridge"}
+SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
 UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT"}
 
@@ -119,7 +119,7 @@ def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
 
 
 def settings_env_names() -> set[str]:
-    """Every SGRULE_* name sgrule.config.Settings reads (field names with the prefix, or their aliases)."""
+    """Every SGRULE_* name sgrule.apply.config.ApplySettings reads (field names with the prefix, or their aliases)."""
     prefix = Settings.model_config["env_prefix"]
     names: set[str] = set()
     for name, info in Settings.model_fields.items():

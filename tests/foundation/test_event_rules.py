@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sgrule.errors import CODES, SgruleError
-from sgrule.event import build_request, parse_event
+from sgrule.contract.errors import CODES, SgruleError
+from sgrule.contract.event import build_request, parse_event
 
 BY_ID = {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-aaa", "SecurityGroupRuleId": "sgr-111"}
 MATCH = {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-aaa", "IpProtocol": "TCP", "PortRange": "443/443",

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgrule.errors import CODES, SgruleError
-from sgrule.event import RuleChangeEvent, parse_event
-from sgrule.rule import REQUEST_FIELDS
+from sgrule.contract.errors import CODES, SgruleError
+from sgrule.contract.event import RuleChangeEvent, parse_event
+from sgrule.contract.rule import REQUEST_FIELDS
 
 BASE = {"specversion": "1.0", "id": "c-1", "source": "tests", "type": "sgrule.egress.modify",
         "time": "2026-11-27T10:00:00Z",

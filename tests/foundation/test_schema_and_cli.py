@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from sgrule.cli import main
-from sgrule.schemas import all_schemas
+from sgrule.contract.schemas import all_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "rule-change"

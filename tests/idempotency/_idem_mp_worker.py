@@ -5,7 +5,7 @@ from typing import Any
 
 
 def claim_all(url: str, namespace: str, owner: str, keys: list[str], barrier: Any, out: Any) -> None:
-    from sgrule.idempotency import ClaimStatus, open_store
+    from sgrule.store import ClaimStatus, open_store
 
     store = open_store(url, namespace=namespace)
     try:

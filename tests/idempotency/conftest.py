@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sgrule.idempotency import IdempotencyStore, open_store
+from sgrule.store import IdempotencyStore, open_store
 
 
 def drop_namespace(url: str, namespace: str) -> None:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from sgrule.idempotency import ClaimStatus, IdempotencyStore, LeaseLost, open_store
+from sgrule.store import ClaimStatus, IdempotencyStore, LeaseLost, open_store
 
 A = ClaimStatus.ACQUIRED
 T = TypeVar("T")
@@ -399,7 +399,7 @@ def test_lock_rules_takes_free_locks_and_reads_their_watermarks(store: Idempoten
 
 
 def test_complete_many_completes_ours_and_reports_lost_leases(store: IdempotencyStore) -> None:
-    from sgrule.idempotency import Completion
+    from sgrule.store import Completion
 
     store.claim("mine", "fp", "me", 60)
     store.claim("theirs", "fp", "other", 60)

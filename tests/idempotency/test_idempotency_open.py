@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from sgrule.idempotency import DEFAULT_SQLITE_PATH, open_store
-from sgrule.idempotency.base import IdempotencyStore
+from sgrule.store import DEFAULT_SQLITE_PATH, open_store
+from sgrule.store.base import IdempotencyStore
 
 
 @pytest.mark.parametrize("url", [None, "", "  "])
 def test_default_is_sqlite_in_tempdir(url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sgrule.idempotency as idem
+    import sgrule.store as idem
     import tempfile
     # The default path is <tempdir>/sgrule-idempotency.sqlite3; point it at tmp_path so the test leaves no file.
     assert DEFAULT_SQLITE_PATH == str(Path(tempfile.gettempdir()) / "sgrule-idempotency.sqlite3")
     monkeypatch.setattr(idem, "DEFAULT_SQLITE_PATH", str(tmp_path / "default.sqlite3"))
     s = open_store(url)
     try:
-        from sgrule.idempotency.sqlite import SqliteStore
+        from sgrule.store.sqlite import SqliteStore
         assert isinstance(s, SqliteStore) and s.path == str(tmp_path / "default.sqlite3")
         assert isinstance(s, IdempotencyStore)
     finally:
@@ -54,7 +54,7 @@ def test_sqlite_memory_url() -> None:
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/15", "rediss://user:pw@cache.example:6380/0",
                                  "REDIS://localhost"])
 def test_redis_urls_build_a_redis_store(url: str) -> None:
-    from sgrule.idempotency.redis import RedisStore
+    from sgrule.store.redis import RedisStore
     s = open_store(url, namespace="ns")  # connects lazily: no server needed to build it
     try:
         assert isinstance(s, RedisStore) and isinstance(s, IdempotencyStore)
@@ -86,8 +86,8 @@ def test_empty_namespace_is_refused() -> None:
 
 
 def test_import_does_not_load_backends() -> None:
-    code = ("import sys, sgrule.idempotency\n"
-            "bad = [m for m in ('redis', 'sgrule.idempotency.redis', 'sgrule.idempotency.sqlite', 'sqlite3')"
+    code = ("import sys, sgrule.store\n"
+            "bad = [m for m in ('redis', 'sgrule.store.redis', 'sgrule.store.sqlite', 'sqlite3')"
             " if m in sys.modules]\n"
             "assert not bad, bad\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -29,8 +29,8 @@ def read_events(text: str) -> list[Any]:
 
 
 def validate_lines(events: list[Any]) -> Iterator[tuple[bool, dict[str, Any]]]:
-    from .errors import SgruleError
-    from .event import parse_event
+    from ..contract.errors import SgruleError
+    from ..contract.event import parse_event
 
     for raw in events:
         ident = raw.get("id") if isinstance(raw, dict) else None
@@ -60,7 +60,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """Every published JSON Schema, by file name, generated from the models."""
-    from .schemas import all_schemas
+    from ..contract.schemas import all_schemas
 
     return all_schemas()
 

@@ -1,7 +1,8 @@
-"""Configuration of the functions, from the environment (pydantic-settings).
+"""Configuration every function shares, from the environment (pydantic-settings).
 
 FC sets the standard ``ALIBABA_CLOUD_*`` credentials from the function's role; everything of sgrule's own
-is ``SGRULE_*``. The README lists every variable.
+is ``SGRULE_*``. Each function's settings subclass :class:`CommonSettings` in its own subpackage
+(``sgrule.apply.config`` ...). The README lists every variable.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _csv(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
+class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SGRULE_", extra="ignore", frozen=True)
 
     # Credentials: the standard names (no prefix); secrets never appear in logs or reprs.
@@ -30,14 +31,13 @@ class Settings(BaseSettings):
     security_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN"))
 
-    # The function's own region (FC sets FC_REGION): where the outcome bus is.
+    # The function's own region (FC sets FC_REGION): where the outcome bus and the queue are.
     region: str = Field("cn-hangzhou", validation_alias=AliasChoices("SGRULE_REGION", "FC_REGION",
                                                                       "ALIBABA_CLOUD_REGION"))
     # Where the APIs are. Unset ECS endpoint: the SDK's own endpoint for the event's region.
     ecs_endpoint: str | None = None
     eventbridge_endpoint: str | None = None
     outcome_bus: str | None = None  # unset: outcomes are only returned and logged
-    outcome_source: str = "sgrule/apply"
 
     # Idempotency store: sqlite:///path (default: a file under the temp dir) or redis://host:port/db.
     idempotency_url: str | None = None
@@ -49,12 +49,10 @@ class Settings(BaseSettings):
     allowed_regions: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allowed_security_groups: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Work and retries.
-    concurrency: int = Field(16, ge=1, le=256)
+    # Retries of SDK calls and the time budget of an invocation.
     retry_base_ms: float = Field(100, gt=0)
     retry_cap_ms: float = Field(5000, gt=0)
-    max_attempts: int = Field(8, ge=1)  # per change per delivery (the time budget may stop earlier)
-    max_deliveries: int = Field(5, ge=1)  # then a change still failing transiently ends as `failed`
+    max_attempts: int = Field(8, ge=1)  # per call (the time budget may stop earlier)
     time_reserve_ms: float = Field(1500, ge=0)  # left for recording and publishing before the FC timeout
     default_timeout_s: float = Field(60, gt=0)  # budget when the context gives no deadline
     connect_timeout_ms: int = 3000

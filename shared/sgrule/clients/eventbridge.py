@@ -11,8 +11,9 @@ import json
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
-from .config import Settings, endpoint_parts
-from .ecs import Retrier, Transient, _config
+from ..runtime.config import CommonSettings, endpoint_parts
+from .base import sdk_config
+from .retry import Retrier, Transient
 
 MAX_EVENTS_PER_CALL = 16
 MAX_BYTES_PER_CALL = 1024 * 1024
@@ -50,14 +51,13 @@ def batches(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 class EventBridgePublisher:
-    def __init__(self, settings: Settings) -> None:
-        from .sdk import lazy_models
+    def __init__(self, settings: CommonSettings) -> None:
+        from ..runtime.sdk import lazy_models
 
         lazy_models("alibabacloud_eventbridge20200401")
         from alibabacloud_eventbridge20200401.client import Client
-        from alibabacloud_tea_openapi.utils_models import Config
 
-        config = _config(settings, Config, settings.region)
+        config = sdk_config(settings, settings.region)
         if settings.eventbridge_endpoint:
             config.protocol, config.endpoint = endpoint_parts(settings.eventbridge_endpoint)
         self.client = Client(config)
@@ -100,7 +100,7 @@ class EventBridgePublisher:
         return calls
 
 
-def make_publisher(settings: Settings) -> Publisher:
+def make_publisher(settings: CommonSettings) -> Publisher:
     if not settings.outcome_bus:
         return NullPublisher()
     return EventBridgePublisher(settings)

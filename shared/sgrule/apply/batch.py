@@ -20,17 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .ecs import Retrier, Transient, describe_egress, modify
-from .envelope import Delivered
-from .errors import SgruleError
-from .event import RuleChangeEvent, check_request, parse_event
-from .idempotency import Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost
-from .log import Logger
-from .outcome import build, client_token
-from .rule import DESTINATIONS, RULE_FIELDS
+from ..clients.ecs import describe_egress, modify
+from ..clients.retry import Retrier, Transient
+from ..contract.envelope import Delivered
+from ..contract.errors import SgruleError
+from ..contract.event import RuleChangeEvent, check_request, parse_event
+from ..store import Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost
+from ..runtime.log import Logger
+from ..contract.outcome import build, client_token
+from ..contract.rule import DESTINATIONS, RULE_FIELDS
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .config import ApplySettings as Settings
 
 APPLIED_AT = "_applied_at"  # watermark key: wall time (us) of the last Modify on the rule, by anyone
 _WAIT_S = 0.05  # poll interval for a change or rule another worker holds

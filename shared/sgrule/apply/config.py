@@ -1,0 +1,12 @@
+"""The apply function's settings: the common ones plus how it works through a batch."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..runtime.config import CommonSettings
+
+
+class ApplySettings(CommonSettings):
+    outcome_source: str = "sgrule/apply"
+    concurrency: int = Field(16, ge=1, le=256)  # rules worked on at once
+    max_deliveries: int = Field(5, ge=1)  # then a change still failing transiently ends as `failed`

@@ -1,0 +1,92 @@
+"""The apply function's handler body and its per-instance dependencies.
+
+``functions/apply_egress_rule/index.py`` is a thin shim over :func:`handle`. Dependencies (ECS clients,
+the idempotency store, the publisher, the thread pool) are built once per FC instance and shared by its
+invocations; the SDK model packages load lazily (see ``sgrule.runtime.sdk``) to keep the cold start short.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ..runtime import instance as fc_instance
+from ..runtime.log import Logger
+from .config import ApplySettings
+
+
+class RedeliveryNeeded(RuntimeError):
+    """Raised after the whole batch was worked: some changes failed transiently and must be redelivered."""
+
+
+def _build(settings: ApplySettings | None = None) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..clients.ecs import make_client
+    from ..clients.eventbridge import make_publisher
+    from ..store import open_store
+    from .batch import Deps
+
+    s = settings or ApplySettings()
+    clients: dict[str, Any] = {}
+    clients_lock = threading.Lock()
+
+    def ecs(region: str) -> Any:
+        with clients_lock:
+            if region not in clients:
+                clients[region] = make_client(s, region)
+            return clients[region]
+
+    log = Logger()
+    if not s.allowed_regions or not s.allowed_security_groups:
+        log.warning("allow-list is empty: every change will be rejected "
+                    "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
+    store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
+                       retention_s=max(s.completed_ttl_s, 3600.0))
+    pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
+    return {"settings": s, "publisher": make_publisher(s), "log": log,
+            "deps": Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool)}
+
+
+def _close(state: dict[str, Any]) -> None:
+    state["deps"].pool.shutdown(wait=True)
+    state["deps"].store.close()
+
+
+def instance(settings: ApplySettings | None = None) -> dict[str, Any]:
+    """Build (once per FC instance) what every invocation shares."""
+    return fc_instance.shared("apply", lambda: _build(settings), _close)
+
+
+def reset() -> None:
+    """Forget the instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset()
+
+
+def handle(event: Any, context: Any) -> str:
+    from ..clients.retry import Retrier
+    from ..contract.envelope import unwrap
+    from .batch import Batch
+
+    inst = instance()
+    s: ApplySettings = inst["settings"]
+    deadline = fc_instance.deadline_for(context, s.default_timeout_s, s.time_reserve_ms / 1000)
+    request_id = getattr(context, "request_id", None)
+    log: Logger = inst["log"].bind(requestId=request_id)
+    items = unwrap(event)  # InvocationError on an unknown shape: nothing processed, the caller sees why
+    batch = Batch(inst["deps"], deadline, request_id)
+    outcomes = batch.run(items)
+    done = [o for o in outcomes if o is not None]
+    for o in done:
+        d = o["data"]
+        log.info("outcome", changeId=d["changeId"], status=d["status"], correlationId=o.get("correlationid"),
+                 rule=o["subject"], ecsRequestId=d["requestId"], attempts=d["attempts"] or None,
+                 code=(d["error"] or {}).get("code"))
+    # Publishing uses the reserve: it may run until the FC timeout, not past it.
+    inst["publisher"].publish(done, Retrier(deadline=deadline + s.time_reserve_ms / 1000,
+                                            base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
+                              pool=inst["deps"].pool)
+    if batch.transient:
+        raise RedeliveryNeeded(f"{len(set(batch.transient))} of {len(items)} change(s) failed transiently and "
+                               "must be redelivered; the others are finished")
+    return json.dumps(outcomes, ensure_ascii=False)

@@ -1,0 +1,1 @@
+"""The official SDK clients sgrule calls (ECS, EventBridge, ...), their configuration and retries."""

@@ -1,0 +1,69 @@
+"""ECS through the official SDK: the client, reading a group's egress rules, the Modify call.
+
+Calls go through a :class:`~sgrule.clients.retry.Retrier` (the SDK retries nothing by default); every retry
+of a Modify carries the same ClientToken.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..contract.rule import RULE_FIELDS, canonical
+from ..runtime.config import CommonSettings, endpoint_parts
+from .base import sdk_config
+from .retry import Retrier
+
+if TYPE_CHECKING:
+    from alibabacloud_ecs20140526.client import Client
+
+ECS_VERSION = "2014-05-26"
+
+
+def make_client(settings: CommonSettings, region_id: str = "cn-hangzhou") -> Client:
+    """One client per instance and region: safe to share across threads."""
+    from ..runtime.sdk import lazy_models
+
+    lazy_models("alibabacloud_ecs20140526")
+    from alibabacloud_ecs20140526.client import Client
+
+    config = sdk_config(settings, region_id)
+    if settings.ecs_endpoint:
+        config.protocol, config.endpoint = endpoint_parts(settings.ecs_endpoint)
+    return Client(config)
+
+
+def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retrier) -> dict[str, dict[str, Any]]:
+    """Every egress rule of a group, all pages: rule id -> canonical fields under API names."""
+    from alibabacloud_ecs20140526.models import DescribeSecurityGroupAttributeRequest
+
+    rules: dict[str, dict[str, Any]] = {}
+    token: str | None = None
+    while True:
+        request = DescribeSecurityGroupAttributeRequest(region_id=region_id, security_group_id=group_id,
+                                                        direction="egress", max_results=1000, next_token=token)
+        body = retrier.call(lambda rt: client.describe_security_group_attribute_with_options(request, rt).body)
+        for perm in (body.permissions.permission if body.permissions else None) or []:
+            live = perm.to_map()
+            if str(live.get("Direction", "egress")).lower() != "egress":
+                continue
+            rules[live["SecurityGroupRuleId"]] = live_fields(live)
+        token = body.next_token
+        if not token:
+            return rules
+
+
+def live_fields(perm: dict[str, Any]) -> dict[str, Any]:
+    """A Describe permission -> the rule's fields, canonical, empty ones left out."""
+    out = {}
+    for name in RULE_FIELDS:
+        value = canonical(name, perm.get(name))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def modify(client: Client, params: dict[str, str], runtime: Any) -> str:
+    """One ModifySecurityGroupEgressRule call (``runtime``: SDK RuntimeOptions); returns the RequestId."""
+    from alibabacloud_ecs20140526.models import ModifySecurityGroupEgressRuleRequest
+
+    request = ModifySecurityGroupEgressRuleRequest().from_map(params)
+    return client.modify_security_group_egress_rule_with_options(request, runtime).body.request_id

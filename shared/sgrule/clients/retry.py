@@ -1,0 +1,90 @@
+"""Retrying the official SDKs' calls: which failures are transient, and full-jitter backoff under a deadline.
+
+The Alibaba SDKs retry nothing by default, so retrying is ours: Throttling*, ServiceUnavailable, 5xx and
+network errors are transient and retried with full-jitter exponential backoff, bounded by the time the
+invocation has left; any other 4xx is final. A Modify retried here keeps its ClientToken.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from ..contract.errors import SgruleError
+
+T = TypeVar("T")
+_TRANSIENT_CODES = ("Throttling", "ServiceUnavailable", "InternalError", "RequestTimeout")
+
+
+class Transient(Exception):
+    """A failure worth retrying (throttling, 5xx, network). ``error`` says which."""
+
+    def __init__(self, error: SgruleError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def classify(exc: Exception) -> Exception:
+    """SDK exception -> :class:`Transient` or a final :class:`SgruleError` (source ``ecs``)."""
+    from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+    from darabonba.exceptions import UnretryableException
+
+    if isinstance(exc, (ClientException, ServerException, ThrottlingException)):
+        code = str(exc.code)
+        message = (exc.data or {}).get("Message") if isinstance(exc.data, dict) else None
+        err = SgruleError(code, message or str(exc.message), http_status=exc.status_code, source="ecs")
+        status = exc.status_code or 0
+        if isinstance(exc, (ServerException, ThrottlingException)) or status >= 500 or status == 429 \
+                or code.startswith(_TRANSIENT_CODES):
+            return Transient(err)
+        return err
+    if isinstance(exc, UnretryableException):  # no response: connection refused, reset, timeout
+        inner = getattr(exc, "inner_exception", None) or exc
+        return Transient(SgruleError("ServiceUnavailable", f"network error: {type(inner).__name__}: {inner}",
+                                     http_status=503, source="runtime"))
+    return exc
+
+
+@dataclass
+class Retrier:
+    """Full-jitter exponential backoff bounded by a deadline (time.monotonic seconds)."""
+
+    deadline: float
+    base_s: float = 0.1
+    cap_s: float = 5.0
+    max_attempts: int = 8
+    rng: random.Random = field(default_factory=random.Random)
+
+    read_timeout_ms: int = 10000
+    connect_timeout_ms: int = 3000
+
+    def runtime(self) -> Any:
+        """Per-call SDK timeouts that end no later than the deadline (the client defaults are 5 s / 10 s)."""
+        from darabonba.runtime import RuntimeOptions
+
+        left_ms = int((self.deadline - time.monotonic()) * 1000)
+        return RuntimeOptions(read_timeout=max(100, min(self.read_timeout_ms, left_ms)),
+                              connect_timeout=max(100, min(self.connect_timeout_ms, left_ms)))
+
+    def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
+        """Run ``fn(runtime_options)`` until it succeeds or fails finally; raise :class:`Transient` when
+        out of tries or time. No attempt starts past the deadline."""
+        attempt = 0
+        while True:
+            if time.monotonic() >= self.deadline:
+                raise Transient(SgruleError("Runtime.RetriesExhausted", f"out of time after {attempt} attempt(s)",
+                                            http_status=503, source="runtime"))
+            attempt += 1
+            if on_attempt:
+                on_attempt()
+            try:
+                return fn(self.runtime())
+            except Exception as exc:  # noqa: BLE001 - classified right below
+                result = classify(exc)
+                if not isinstance(result, Transient):
+                    raise result from None
+                delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+                if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+                    raise result from None
+                time.sleep(delay)

@@ -1,0 +1,3 @@
+"""What every function runs on: settings, JSON logging, lazy SDK loading, the FC instance and its deadline.
+
+Kept import-free: a function imports only the modules it needs (cold start)."""
