@@ -37,7 +37,10 @@ class CommonSettings(BaseSettings):
     # Where the APIs are. Unset ECS endpoint: the SDK's own endpoint for the event's region.
     ecs_endpoint: str | None = None
     eventbridge_endpoint: str | None = None
+    mns_endpoint: str | None = None  # http(s)://<account>.mns.<region>.aliyuncs.com; required to enqueue
+    fc_endpoint: str | None = None  # unset: <account>.<region>.fc.aliyuncs.com
     outcome_bus: str | None = None  # unset: outcomes are only returned and logged
+    change_queue: str = "sgrule-changes"  # the MNS queue every door puts rule changes on
 
     # Idempotency store: sqlite:///path (default: a file under the temp dir) or redis://host:port/db.
     idempotency_url: str | None = None
