@@ -1,0 +1,54 @@
+"""Fixtures for the ticket webhook: the real FC entry point, senders of every scheme, a SQLite store."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from webhookkit import Answer, fc_context, http_event, load_function, senders_config, sign
+
+from sgrule.webhook import handler as runtime
+
+
+@pytest.fixture
+def webhook_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    env = {
+        "SGRULE_WEBHOOK_SENDERS": json.dumps(senders_config()),
+        "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
+        "SGRULE_ALLOWED_REGIONS": "cn-*",
+        "SGRULE_ALLOWED_SECURITY_GROUPS": "sg-bp1*",
+        "SGRULE_RETRY_BASE_MS": "5",
+        "SGRULE_RETRY_CAP_MS": "50",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    runtime.reset()
+    yield env
+    runtime.reset()
+
+
+@pytest.fixture
+def webhook(webhook_env: dict[str, str]) -> Any:
+    module = load_function("ticket_webhook")
+    module.initialize(fc_context())
+    return module
+
+
+@pytest.fixture
+def post(webhook: Any) -> Callable[..., Answer]:
+    """Send ``body`` (bytes, or JSON-encoded) as ``sender`` with its signature; ``headers`` override or,
+    with a None value, remove the signed ones."""
+
+    def _post(sender: str, body: Any, *, headers: dict[str, str | None] | None = None, method: str = "POST",
+              path: str | None = None, b64: bool = False, **sign_kw: Any) -> Answer:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        signed: dict[str, Any] = sign(sender, raw, **sign_kw)
+        for k, v in (headers or {}).items():
+            signed = {h: x for h, x in signed.items() if h.lower() != k.lower()}
+            if v is not None:
+                signed[k] = v
+        event = http_event(path or f"/{sender}", raw, signed, method=method, b64=b64)
+        return Answer(webhook.handler(event, fc_context()))
+
+    return _post
