@@ -52,3 +52,41 @@ def post(webhook: Any) -> Callable[..., Answer]:
         return Answer(webhook.handler(event, fc_context()))
 
     return _post
+
+
+@pytest.fixture
+def queued(localcloud: Any, mns_account: Any, monkeypatch: pytest.MonkeyPatch,
+           webhook_env: dict[str, str]) -> Callable[[], list[dict[str, Any]]]:
+    """Point the webhook at localcloud's MNS (a fresh change queue) and return ``drain()``: every message
+    now visible on the queue, read back with the MNS SDK (received, decoded, deleted)."""
+    from mns.mns_exception import MNSServerException
+    from mns.queue import QueueMeta
+
+    name = f"changes-{next(_queues)}"
+    queue = mns_account.get_queue(name)
+    queue.create(QueueMeta())
+    for k, v in {"ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
+                 "SGRULE_MNS_ENDPOINT": localcloud.endpoint, "SGRULE_CHANGE_QUEUE": name,
+                 "SGRULE_WEBHOOK_BUDGET_MS": "1500"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+    runtime.reset()
+
+    def drain() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            try:
+                messages = queue.batch_receive_message(16)
+            except MNSServerException as exc:
+                if exc.type == "MessageNotExist":
+                    return out
+                raise
+            for m in messages:
+                out.append(json.loads(m.message_body))
+                queue.delete_message(m.receipt_handle)
+
+    return drain
+
+
+_queues = __import__("itertools").count(1)

@@ -1,13 +1,15 @@
 """hypothesis over bodies and headers: the webhook never answers 500 and never shows a traceback.
 
 Half the requests carry a valid signature over whatever body was drawn, so the fuzzing reaches the parser,
-the ticket mapping, the block scanner and the validation, not only the signature check.
+the ticket mapping, the block scanner, the validation and the queue (localcloud's MNS), not only the
+signature check.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import hypothesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webhookkit import SENDERS, Answer, fc_context, http_event, jira_issue, sign
@@ -68,7 +70,7 @@ extra_headers = st.dictionaries(header_names, st.text(max_size=40), max_size=4)
 @given(sender=st.sampled_from(SENDERS), body=bodies, signed=st.booleans(), extra=extra_headers,
        method=st.sampled_from(["POST", "POST", "POST", "GET"]), path=st.sampled_from(["", "/hooks/", "/x/"]),
        b64=st.booleans())
-def test_never_a_500_nor_a_traceback(webhook: Any, sender: str, body: bytes, signed: bool, extra: dict[str, str],
+def test_never_a_500_nor_a_traceback(queued: Any, webhook: Any, sender: str, body: bytes, signed: bool, extra: dict[str, str],
                                      method: str, path: str, b64: bool) -> None:
     headers = sign(sender, body) if signed else {"Content-Type": "application/json"}
     if not signed:
@@ -80,6 +82,7 @@ def test_never_a_500_nor_a_traceback(webhook: Any, sender: str, body: bytes, sig
     assert answer.status in DOCUMENTED, answer
     assert "Traceback" not in answer.text and 'File "' not in answer.text
     assert answer.headers["Content-Type"] == "application/json"
+    hypothesis.event(f"status {answer.status}")  # pytest --hypothesis-show-statistics: how far the examples got
     if answer.status >= 400:
         assert answer.json["errors"] and all(set(e) == {"index", "code", "message", "field"}
                                              for e in answer.json["errors"])
@@ -93,3 +96,4 @@ def test_any_event_gets_a_json_answer(webhook: Any, event: bytes) -> None:
     answer = Answer(webhook.handler(event, fc_context()))
     assert answer.status in DOCUMENTED, answer
     assert "Traceback" not in answer.text
+
