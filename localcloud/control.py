@@ -86,6 +86,10 @@ def _dispatch(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str
             if not isinstance(payload, dict) or not isinstance(payload.get("name"), str) or not payload["name"]:
                 raise ControlError(400, "expected {\"name\": \"bus-name\"[, \"description\": ...]}")
             return 200, eb.create_bus(payload["name"], str(payload.get("description", "")))
+    for extension in getattr(cloud, "control_extensions", []):
+        answer = extension(method, route, qs, body)
+        if answer is not None:
+            return answer
     raise ControlError(404, f"no control endpoint {method} {PREFIX}{route}")
 
 

@@ -110,7 +110,7 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
 
 def load_template(path: str | Path, params: Mapping[str, str] | None = None, *, region: str = "cn-hangzhou",
                   account_id: str = "1234567890123456", stack_name: str = "localcloud") -> Template:
-    path = Path(path)
+    path = Path(path).resolve()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

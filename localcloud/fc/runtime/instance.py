@@ -179,6 +179,10 @@ class Instance:
             return _EOF
 
     def _died(self, message: str) -> Outcome:
+        try:
+            self.proc.wait(1.0)  # it closed its end: let it finish exiting, so its own exit code shows
+        except subprocess.TimeoutExpired:
+            pass
         self.kill()
         code = self.proc.returncode
         return Outcome(False, error={"errorMessage": f"{message} (exit code {code})", "errorType": "ProcessExited",
