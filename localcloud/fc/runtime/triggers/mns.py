@@ -55,6 +55,20 @@ def decode_body(body: str) -> str:
         return body
 
 
+def mns_event(message_id: str, body: str, queue: str, region: str, account_id: str, enqueue_ms: float,
+              base64_decode: bool) -> dict[str, Any]:
+    """One message as the event stream hands it to the function."""
+    return {
+        "id": str(uuid.uuid4()), "source": "acs:mns", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+        "datacontenttype": "application/json; charset=utf-8",
+        "subject": f"acs:mns:{region}:{account_id}:queues/{queue}",
+        "time": _iso(enqueue_ms), "aliyunaccountid": account_id, "aliyunpublishtime": _iso(time.time() * 1000),
+        "aliyuneventbusname": queue, "aliyunregionid": region,
+        "data": {"requestId": uuid.uuid4().hex.upper()[:24], "messageId": message_id,
+                 "messageBody": decode_body(body) if base64_decode else body},
+    }
+
+
 class MnsQueueTrigger:
     def __init__(self, spec: TriggerSpec, mns: MnsBackend, invoke: Callable[..., Any],
                  submit_async: Callable[..., Any], region: str, account_id: str, retry_base_s: float = 0.5,
@@ -143,16 +157,8 @@ class MnsQueueTrigger:
 
     # --- delivering ---------------------------------------------------------------------------------------
     def event(self, m: Message) -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()), "source": "acs:mns", "specversion": "1.0", "type": "mns:Queue:SendMessage",
-            "datacontenttype": "application/json; charset=utf-8",
-            "subject": f"acs:mns:{self.region}:{self.account_id}:queues/{self.queue}",
-            "time": _iso(m.enqueue_time_ms), "aliyunaccountid": self.account_id,
-            "aliyunpublishtime": _iso(time.time() * 1000), "aliyuneventbusname": self.queue,
-            "aliyunregionid": self.region,
-            "data": {"requestId": uuid.uuid4().hex.upper()[:24], "messageId": m.message_id,
-                     "messageBody": decode_body(m.body) if self.base64_decode else m.body},
-        }
+        return mns_event(m.message_id, m.body, self.queue, self.region, self.account_id, m.enqueue_time_ms,
+                         self.base64_decode)
 
     def _deliver(self, batch: list[Message]) -> None:
         events = [(m, self.event(m)) for m in batch]
