@@ -10,13 +10,13 @@ Each function's environment is the template's ``EnvironmentVariables`` plus, on 
 endpoint for every variable in :data:`ENDPOINT_VARIABLES` and its access key as ``ALIBABA_CLOUD_ACCESS_KEY_ID``
 / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this emulator.
 
-Control routes added to ``/_emulator/``: ``GET invocations[?function=&trigger=]``, ``GET queues``,
-``GET queues/<name>``, ``POST triggers/<function>[?trigger=<name>]`` (fire a timer now), ``GET rules``,
-``GET app`` (the start-up JSON), ``GET idle`` (nothing queued, polled or running).
+Control routes added to ``/_emulator/`` (besides the cloud's own, e.g. ``GET queues``):
+``GET|DELETE invocations[?function=&trigger=]``, ``POST triggers/<function>[?trigger=<name>]`` (fire a timer
+now), ``GET rules`` (rules and deliveries), ``GET app`` (the start-up JSON), ``GET idle`` (nothing queued,
+polled or running).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -50,15 +50,6 @@ _QUEUE_PROPS = {"DelaySeconds": "delay_seconds", "MaximumMessageSize": "maximum_
                 "PollingWaitSeconds": "polling_wait_seconds"}
 
 
-def _mns_protocol() -> Any:
-    """The MNS wire protocol, when this tree has it (it lives with the MNS product)."""
-    if importlib.util.find_spec("localcloud.server.mns") is None:
-        return None
-    from localcloud.server.mns import MnsProtocol  # type: ignore[import-not-found]
-
-    return MnsProtocol()
-
-
 class LocalApp:
     def __init__(self, template: str | Path | Template, params: Mapping[str, str] | None = None, *,
                  state: dict[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -86,7 +77,7 @@ class LocalApp:
         fc_service = FcService(self.fc, self.invoker, self.dispatcher)
         services: list[Any] = [s for s in (_load_ecs(),) if s is not None]
         services += [self.eventbridge, self.mns_service, fc_service]
-        protocols = [p for p in (_mns_protocol(), RoaProtocol([fc_service])) if p is not None]
+        protocols = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
         self.cloud = LocalCloud(host=host, port=port, credentials=self.credentials, state=state,
                                 services=services, protocols=protocols)
         self.router = RuleRouter(self.rule_specs, invoke=self._invoke_for_rule, invoke_async=self._invoke_async,
@@ -284,17 +275,6 @@ class LocalApp:
         if route == "invocations" and method == "DELETE":
             self.fc.invocations.clear()
             return 200, {"invocations": []}
-        if route == "queues" and method == "GET":
-            out = []
-            for name in self.mns.queue_names():
-                info = self.mns.queue_info(name)
-                out.append({"name": name, **info["counts"], "attributes": vars(info["attributes"])})
-            return 200, {"queues": out}
-        if route.startswith("queues/") and method == "GET":
-            name = route.split("/", 1)[1]
-            if not self.mns.has_queue(name):
-                return 404, {"error": f"no queue {name!r}"}
-            return 200, {"queue": name, "messages": [_message_json(m) for m in self.mns.messages(name)]}
         if route.startswith("triggers/") and method == "POST":
             try:
                 return 200, self.fire(route.split("/", 1)[1], arg("trigger"))
@@ -308,11 +288,6 @@ class LocalApp:
         if route == "idle" and method == "GET":
             return 200, {"idle": self.idle()}
         return None
-
-
-def _message_json(m: Any) -> dict[str, Any]:
-    return {"messageId": m.message_id, "body": m.body, "dequeueCount": m.dequeue_count,
-            "enqueueTime": m.enqueue_time_ms, "nextVisibleTime": m.next_visible_time_ms, "priority": m.priority}
 
 
 def describe(inv: Invocation) -> str:

@@ -44,8 +44,8 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
         "is logged on stderr (function, trigger, duration, result). The first stdout line is a JSON object "
         "with endpoint (control), ecs, eventbridge, mns, fc, http (function -> URL), accessKeyId, "
         "accessKeySecret, accountId, pid. Control API (unsigned JSON): /_emulator/{health,reset,calls,state,"
-        "faults,events,buses} and with --template also {invocations,queues,queues/NAME,triggers/FUNCTION,"
-        "rules,app,idle}.",
+        "faults,events,buses,queues,clock} and with --template also {invocations,triggers/FUNCTION,rules,app,"
+        "idle}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     start.add_argument("--template", metavar="FILE", default=None,
@@ -165,6 +165,7 @@ def _start(args: argparse.Namespace) -> int:
         "endpoint": cloud.endpoint,
         "ecs": cloud.endpoint,  # one server for every product; the SDK picks by x-acs-version
         "eventbridge": cloud.endpoint,
+        "mns": cloud.endpoint,  # the MNS SDK's host (Account(host, ...)); routed by its path and signature
         "hostPort": f"{cloud.endpoint.removeprefix('http://')}",
         "accessKeyId": args.access_key_id,
         "accessKeySecret": args.access_key_secret,

@@ -128,6 +128,7 @@ class MnsBackend:
         self._queues: dict[str, _Queue] = {}
         self._id_prefix = uuid.uuid4().hex[:16].upper()  # message ids stay unique across resets
         self._seq = itertools.count(1)
+        self._waiting: dict[str, int] = {}  # queue -> receivers in a long poll right now
 
     # --- queues ---------------------------------------------------------------------------------------------
 
@@ -235,25 +236,45 @@ class MnsBackend:
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
             out_of_range("waitseconds", 0, MAX_WAIT_SECONDS)
         deadline = time.monotonic() + wait_seconds
+        waiting = False
         with self._cond:
             self._queue(queue)  # QueueNotExist before waiting
-            while True:
-                q = self._queues.get(queue)
-                if q is None:  # deleted while we waited
-                    return []
-                now = self._purge(q)
-                ready = sorted((m for m in q.messages.values() if m.next_visible_time_ms <= now),
-                               key=lambda m: m.priority)[:max_messages]
-                if ready:
-                    return [copy.deepcopy(self._take(q, m, now)) for m in ready]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return []
-                # Wake for a send/advance (notify) or when the next message becomes visible on its own.
-                upcoming = [m.next_visible_time_ms for m in q.messages.values()]
-                if upcoming:
-                    left = min(left, max(0.001, (min(upcoming) - now) / 1000))
-                self._cond.wait(left)
+            try:
+                while True:
+                    q = self._queues.get(queue)
+                    if q is None:  # deleted while we waited
+                        return []
+                    now = self._purge(q)
+                    ready = sorted((m for m in q.messages.values() if m.next_visible_time_ms <= now),
+                                   key=lambda m: m.priority)[:max_messages]
+                    if ready:
+                        return [copy.deepcopy(self._take(q, m, now)) for m in ready]
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return []
+                    if not waiting:
+                        waiting = True
+                        self._waiting[queue] = self._waiting.get(queue, 0) + 1
+                        self._cond.notify_all()  # for wait_for_receivers
+                    # Wake for a send/advance (notify) or when the next message becomes visible on its own.
+                    upcoming = [m.next_visible_time_ms for m in q.messages.values()]
+                    if upcoming:
+                        left = min(left, max(0.001, (min(upcoming) - now) / 1000))
+                    self._cond.wait(left)
+            finally:
+                if waiting:
+                    self._waiting[queue] -= 1
+
+    def waiting(self, queue: str) -> int:
+        """How many receivers are in a long poll on ``queue`` right now."""
+        with self._cond:
+            return self._waiting.get(queue, 0)
+
+    def wait_for_receivers(self, queue: str, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` receivers are in a long poll on ``queue`` (False on timeout): lets a
+        test send only once a receiver is provably waiting."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._waiting.get(queue, 0) >= count, timeout)
 
     def delete(self, queue: str, receipt_handle: str) -> None:
         """Delete a received message by its latest receipt handle."""
