@@ -6,7 +6,8 @@ MNS (its ``ALIYUN::MNS::Queue`` queues) and Function Compute (every ``ALIYUN::FC
 ``ALIYUN::FC3::AsyncInvokeConfig``), then the ``ALIYUN::FC3::Trigger`` triggers: an HTTP URL per ``http``
 trigger (its own port), ``timer`` schedules, and a poller per ``eventbridge`` trigger with an MNS source.
 
-Each function's environment is the template's ``EnvironmentVariables`` plus, on top, localcloud's own
+Each function's environment is the template's ``EnvironmentVariables``, then ``env`` (``--env K=V``, for every
+function), then localcloud's own
 endpoint for every variable in :data:`ENDPOINT_VARIABLES` and its access key as ``ALIBABA_CLOUD_ACCESS_KEY_ID``
 / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this emulator.
 
@@ -55,7 +56,8 @@ class LocalApp:
                  state: dict[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0,
                  credentials: Mapping[str, Any] | None = None, region: str = "cn-hangzhou",
                  account_id: str = DEFAULT_ACCOUNT_ID, max_instances: int = 2, retry_base_s: float = 0.5,
-                 function_output: LineSink | None = None, log: Callable[[str], None] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, function_output: LineSink | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
         self.template = template if isinstance(template, Template) else \
             load_template(template, params, region=region, account_id=account_id)
         self.region, self.account_id = region, account_id
@@ -88,6 +90,7 @@ class LocalApp:
         self.timers: dict[str, TimerTrigger] = {}
         self.pollers: dict[str, MnsQueueTrigger] = {}
         self._retry_base_s = retry_base_s
+        self.env_overrides = dict(env or {})  # every function, over its template environment (``--env``)
         self._host = host
         self._started = False
         self._stopped = False
@@ -148,7 +151,7 @@ class LocalApp:
             return self
         self._started = True
         self.cloud.start()
-        self.invoker.injected.update(self.environment())
+        self.invoker.injected.update({**self.env_overrides, **self.environment()})
         self._create_queues()
         try:
             for spec in self.trigger_specs:

@@ -56,6 +56,8 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
                        help="most instances (worker processes) per function")
     start.add_argument("--retry-base-ms", type=float, default=500, metavar="MS",
                        help="first retry interval of async invocations and triggers (doubles each time)")
+    start.add_argument("--env", metavar="K=V", action="append", default=[],
+                       help="environment variable for every function, over the template's (repeatable)")
     start.add_argument("--quiet-functions", action="store_true",
                        help="do not echo the functions' own output on stderr (invocations are still logged)")
     start.add_argument("--host", default="127.0.0.1", help="address to bind")
@@ -202,6 +204,7 @@ def _start_app(args: argparse.Namespace) -> int:
         app = LocalApp(args.template, parse_params(args.param), state=state, host=args.host, port=args.port,
                        credentials={args.access_key_id: cred}, account_id=args.account_id,
                        max_instances=args.instances, retry_base_s=args.retry_base_ms / 1000,
+                       env=parse_params(args.env),
                        function_output=output, log=lambda m: err(f"localcloud: {m}"))
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()

@@ -17,7 +17,8 @@ Fixtures:
 The whole application from a ROS template (``localcloud.app.LocalApp``: queues, buses, rules, functions in
 worker processes, triggers), started once per session and stopped (workers included) at its end:
   ``localcloud_app``          -> :class:`AppHandle` of ``template.yml`` in the rootdir, with the parameters of
-                                 the ``localcloud_app_params`` fixture (override it; default ``{}``)
+                                 the ``localcloud_app_params`` fixture and the ``LocalApp`` options of
+                                 ``localcloud_app_options`` (override both; default ``{}``)
   ``localcloud_app_factory``  -> ``start(template, params=None, state=None, **LocalApp options)`` -> :class:`AppHandle`
 
 This module is imported by every pytest run in the environment, so it imports the SDKs lazily.
@@ -196,10 +197,16 @@ def localcloud_app_params() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def localcloud_app_options() -> dict[str, Any]:
+    """Other ``LocalApp`` options for ``localcloud_app`` (``state``, ``env``, ``retry_base_s`` ...; override)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def localcloud_app(localcloud_app_factory: Any, localcloud_app_params: dict[str, str],
-                   pytestconfig: pytest.Config) -> AppHandle:
+                   localcloud_app_options: dict[str, Any], pytestconfig: pytest.Config) -> AppHandle:
     template = pytestconfig.rootpath / "template.yml"
-    return localcloud_app_factory(template, localcloud_app_params)
+    return localcloud_app_factory(template, localcloud_app_params, **localcloud_app_options)
 
 
 @pytest.fixture(scope="session")
