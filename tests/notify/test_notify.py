@@ -115,7 +115,7 @@ def test_a_crash_after_posting_is_found_on_redelivery(notify: Callable[..., Any]
     [target] = inst.settings.targets_for("jira")
     key = f"{target.ident}\x1f{o['id']}"
     inst.store.claim(key, "post", "dead-instance", 30)
-    inst.client(target).post("SEC-1042", o, Poster(deadline=time.monotonic() + 5))
+    inst.channel(target).post("SEC-1042", o, Poster(deadline=time.monotonic() + 5))
     inst.store.release(key, "dead-instance")
     assert notify(o)["found"] == 1
     assert len(jira.comments("SEC-1042")) == 1

@@ -38,19 +38,19 @@ class _Instance:
             self.log.warning("no notify targets configured (SGRULE_NOTIFY_TARGETS): outcomes are only logged")
         self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.notify",
                                 retention_s=max(s.completed_ttl_s, 3600.0))
-        self._clients: dict[str, Any] = {}
+        self._channels: dict[str, Any] = {}
 
-    def client(self, target: Target) -> Any:
-        if target.ident not in self._clients:
+    def channel(self, target: Target) -> Any:
+        if target.ident not in self._channels:
             if target.kind == "jira":
                 from .jira import JiraComments
 
-                self._clients[target.ident] = JiraComments(target)
+                self._channels[target.ident] = JiraComments(target)
             else:
                 from .callback import Callback
 
-                self._clients[target.ident] = Callback(target)
-        return self._clients[target.ident]
+                self._channels[target.ident] = Callback(target)
+        return self._channels[target.ident]
 
     def close(self) -> None:
         self.store.close()
@@ -129,7 +129,7 @@ def handle(event: Any, context: Any) -> str:
             poster = Poster(deadline=deadline, timeout_s=s.notify_timeout_ms / 1000, base_s=s.retry_base_ms / 1000,
                             cap_s=s.retry_cap_ms / 1000, max_attempts=s.max_attempts)
             try:
-                result = _post(inst.client(target), target, outcome, key, poster, claim.record.deliveries > 1)
+                result = _post(inst.channel(target), target, outcome, key, poster, claim.record.deliveries > 1)
             except Refused as exc:
                 line.error("ticket system refused the outcome", httpStatus=exc.status, error=str(exc)[:300])
                 result = "refused"
@@ -151,11 +151,11 @@ def handle(event: Any, context: Any) -> str:
     return json.dumps(counts)
 
 
-def _post(client: Any, target: Target, outcome: dict[str, Any], key: str | None, poster: Any,
+def _post(channel: Any, target: Target, outcome: dict[str, Any], key: str | None, poster: Any,
           maybe_posted: bool) -> str:
     if target.kind == "jira":
         if key is None:
             return "skipped"  # no ticket to comment on
-        return "posted" if client.post(key, outcome, poster, maybe_posted=maybe_posted) else "found"
-    client.post(outcome, poster)
+        return "posted" if channel.post(key, outcome, poster, maybe_posted=maybe_posted) else "found"
+    channel.post(outcome, poster)
     return "posted"
