@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable
 
 import pytest
-from conftest import CALLBACK_SECRET, JIRA_TOKEN, JIRA_USER, Receiver
+from notifykit import CALLBACK_SECRET, JIRA_TOKEN, JIRA_USER, Receiver
 from standardwebhooks import Webhook
 
 from localcloud.jira import LocalJira
