@@ -4,7 +4,7 @@ trigger -> apply in a worker process -> outcomes on the bus):
 
 1. **latency**: one rule change sent with ``sgrule.clients.mns.ChangeQueue`` (the MNS SDK) until its outcome
    event is on the outcome bus, with ``BatchWindowSeconds=0`` and ``BatchSize=1``; median and spread of
-   ``--latency-runs`` changes sent one at a time. Reference: one change through one direct in-process
+   ``--latency-runs`` changes sent one at a time. Reference: one change through one direct
    invocation of the handler.
 2. **throughput**: 1,000 changes (50 groups x 20 rules, one new Description each, sent in group order as a
    queue fed group by group would hold them) from the first SendMessage to the last outcome on the bus, with
