@@ -61,7 +61,7 @@ class FunctionMeta:
 
 @dataclass(frozen=True)
 class FCContext:
-    """The fields the FC python3.12 runtime gives (see FACTS.md; python3.10 also has ``credentials``)."""
+    """The fields the FC python3.12 runtime gives (python3.10 also has ``credentials``)."""
 
     request_id: str
     function: FunctionMeta

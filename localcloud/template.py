@@ -108,6 +108,16 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def declared_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The template's ``Parameters`` section as written (name -> spec), without resolving anything."""
+    try:
+        doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_RosLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise TemplateError(f"cannot read template {path}: {exc}") from None
+    params = doc.get("Parameters") if isinstance(doc, dict) else None
+    return {str(k): (v or {}) for k, v in (params or {}).items()}
+
+
 def load_template(path: str | Path, params: Mapping[str, str] | None = None, *, region: str = "cn-hangzhou",
                   account_id: str = "1234567890123456", stack_name: str = "localcloud") -> Template:
     path = Path(path).resolve()

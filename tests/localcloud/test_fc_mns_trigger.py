@@ -27,7 +27,10 @@ def test_messages_reach_the_function_in_batches_within_the_window_and_are_delete
     def received() -> list[dict[str, Any]]:
         out = []
         for line in fcapp_sink.events():
-            doc = json.loads(line["event"])
+            try:
+                doc = json.loads(line["event"])
+            except ValueError:  # another test's plain-text event
+                continue
             if isinstance(doc, list) and doc and doc[0].get("type") == "mns:Queue:SendMessage":
                 out.append({"requestId": line["requestId"], "events": doc})
         return out
