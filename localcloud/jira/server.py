@@ -208,7 +208,8 @@ class LocalJira(JiraState):
         self._server = Server(("127.0.0.1", port), self.handle)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jira", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="local-jira", daemon=True)
 
     def fail(self, status: int, times: int = 1, retry_after: str | None = None, after_effect: bool = False,
              method: str = "POST") -> None:

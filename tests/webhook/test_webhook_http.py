@@ -190,3 +190,10 @@ def test_logs_never_carry_signatures_or_secrets(post: Callable[..., Answer], cap
     assert any(line.get("reason") == "signature mismatch" for line in lines)
     for secret in [*SECRETS["gh"], "wrong-secret-0123456789", headers["X-Hub-Signature-256"][7:]]:
         assert secret not in out + err
+
+
+def test_a_change_too_big_for_a_queue_message_is_named(post: Callable[..., Answer]) -> None:
+    events = [change(i, sender="std") for i in range(2)]
+    events[1]["note"] = "x" * 70000  # a valid CloudEvents extension attribute, but past an MNS message
+    a = post("std", events)
+    assert a.status == 400 and [(e["index"], e["code"]) for e in a.json["errors"]] == [(1, "Webhook.ChangeTooLarge")]

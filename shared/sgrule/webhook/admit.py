@@ -3,7 +3,7 @@
 The checks are the apply function's own first two steps -- the rule-change models (each violation with
 the API's error code) and the allow-list (``SGRULE_ALLOWED_*``, narrowed by the sender's own) -- plus what
 only the door can see: a native event must speak for its sender (``source`` = ``ticketing/<sender>``),
-and one request cannot carry one change id with two contents.
+one request cannot carry one change id with two contents, and each change must fit in one queue message.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def source_for(sender: Sender) -> str:
 def admit(events: list[Any], sender: Sender, settings: CommonSettings) -> list[dict[str, Any]]:
     """The errors, one per failing change: ``{"index", "code", "message", "field"}`` (index 0-based).
     An empty list means every change may be enqueued."""
+    from ..clients.mns import MAX_BYTES_PER_MESSAGE, encode, wire_size
+
     errors: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     source = source_for(sender)
@@ -44,4 +46,10 @@ def admit(events: list[Any], sender: Sender, settings: CommonSettings) -> list[d
                                   field="id")
         except SgruleError as err:
             errors.append({"index": index, **err.to_dict()})
+            continue
+        size = wire_size(encode(raw))
+        if size > MAX_BYTES_PER_MESSAGE:  # valid, but no queue message can carry it (huge extension attributes)
+            errors.append({"index": index, "code": "Webhook.ChangeTooLarge", "field": None,
+                           "message": f"The change is {size} bytes as a queue message; at most "
+                                      f"{MAX_BYTES_PER_MESSAGE} fit."})
     return errors
