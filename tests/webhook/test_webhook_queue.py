@@ -166,3 +166,24 @@ def test_concurrent_duplicates_of_one_delivery_enqueue_once(post: Callable[..., 
     accepted = [a for a in answers if a.status == 202]
     assert accepted and all(a.json == accepted[0].json for a in accepted)
     assert queued() == events
+
+
+@pytest.mark.redis
+def test_replays_and_ticket_memory_on_redis(post: Callable[..., Answer], queued: Drain, redis_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same guarantees with the Redis store many instances share (a namespace of this test's own)."""
+    import uuid
+
+    from sgrule.webhook import handler as runtime
+
+    monkeypatch.setenv("SGRULE_IDEMPOTENCY_URL", redis_url)
+    monkeypatch.setenv("SGRULE_IDEMPOTENCY_NAMESPACE", f"test-webhook-{uuid.uuid4().hex}")
+    runtime.reset()
+    event = change(sender="gh")
+    first = post("gh", event, delivery="dlv-redis")
+    assert first.status == 202 and queued() == [event]
+    assert post("gh", event, delivery="dlv-redis").json == first.json and queued() == []
+    a = post("jira", jira_issue("SEC-77", description=block(DATA)))
+    [message] = queued()
+    b = post("jira", jira_issue("SEC-77", description=block(DATA), updated="2026-12-01T00:00:00.000+0000"))
+    assert b.json["alreadyQueued"] == a.json["accepted"] == [message["id"]] and queued() == []
