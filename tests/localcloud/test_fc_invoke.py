@@ -141,3 +141,19 @@ def test_async_failure_is_retried_then_sent_to_on_failure_with_fcs_payload(fcapp
     assert payload["requestPayload"] == "async please"
     assert payload["responseContext"] == {"statusCode": 200, "functionError": "UnhandledInvocationError"}
     assert json.loads(payload["responsePayload"])["errorType"] == "BoomError"
+
+
+def test_async_delay_holds_the_invocation_back(fcapp: Any, fcapp_sink: Any) -> None:
+    import time
+
+    sent = time.time()
+    resp = _invoke(fcapp, "t-sink", b"later", x_fc_invocation_type="Async",
+                   common_headers={"x-fc-async-delay": "1"})
+    rid = resp.headers["x-fc-request-id"]
+    [run] = fcapp.wait_for(lambda: [i for i in fcapp.invocations(function="t-sink") if i["requestId"] == rid])
+    assert run["start"] - sent >= 0.9
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    with pytest.raises(ClientException) as info:
+        _invoke(fcapp, "t-sink", b"", x_fc_invocation_type="Async", common_headers={"x-fc-async-delay": "3601"})
+    assert info.value.code == "InvalidArgument"
