@@ -20,7 +20,9 @@ SHARED = ROOT / "shared" / "sgrule"
 # SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
 SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
-UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT"}
+# The MNS/FC endpoints and the change queue are common settings the apply function never uses.
+UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
+                     "SGRULE_FC_ENDPOINT", "SGRULE_CHANGE_QUEUE"}
 
 
 class _RosLoader(yaml.SafeLoader):
@@ -50,8 +52,7 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def the_function(template: dict[str, Any]) -> dict[str, Any]:
-    [fn] = resources(template, "ALIYUN::FC3::Function").values()
-    return fn["Properties"]
+    return resources(template, "ALIYUN::FC3::Function")["ApplyFunction"]["Properties"]
 
 
 def test_format_and_the_apply_function(template: dict[str, Any]) -> None:
@@ -75,7 +76,7 @@ def test_handler_and_initializer_exist_in_the_function_code(template: dict[str, 
 
 
 def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[str, Any]) -> None:
-    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    trigger = resources(template, "ALIYUN::FC3::Trigger")["ChangeTrigger"]
     props = trigger["Properties"]
     assert props["TriggerType"] == "eventbridge"
     cfg = props["TriggerConfig"]
@@ -93,12 +94,12 @@ def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[
     queues = {r["Properties"]["QueueName"] if isinstance(r["Properties"]["QueueName"], str)
               else next(iter(r["Properties"]["QueueName"].values()))
               for r in resources(template, "ALIYUN::MNS::Queue").values()}
-    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq"}
+    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq", "${ChangeQueueName}-failed"}
 
 
 def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
     """The stream must redeliver at least SGRULE_MAX_DELIVERIES times, or changes reach the DLQ unfinished."""
-    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    trigger = resources(template, "ALIYUN::FC3::Trigger")["ChangeTrigger"]
     attempts = int(trigger["Properties"]["TriggerConfig"]["runOptions"]["retryStrategy"]["MaximumRetryAttempts"])
     env = the_function(template)["EnvironmentVariables"]
     assert attempts + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
