@@ -28,8 +28,10 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, _RequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-            return  # the client hung up (an idle keep-alive connection reset): nothing went wrong here
+        # The client hung up (a killed instance, an idle keep-alive connection reset): nothing went wrong here.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
+                                          TimeoutError)):
+            return
         super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, alive: bool) -> None:

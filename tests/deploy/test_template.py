@@ -20,9 +20,8 @@ SHARED = ROOT / "shared" / "sgrule"
 # SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
 SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
-# The MNS/FC endpoints and the change queue are common settings the apply function never uses.
-UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
-                     "SGRULE_FC_ENDPOINT", "SGRULE_CHANGE_QUEUE"}
+# The MNS/FC endpoints are common settings the apply function never uses.
+UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT", "SGRULE_FC_ENDPOINT"}
 
 
 class _RosLoader(yaml.SafeLoader):

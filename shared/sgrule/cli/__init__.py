@@ -29,11 +29,12 @@ def read_events(text: str) -> list[Any]:
 
 
 def validate_lines(events: list[Any]) -> Iterator[tuple[bool, dict[str, Any]]]:
+    from ..contract import safe
     from ..contract.errors import SgruleError
     from ..contract.event import parse_event
 
     for raw in events:
-        ident = raw.get("id") if isinstance(raw, dict) else None
+        ident = safe.optional(raw.get("id")) if isinstance(raw, dict) else None  # what a sender wrote, made safe
         try:
             parse_event(raw)
             yield True, {"id": ident, "valid": True, "error": None}
@@ -54,7 +55,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     all_valid = True
     for ok, line in validate_lines(events):
         all_valid &= ok
-        print(json.dumps(line, ensure_ascii=False))
+        print(json.dumps(line, ensure_ascii=False, allow_nan=False))  # strict JSON (RFC 8259), always
     return 0 if all_valid else 1
 
 
