@@ -135,8 +135,11 @@ class Batch:
     def _process(self, changes: list[Change]) -> None:
         if not changes:
             return self.ledger.flush()
-        # Every group's rules, concurrently, one Describe (per page) per group.
-        list(self.deps.pool.map(self.groups.load, list(dict.fromkeys(c.group_key for c in changes))))
+        # Every group's rules, concurrently, one Describe (per page) per group; the store's sequence first
+        # (one round trip): a rule written after it is read again under its lock.
+        as_of = self.deps.store.sequence()
+        keys = list(dict.fromkeys(c.group_key for c in changes))
+        list(self.deps.pool.map(lambda key: self.groups.load(key, as_of), keys))
         chains: dict[str, list[Change]] = {}
         for change in changes:
             group = self.groups[change.group_key]

@@ -65,14 +65,14 @@ class Groups:
     def __getitem__(self, key: tuple[str, str]) -> Group:
         return self._groups[key]
 
-    def load(self, key: tuple[str, str]) -> Group:
-        """Read the group once per batch (a failure is kept: every change of the group ends with it)."""
+    def load(self, key: tuple[str, str], as_of: int) -> Group:
+        """Read the group once per batch (a failure is kept: every change of the group ends with it);
+        ``as_of``: the store's sequence, read before this read."""
         with self._lock:
             group = self._groups.setdefault(key, Group())
         with group.lock:
             if group.rules is None and group.error is None:
                 try:
-                    as_of = self._sequence()
                     group.rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier())
                     group.as_of = as_of
                 except (SgruleError, Transient) as exc:
