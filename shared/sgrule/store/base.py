@@ -125,6 +125,15 @@ class IdempotencyStore(Protocol):
         """Atomic per-field max-merge; the rule's watermarks are kept at least ttl_s from now."""
         ...
 
+    def get_value(self, key: str) -> str | None:
+        """A small value stored with :meth:`put_value` (its own key space: never a claim, lock or watermark
+        key); None when absent or expired."""
+        ...
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        """Store (or replace) a small text value, kept ttl_s from now (e.g. a scan's resume cursor)."""
+        ...
+
     def close(self) -> None: ...
 
 

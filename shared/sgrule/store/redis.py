@@ -6,7 +6,7 @@ clock every instance sees. A record is a hash whose JSON fields (``sent_request`
 decodes, so payloads round-trip byte for byte (cjson would mangle big integers and empty lists).
 
 Keys: ``{namespace}:idem:{key}`` (hash), ``{namespace}:lock:{rule}`` (string owner, PX lease),
-``{namespace}:fields:{rule}`` (hash field -> epoch microseconds).
+``{namespace}:fields:{rule}`` (hash field -> epoch microseconds), ``{namespace}:value:{key}`` (string, PX ttl).
 """
 from __future__ import annotations
 
@@ -219,6 +219,14 @@ class RedisStore(SingleFromMany):
         for name, t in times.items():
             args += [name, str(int(t))]
         self._fields(keys=[self._k("fields", rule_key)], args=args)
+
+    # --- small values (their own key space) ----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        return self._r.get(self._k("value", key))  # type: ignore[no-any-return]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        self._r.set(self._k("value", key), value, px=_ms(ttl_s))  # expiry by the server's clock
 
     def close(self) -> None:
         self._r.close()

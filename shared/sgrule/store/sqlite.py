@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS rule_lock (
 CREATE TABLE IF NOT EXISTS field_times (
     ns TEXT NOT NULL, rule_key TEXT NOT NULL, times TEXT NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (ns, rule_key));
+CREATE TABLE IF NOT EXISTS kv (
+    ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key));
 """
 _COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at"
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
@@ -73,7 +76,7 @@ class SqliteStore(SingleFromMany):
     def _maybe_purge(self, c: sqlite3.Connection, now: float) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
-            for table in ("idem", "rule_lock", "field_times"):
+            for table in ("idem", "rule_lock", "field_times", "kv"):
                 c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
     def _row(self, c: sqlite3.Connection, key: str, now: float) -> Record | None:
@@ -234,6 +237,21 @@ class SqliteStore(SingleFromMany):
         expires_at = max(row[1] if row else 0.0, now + ttl_s)
         c.execute("INSERT OR REPLACE INTO field_times (ns, rule_key, times, expires_at) VALUES (?,?,?,?)",
                   (self.namespace, rule_key, dumps(merged), expires_at))
+
+    # --- small values (their own table) -----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM kv WHERE ns=? AND key=? AND expires_at > ?",
+                                     (self.namespace, key, time.time())).fetchone()
+        return None if row is None else row[0]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        with self._tx() as c:
+            now = time.time()
+            c.execute("INSERT OR REPLACE INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?)",
+                      (self.namespace, key, value, now + ttl_s))
+            self._maybe_purge(c, now)
 
     def close(self) -> None:
         with self._lock:
