@@ -1,0 +1,132 @@
+"""Fixtures for the normaliser: localcloud seeded with messy descriptions, the real FC handler, the env."""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import pytest
+
+from sgrule.runtime import instance as fc_instance
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "1234567890123456"
+REGION = "cn-hangzhou"
+_ids = itertools.count(1)
+
+# (description in the account, what the default policy must make of it -- None: left alone). Written out
+# by hand from the policy's documented steps, not computed with them. "{default}" is the documented default
+# for an empty description: "{IpProtocol} {PortRange} to {destination}".
+MESSY: list[tuple[str, str | None]] = [
+    ("egress to payments CHG-101", None),
+    ("  egress to payments CHG-102  ", "egress to payments CHG-102"),
+    ("egress\tto\tbackup CHG-103", "egress to backup CHG-103"),
+    ("", "{default}"),
+    ("dns\x07 lookups CHG-104\x00", "dns lookups CHG-104"),
+    ("cafe\u0301 supplier CHG-105", "caf\u00e9 supplier CHG-105"),
+    ("zero\u200bwidth CHG-106", "zerowidth CHG-106"),
+    ("no ticket here", None),
+    ("multi   space    gap", "multi space gap"),
+    ("\u00a0nbsp lead CHG-107", "nbsp lead CHG-107"),
+    ("line\r\nbreak CHG-108", "line break CHG-108"),
+    ("already clean", None),
+]
+
+
+def group_id(prefix: str, i: int) -> str:
+    return f"sg-{prefix}{i:05d}"
+
+
+def seed_estate(localcloud: Any, groups: int, rules_per_group: int, prefix: str = "bp1n",
+                region: str = REGION, extra_regions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load ``groups`` security groups with ``rules_per_group`` egress rules each, descriptions cycling
+    through :data:`MESSY`. Returns ``{"expected": {(group, rule): after}, "rules": {(group, rule): before}}``."""
+    expected: dict[tuple[str, str], str] = {}
+    before: dict[tuple[str, str], str] = {}
+    security_groups = []
+    n = 0
+    for g in range(groups):
+        gid = group_id(prefix, g)
+        rules = []
+        for r in range(rules_per_group):
+            desc, after = MESSY[n % len(MESSY)]
+            n += 1
+            rid = f"sgr-{prefix}{g:05d}r{r:03d}"
+            port = 1000 + r
+            cidr = f"10.{g % 250}.{r % 250}.0/24"
+            rules.append({"SecurityGroupRuleId": rid, "IpProtocol": "TCP", "PortRange": f"{port}/{port}",
+                          "DestCidrIp": cidr, "Policy": "accept", "Priority": 1, "NicType": "intranet",
+                          "Description": desc})
+            before[(gid, rid)] = desc
+            if after is not None:
+                expected[(gid, rid)] = f"TCP {port}/{port} to {cidr}" if after == "{default}" else after
+        security_groups.append({"SecurityGroupId": gid, "SecurityGroupName": f"team-{g}", "VpcId": "vpc-bp1main",
+                                "rules": rules})
+    regions = {region: {"security_groups": security_groups}}
+    regions.update(extra_regions or {})
+    localcloud.load_state({"ecs": {"accounts": {ACCOUNT: regions}}})
+    return {"expected": expected, "rules": before}
+
+
+def load_function(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "index.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def fc_context(timeout: float = 60, name: str = "normalise_descriptions") -> Any:
+    return SimpleNamespace(request_id=f"req-{next(_ids)}", region=REGION, account_id=ACCOUNT,
+                           function=SimpleNamespace(name=name, memory=256, timeout=timeout))
+
+
+@pytest.fixture
+def normalise_env(localcloud: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The normaliser (and the apply function) pointed at localcloud; a fresh FC instance per test."""
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
+        "SGRULE_ECS_ENDPOINT": localcloud.endpoint,
+        "SGRULE_EVENTBRIDGE_ENDPOINT": localcloud.endpoint,
+        "SGRULE_OUTCOME_BUS": "default",
+        "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
+        "SGRULE_ALLOWED_REGIONS": REGION,
+        "SGRULE_ALLOWED_SECURITY_GROUPS": "*",
+        "SGRULE_RETRY_BASE_MS": "5",
+        "SGRULE_RETRY_CAP_MS": "50",
+        "SGRULE_TIME_RESERVE_MS": "200",
+        "SGRULE_NORMALISE_CALLS_PER_SECOND": "5000",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("SGRULE_NORMALISE_POLICY", "SGRULE_NORMALISE_REGIONS", "SGRULE_MNS_ENDPOINT"):
+        monkeypatch.delenv(k, raising=False)
+    fc_instance.reset()
+    yield env
+    fc_instance.reset()
+
+
+@pytest.fixture
+def normalise(normalise_env: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    """Invoke the real FC handler (event as bytes, as FC gives it); returns the parsed report."""
+    module = load_function("normalise_descriptions")
+
+    def _invoke(payload: Any, timeout: float = 60) -> dict[str, Any]:
+        ctx = fc_context(timeout)
+        module.initialize(ctx)
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return json.loads(module.handler(body, ctx))
+
+    return _invoke
+
+
+def reports_on_bus(localcloud: Any) -> list[dict[str, Any]]:
+    """The report events the function published (as the bus received them: Id, Type, Data, ...)."""
+    return [e["event"] for e in localcloud.events(bus="default") if e["event"].get("Type") == "sgrule.normalise.report"]
+
+
+def changes_of(report: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(c["securityGroupId"], c["securityGroupRuleId"]): c["after"] for c in report["changes"]}
