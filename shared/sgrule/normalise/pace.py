@@ -2,8 +2,9 @@
 
 ECS quotas are per account, region and API, so every call of a scan in one region waits for a slot of that
 region's :class:`Pace` (a token bucket: ``rate`` calls a second, bursts of up to ``burst``). A ``Throttling*``
-answer pauses the whole region (every thread, not just the one that was throttled), and the call itself is
-retried by the :class:`~sgrule.clients.retry.Retrier` with full-jitter backoff.
+answer pauses the whole region (every thread, not just the one that was throttled) for a time that doubles
+with each throttling in a row (``pause_base_s`` up to ``pause_cap_s``, back to the start after a call goes
+through), and the call itself is retried by the :class:`~sgrule.clients.retry.Retrier` with full-jitter backoff.
 """
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ T = TypeVar("T")
 class Pace:
     """Calls-per-second budget of one region (thread-safe)."""
 
-    def __init__(self, rate: float, burst: int | None = None, throttle_pause_s: float = 1.0) -> None:
+    def __init__(self, rate: float, burst: int | None = None, pause_base_s: float = 0.1,
+                 pause_cap_s: float = 5.0) -> None:
         if not rate > 0:
             raise ValueError("rate must be > 0 calls per second")
         self.interval = 1.0 / rate
         self.burst = max(1, burst if burst is not None else int(rate))
-        self.throttle_pause_s = throttle_pause_s
+        self.pause_base_s, self.pause_cap_s = pause_base_s, pause_cap_s
+        self._in_a_row = 0
         self._next = 0.0  # time.monotonic() of the next free slot
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # attempts per action
@@ -47,10 +50,17 @@ class Pace:
             time.sleep(slot - now)
 
     def throttled(self) -> None:
-        """The service said slow down: no call of this region starts for ``throttle_pause_s``."""
+        """The service said slow down: no call of this region starts for a while (longer each time in a row)."""
         with self._lock:
             self.throttled_calls += 1
-            self._next = max(self._next, time.monotonic() + self.throttle_pause_s)
+            pause = min(self.pause_cap_s, self.pause_base_s * 2 ** min(self._in_a_row, 30))
+            self._in_a_row += 1
+            self._next = max(self._next, time.monotonic() + pause)
+
+    def went_through(self) -> None:
+        if self._in_a_row:
+            with self._lock:
+                self._in_a_row = 0
 
 
 def is_throttling(exc: Exception) -> bool:
@@ -76,10 +86,12 @@ class PacedRetrier(Retrier):
         def paced(runtime: Any) -> T:
             pace.wait(self.deadline, self.action)
             try:
-                return fn(runtime)
+                value = fn(runtime)
             except Exception as exc:
                 if is_throttling(exc):
                     pace.throttled()
                 raise
+            pace.went_through()
+            return value
 
         return super().call(paced, on_attempt)

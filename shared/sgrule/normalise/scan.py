@@ -44,7 +44,6 @@ class Listing:
 class ScanOptions:
     rate: float = 10.0                # calls per second per region
     burst: int | None = None
-    throttle_pause_s: float = 1.0
     retry_base_s: float = 0.1
     retry_cap_s: float = 5.0
     max_attempts: int = 8
@@ -66,7 +65,7 @@ class Scanner:
         with self._lock:
             if region not in self.paces:
                 o = self.options
-                self.paces[region] = Pace(o.rate, o.burst, o.throttle_pause_s)
+                self.paces[region] = Pace(o.rate, o.burst, o.retry_base_s, o.retry_cap_s)
             return self.paces[region]
 
     def retrier(self, region: str, action: str) -> PacedRetrier:
