@@ -4,7 +4,7 @@
 embedded emulator (``localcloud/invoke.py``).
 
 The first line on stdout is one JSON object describing the running server, so a parent process can read it
-and connect: ``{"endpoint", "ecs", "eventbridge", "accessKeyId", "accessKeySecret", "accountId", "pid", ...}``.
+and connect: ``{"endpoint", "ecs", "eventbridge", "mns", "accessKeyId", "accessKeySecret", "accountId", "pid", ...}``.
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def build_parser(prog: str = "localcloud") -> argparse.ArgumentParser:
         "start",
         help="serve until SIGINT/SIGTERM",
         description="Start the emulator and serve until SIGINT/SIGTERM. The first stdout line is a JSON object "
-        "with endpoint, ecs, eventbridge, accessKeyId, accessKeySecret, accountId, pid. Control API (unsigned "
-        "JSON): /_emulator/{health,reset,calls,state,faults,events,buses}.",
+        "with endpoint, ecs, eventbridge, mns, accessKeyId, accessKeySecret, accountId, pid. Control API (unsigned "
+        "JSON): /_emulator/{health,reset,calls,state,faults,events,buses,queues,clock}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     start.add_argument("--host", default="127.0.0.1", help="address to bind")
@@ -99,6 +99,7 @@ def _start(args: argparse.Namespace) -> int:
         "endpoint": cloud.endpoint,
         "ecs": cloud.endpoint,  # one server for every product; the SDK picks by x-acs-version
         "eventbridge": cloud.endpoint,
+        "mns": cloud.endpoint,  # the MNS SDK's host (Account(host, ...)); routed by its path and signature
         "hostPort": f"{cloud.endpoint.removeprefix('http://')}",
         "accessKeyId": args.access_key_id,
         "accessKeySecret": args.access_key_secret,

@@ -2,17 +2,23 @@
 
 Fixtures:
   ``localcloud``          -> :class:`LocalCloudHandle` (reset done): ``.endpoint``, ``.calls()``, ``.clear_calls()``,
+                             ``.queues()``, ``.queue(name)``, ``.advance_clock(s)``, ``.mns_account()``,
                              ``.state()``, ``.load_state()``, ``.events()``, ``.clear_events()``, ``.create_bus()``,
                              ``.faults.inject(...)`` / ``.faults.clear()``, ``.sdk_config()``, ``.server``
   ``ecs_client``          -> official ``alibabacloud_ecs20140526.client.Client`` pointed at it
   ``eventbridge_client``  -> official ``alibabacloud_eventbridge20200401.client.Client`` pointed at it
   ``ecs_seed``            -> :class:`EcsSeed`: ``group()``, ``egress()``, ``prefix_list()`` through the SDK
+  ``mns_account``         -> official ``mns.account.Account`` pointed at it (a new one per test: the SDK's
+                             client holds one connection and is not thread-safe; ``localcloud.mns_account()``
+                             makes one per thread)
+  ``mns_queue``           -> an official ``mns.queue.Queue``, freshly created through the SDK (unique name)
   ``localcloud_server``   -> the session's in-process :class:`localcloud.server.LocalCloud`
 
 This module is imported by every pytest run in the environment, so it imports the SDKs lazily.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any, Iterator
 
@@ -32,6 +38,13 @@ class LocalCloudHandle(ControlClient):
     def __init__(self, server: Any) -> None:
         super().__init__(server.endpoint)
         self.server = server
+
+    def mns_account(self, security_token: str = "") -> Any:
+        """A new official ``mns.account.Account`` for this emulator. Each has one HTTP connection and is not
+        thread-safe: give every thread its own."""
+        from mns.account import Account
+
+        return Account(self.endpoint, self.access_key_id, self.access_key_secret, security_token)
 
 
 class EcsSeed:
@@ -130,3 +143,23 @@ def eventbridge_client(localcloud: LocalCloudHandle, _localcloud_sdk_clients: di
 @pytest.fixture
 def ecs_seed(ecs_client: Any) -> EcsSeed:
     return EcsSeed(ecs_client)
+
+
+_queue_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def mns_account(localcloud: LocalCloudHandle) -> Any:
+    """An official ``mns.account.Account`` for the session's localcloud (its key, host ``http://127.0.0.1:PORT``)."""
+    return localcloud.mns_account()
+
+
+@pytest.fixture
+def mns_queue(mns_account: Any) -> Any:
+    """A new, empty queue (default attributes), created through the SDK: ``mns.queue.Queue`` with the SDK's
+    default base64 body encoding. ``.queue_name`` is unique per test."""
+    from mns.queue import QueueMeta
+
+    queue = mns_account.get_queue(f"test-queue-{os.getpid()}-{next(_queue_numbers)}")
+    queue.create(QueueMeta())
+    return queue

@@ -18,6 +18,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # never wait for idle keep-alive connections on close
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog (socketserver's default, 5, resets bursts of new connections)
 
     def __init__(self, address: tuple[str, int], handle: Handler) -> None:
         self._conns: set[socket.socket] = set()

@@ -84,7 +84,14 @@ class Retrier:
                 result = classify(exc)
                 if not isinstance(result, Transient):
                     raise result from None
-                delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
-                if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+                if not self.pause(attempt):
                     raise result from None
-                time.sleep(delay)
+
+    def pause(self, attempt: int) -> bool:
+        """After failed try number ``attempt``: sleep the full-jitter backoff and return True, or return False
+        at once when out of tries, or when the sleep would end past the deadline."""
+        delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+        if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+            return False
+        time.sleep(delay)
+        return True
