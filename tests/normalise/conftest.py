@@ -130,3 +130,75 @@ def reports_on_bus(localcloud: Any) -> list[dict[str, Any]]:
 
 def changes_of(report: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(c["securityGroupId"], c["securityGroupRuleId"]): c["after"] for c in report["changes"]}
+
+
+# ------------------------------------------------------------------ the change queue and the apply function
+
+QUEUE = "sgrule-changes"
+
+
+@pytest.fixture
+def change_queue(localcloud: Any, normalise_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The change queue on localcloud's MNS, and the functions pointed at it."""
+    localcloud.create_queue(QUEUE)
+    monkeypatch.setenv("SGRULE_MNS_ENDPOINT", localcloud.endpoint)
+    monkeypatch.setenv("SGRULE_CHANGE_QUEUE", QUEUE)
+    fc_instance.reset()
+    return QUEUE
+
+
+def decode_body(body: str) -> dict[str, Any]:
+    import base64
+
+    try:
+        return json.loads(body)
+    except ValueError:
+        return json.loads(base64.b64decode(body).decode("utf-8"))
+
+
+def queued_changes(localcloud: Any, queue: str = QUEUE) -> list[dict[str, Any]]:
+    """The rule-change events waiting on the queue (read through the control API; nothing received)."""
+    return [decode_body(m["body"]) for m in localcloud.queue(queue)["messages"]]
+
+
+def deliver_to_apply(localcloud: Any, queue: str = QUEUE, also: list[dict[str, Any]] | None = None,
+                     first: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """What the queue's EventBridge trigger does: receive the queue's messages with the official MNS SDK,
+    hand them to the real apply handler as one batch of ``mns:Queue:SendMessage`` events (``first`` before
+    them, ``also`` after them, as more messages of the batch), delete them once it returns. The outcomes."""
+    from mns.mns_exception import MNSExceptionBase
+
+    account = localcloud.mns_account()
+    mq = account.get_queue(queue)
+    mq.set_encoding(False)  # hand the body over as stored (the trigger's IsBase64Decode is sgrule's choice)
+    received = []
+    while True:
+        try:
+            received += mq.batch_receive_message(16)
+        except MNSExceptionBase as exc:
+            if getattr(exc, "type", "") == "MessageNotExist":
+                break
+            raise
+    bodies = [json.dumps(e) for e in first or []] + [m.message_body for m in received] + \
+        [json.dumps(e) for e in also or []]
+    batch = [{"id": f"eb-{i}", "source": "acs.mns", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+              "subject": f"acs:mns:{REGION}:{ACCOUNT}:queues/{queue}", "time": "2026-11-27T10:00:01Z",
+              "aliyunaccountid": ACCOUNT, "aliyunpublishtime": "2026-11-27T10:00:01.000Z",
+              "aliyuneventbusname": "MNS-sgrule", "aliyunregionid": REGION,
+              "data": {"requestId": f"mns-req-{i}", "messageId": f"mns-msg-{i}", "messageBody": body}}
+             for i, body in enumerate(bodies)]
+    if not batch:
+        return []
+    apply = load_function("apply_egress_rule")
+    ctx = fc_context(60, "apply_egress_rule")
+    apply.initialize(ctx)
+    outcomes = json.loads(apply.handler(json.dumps(batch).encode(), ctx))
+    for m in received:
+        mq.delete_message(m.receipt_handle)
+    return outcomes
+
+
+def live_descriptions(localcloud: Any, region: str = REGION) -> dict[tuple[str, str], str]:
+    groups = localcloud.state()["ecs"]["accounts"][ACCOUNT][region]["security_groups"]
+    return {(gid, r["SecurityGroupRuleId"]): r.get("Description", "") for gid, g in groups.items()
+            for r in g["rules"]}
