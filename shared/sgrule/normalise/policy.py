@@ -155,35 +155,39 @@ KINDS: dict[str, type[_Options]] = {
     "replace": ReplaceOptions, "ticket": TicketOptions, "default": DefaultOptions, "limit": LimitOptions,
 }
 
-# A step at run time: (text, rule) -> (text, finding or None).
-StepFn = Callable[[str, dict[str, Any]], "tuple[str, str | None]"]
+# A step at run time: (text, rule) -> text. A check: the final text -> a finding (e.g. "ticket-missing") or None.
+StepFn = Callable[[str, dict[str, Any]], str]
+Check = Callable[[str], "str | None"]
 
 
 def _plain(fn: Callable[[str], str]) -> StepFn:
-    return lambda text, rule: (fn(text), None)
+    return lambda text, rule: fn(text)
 
 
-def _build(kind: str, o: Any) -> StepFn:
+def _build(kind: str, o: Any) -> tuple[StepFn | None, Check | None]:
+    """The step's transformation (None: it only reports) and its check."""
     if kind == "strip_control":
-        return _plain(partial(steps.strip_control, format_characters=o.format_characters))
+        return _plain(partial(steps.strip_control, format_characters=o.format_characters)), None
     if kind == "nfc":
-        return _plain(steps.nfc)
+        return _plain(steps.nfc), None
     if kind == "whitespace":
-        return _plain(steps.whitespace)
+        return _plain(steps.whitespace), None
     if kind == "replace":
         rules = [(re.compile(r.pattern), r.replacement) for r in o.rules]
-        return _plain(partial(steps.replace, rules=rules))
+        return _plain(partial(steps.replace, rules=rules)), None
     if kind == "ticket":
         pattern = re.compile(o.pattern)
 
-        def ticket(text: str, rule: dict[str, Any]) -> tuple[str, str | None]:
-            new, missing = steps.require_ticket(text, pattern, o.missing, o.marker, o.position)
-            return new, "ticket-missing" if missing else None
-        return ticket
+        def check(text: str) -> str | None:
+            return None if pattern.search(text) else "ticket-missing"
+
+        if o.missing != "marker":
+            return None, check
+        return (lambda text, rule: steps.require_ticket(text, pattern, o.missing, o.marker, o.position)[0]), check
     if kind == "default":
-        return lambda text, rule: (steps.default_description(text, rule, o.template), None)
+        return (lambda text, rule: steps.default_description(text, rule, o.template)), None
     if kind == "limit":
-        return _plain(partial(steps.limit, max_length=o.max_length, ellipsis=o.ellipsis))
+        return _plain(partial(steps.limit, max_length=o.max_length, ellipsis=o.ellipsis)), None
     raise AssertionError(kind)
 
 
@@ -205,32 +209,38 @@ class Result:
 
 @dataclass
 class Policy:
-    steps: list[tuple[str, StepFn]]
+    steps: list[tuple[str, StepFn | None]]
     source: str = "<policy>"
     digest: str = ""
     names: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._transforms = [(name, fn) for name, fn in self.steps if fn is not None]
 
     def run(self, description: str, rule: dict[str, Any] | None = None) -> Result:
         """Normalise one description of ``rule`` (its fields under the API's names)."""
         rule = rule or {}
-        text, fired, findings = description, set(), set()
+        text = description
+        fired: set[str] = set()
         for _ in range(MAX_ROUNDS):
             start = text
-            round_fired, round_findings = set(), set()
-            for name, fn in self.steps:
-                new, finding = fn(text, rule)
+            round_fired = []
+            for name, fn in self._transforms:
+                new = fn(text, rule)
                 if new != text:
-                    round_fired.add(name)
-                if finding:
-                    round_findings.add(finding)
-                text = new
-            findings = round_findings  # what the final text lacks, not what an earlier round did
+                    round_fired.append(name)
+                    text = new
             if text == start:  # settled (steps that undo each other within a round changed nothing)
-                order = [n for n, _ in self.steps if n in fired]
-                return Result(description, text, tuple(order), tuple(sorted(findings)))
-            fired |= round_fired
-        return Result(description, text, tuple(n for n, _ in self.steps if n in fired), tuple(sorted(findings)),
+                return Result(description, text, tuple(n for n in self.names if n in fired), self._findings(text))
+            fired.update(round_fired)
+        return Result(description, text, tuple(n for n in self.names if n in fired), self._findings(text),
                       stable=False)
+
+    def _findings(self, text: str) -> tuple[str, ...]:
+        """What the final text still lacks (e.g. a ticket reference), whether or not a step marked it."""
+        found = {f for check in self.checks if (f := check(text)) is not None}
+        return tuple(sorted(found))
 
 
 def from_config(doc: Any, source: str = "<policy>", lines: dict[tuple[Any, ...], int] | None = None) -> Policy:
@@ -252,7 +262,8 @@ def from_config(doc: Any, source: str = "<policy>", lines: dict[tuple[Any, ...],
     items = doc.get("steps")
     if not isinstance(items, list) or not items:
         raise error(("steps",), "steps must be a non-empty list of steps")
-    built: list[tuple[str, StepFn]] = []
+    built: list[tuple[str, StepFn | None]] = []
+    checks: list[Check] = []
     canonical: list[Any] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or len(item) != 1:
@@ -270,10 +281,13 @@ def from_config(doc: Any, source: str = "<policy>", lines: dict[tuple[Any, ...],
         name = options.name or kind
         if name in (n for n, _ in built):
             raise error(("steps", i, kind), f"two steps are called {name!r}; give one a different 'name'")
-        built.append((name, _build(kind, options)))
+        fn, check = _build(kind, options)
+        built.append((name, fn))
+        if check is not None:
+            checks.append(check)
         canonical.append({kind: options.model_dump(mode="json")})
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
-    return Policy(built, source, digest, [n for n, _ in built])
+    return Policy(built, source, digest, [n for n, _ in built], checks)
 
 
 def parse(text: str, source: str = "<policy>") -> Policy:

@@ -23,6 +23,8 @@ def strip_control(text: str, format_characters: bool = True) -> str:
     """Drop control characters (Unicode Cc: C0, DEL, C1) and lone surrogates; tabs and line breaks become
     spaces. With ``format_characters``, also the invisible format characters (Cf: zero-width spaces, BOM,
     bidirectional overrides that make text read differently than it is stored)."""
+    if text.isprintable():  # no control, format, surrogate or separator character but the space: the usual case
+        return text
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -37,11 +39,13 @@ def strip_control(text: str, format_characters: bool = True) -> str:
 
 def nfc(text: str) -> str:
     """Unicode normalisation form C: one spelling for the same text (e + U+0301 -> é)."""
-    return unicodedata.normalize("NFC", text)
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
 def whitespace(text: str) -> str:
     """Trim both ends and collapse every run of whitespace (any Unicode space) to one ASCII space."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text  # printable: the ASCII space is its only whitespace, and it is neither doubled nor at an end
     return _WHITESPACE.sub(" ", text).strip()
 
 
