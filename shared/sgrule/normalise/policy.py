@@ -160,21 +160,24 @@ StepFn = Callable[[str, dict[str, Any]], str]
 Check = Callable[[str], "str | None"]
 
 
-def _plain(fn: Callable[[str], str]) -> StepFn:
-    return lambda text, rule: fn(text)
+class _Plain:
+    """A step that needs only the text (most do): marked so the runner calls it without the rule."""
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        self.fn = fn
 
 
-def _build(kind: str, o: Any) -> tuple[StepFn | None, Check | None]:
+def _build(kind: str, o: Any) -> tuple[StepFn | _Plain | None, Check | None]:
     """The step's transformation (None: it only reports) and its check."""
     if kind == "strip_control":
-        return _plain(partial(steps.strip_control, format_characters=o.format_characters)), None
+        return _Plain(partial(steps.strip_control, format_characters=o.format_characters)), None
     if kind == "nfc":
-        return _plain(steps.nfc), None
+        return _Plain(steps.nfc), None
     if kind == "whitespace":
-        return _plain(steps.whitespace), None
+        return _Plain(steps.whitespace), None
     if kind == "replace":
         rules = [(re.compile(r.pattern), r.replacement) for r in o.rules]
-        return _plain(partial(steps.replace, rules=rules)), None
+        return _Plain(partial(steps.replace, rules=rules)), None
     if kind == "ticket":
         pattern = re.compile(o.pattern)
 
@@ -187,7 +190,7 @@ def _build(kind: str, o: Any) -> tuple[StepFn | None, Check | None]:
     if kind == "default":
         return (lambda text, rule: steps.default_description(text, rule, o.template)), None
     if kind == "limit":
-        return _plain(partial(steps.limit, max_length=o.max_length, ellipsis=o.ellipsis)), None
+        return _Plain(partial(steps.limit, max_length=o.max_length, ellipsis=o.ellipsis)), None
     raise AssertionError(kind)
 
 
@@ -209,14 +212,16 @@ class Result:
 
 @dataclass
 class Policy:
-    steps: list[tuple[str, StepFn | None]]
+    steps: list[tuple[str, StepFn | _Plain | None]]
     source: str = "<policy>"
     digest: str = ""
     names: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._transforms = [(name, fn) for name, fn in self.steps if fn is not None]
+        # (name, function, whether it takes the rule too)
+        self._transforms = [(name, fn.fn, False) if isinstance(fn, _Plain) else (name, fn, True)
+                            for name, fn in self.steps if fn is not None]
 
     def run(self, description: str, rule: dict[str, Any] | None = None) -> Result:
         """Normalise one description of ``rule`` (its fields under the API's names)."""
@@ -226,8 +231,8 @@ class Policy:
         for _ in range(MAX_ROUNDS):
             start = text
             round_fired = []
-            for name, fn in self._transforms:
-                new = fn(text, rule)
+            for name, fn, with_rule in self._transforms:
+                new = fn(text, rule) if with_rule else fn(text)
                 if new != text:
                     round_fired.append(name)
                     text = new
@@ -262,7 +267,7 @@ def from_config(doc: Any, source: str = "<policy>", lines: dict[tuple[Any, ...],
     items = doc.get("steps")
     if not isinstance(items, list) or not items:
         raise error(("steps",), "steps must be a non-empty list of steps")
-    built: list[tuple[str, StepFn | None]] = []
+    built: list[tuple[str, StepFn | _Plain | None]] = []
     checks: list[Check] = []
     canonical: list[Any] = []
     for i, item in enumerate(items):

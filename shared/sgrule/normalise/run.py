@@ -12,10 +12,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from pydantic_core import PydanticCustomError
+
 from ..clients.eventbridge import Publisher, PublishError
 from ..clients.retry import Retrier
 from ..contract.errors import SgruleError
-from ..contract.event import parse_event
+from ..contract.rule import normalise
 from ..contract.outcome import now_rfc3339
 from ..runtime.log import Logger
 from ..store import IdempotencyStore
@@ -50,6 +52,19 @@ class PassDeps:
     queue: Queue | None = None             # None: only dry runs
 
 
+def contract_error(region: str, group_id: str, rule_id: str, description: str) -> SgruleError | None:
+    """The rule-change contract's own checks on a by-ID Description change (``parse_event`` without the
+    envelope, which the normaliser builds itself)."""
+    try:
+        for name, value in (("RegionId", region), ("SecurityGroupId", group_id), ("SecurityGroupRuleId", rule_id),
+                            ("Description", description)):
+            normalise(name, value)
+    except PydanticCustomError as exc:
+        field = (exc.context or {}).get("field")
+        return SgruleError(exc.type, exc.message(), field=f"data.{field}" if field else None)
+    return None
+
+
 def judge(scan: GroupScan, policy: Policy, report: dict[str, Any]) -> reports.GroupResult:
     """The policy on each rule of a group: changes (with their events), findings, unstable rules, errors."""
     result = reports.GroupResult(scan.region, scan.group_id)
@@ -71,13 +86,14 @@ def judge(scan: GroupScan, policy: Policy, report: dict[str, Any]) -> reports.Gr
             continue
         if not outcome.changed:
             continue
+        # What the apply function would refuse is reported here, never enqueued: the ids come from the API,
+        # so the description (and the rule id) are what can fail the event's contract.
+        error = contract_error(scan.region, scan.group_id, rule_id, outcome.after)
+        if error is not None:
+            result.errors.append({**at, **error.to_dict(), "after": outcome.after})
+            continue
         event = rule_change(scan.region, scan.group_id, rule_id, outcome.after, report["scanTime"],
                             report["scanId"])
-        try:
-            parse_event(event)  # what the apply function would refuse is reported here, never enqueued
-        except SgruleError as err:
-            result.errors.append({**at, **err.to_dict(), "after": outcome.after})
-            continue
         result.changes.append({**at, "before": before, "after": outcome.after, "steps": list(outcome.steps)})
         result.events.append(event)
         for name in outcome.steps:
