@@ -159,12 +159,19 @@ def test_missing_endpoint_says_what_to_set(settings: CommonSettings, monkeypatch
         ChangeQueue(CommonSettings()).send([change(1)])
 
 
-def test_credential_chain_when_no_key_is_configured(settings: CommonSettings, localcloud: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    # No key in the settings: the default chain finds it (here, from the environment at call time).
-    queue = ChangeQueue(CommonSettings.model_construct(**{**settings.model_dump(), "access_key_id": None,
-                                                          "access_key_secret": None, "security_token": None}))
-    assert len(queue.send([change(1)])) == 1
+def test_credential_chain_when_no_key_is_configured(settings: CommonSettings, localcloud: Any) -> None:
+    # No key in the settings: the SDK's default credential chain finds one (here in the environment). A fresh
+    # process: alibabacloud_credentials reads the environment when first imported.
+    import subprocess
+    import sys
+
+    code = ("from sgrule.clients.mns import ChangeQueue; from sgrule.runtime.config import CommonSettings; "
+            "s = CommonSettings(); assert s.access_key_id; "
+            "s = CommonSettings.model_construct(**{**s.model_dump(), 'access_key_id': None, "
+            "'access_key_secret': None, 'security_token': None}); "
+            "print(len(ChangeQueue(s).send([{'id': 'c-1'}])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "1", out.stderr
     assert localcloud.calls("BatchSendMessage")[0]["accessKeyId"] == localcloud.access_key_id
 
 
