@@ -88,6 +88,10 @@ def _dispatch(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str
             return 200, eb.create_bus(payload["name"], str(payload.get("description", "")))
     if route == "queues" or route.startswith("queues/") or route == "clock":
         return _mns_control(cloud, method, route, qs, body)
+    for extension in getattr(cloud, "control_extensions", []):
+        answer = extension(method, route, qs, body)
+        if answer is not None:
+            return answer
     raise ControlError(404, f"no control endpoint {method} {PREFIX}{route}")
 
 

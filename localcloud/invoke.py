@@ -61,7 +61,7 @@ class FunctionMeta:
 
 @dataclass(frozen=True)
 class FCContext:
-    """The fields the FC python3.12 runtime gives (see FACTS.md; python3.10 also has ``credentials``)."""
+    """The fields the FC python3.12 runtime gives (python3.10 also has ``credentials``)."""
 
     request_id: str
     function: FunctionMeta
@@ -100,14 +100,19 @@ def resolve_function(name: str, cwd: Path | None = None) -> Path:
                       f"{', '.join(str(c) for c in candidates[:2])}; known: {', '.join(known) or 'none'}")
 
 
-def load_module(code_dir: Path, function_name: str) -> ModuleType:
-    """Load ``index.py`` by path. The code dir goes first on sys.path (FC runs with /code there), and the
-    repository's ``shared/`` is added at the end when the function's libraries are not installed."""
+def add_code_paths(code_dir: Path) -> None:
+    """The code dir goes first on sys.path (FC runs with /code there), and the repository's ``shared/`` is
+    added at the end when the function's libraries are not installed (packaging copies them in)."""
     if str(code_dir) not in sys.path:
         sys.path.insert(0, str(code_dir))
     shared = code_dir.parent.parent / "shared"
     if shared.is_dir() and str(shared) not in sys.path:
         sys.path.append(str(shared))
+
+
+def load_module(code_dir: Path, function_name: str) -> ModuleType:
+    """Load ``index.py`` by path, with :func:`add_code_paths`."""
+    add_code_paths(code_dir)
     spec = importlib.util.spec_from_file_location(f"fc_function_{function_name}", code_dir / "index.py")
     if spec is None or spec.loader is None:
         raise InvokeError(f"cannot load {code_dir / 'index.py'}")

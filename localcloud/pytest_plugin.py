@@ -14,6 +14,13 @@ Fixtures:
   ``mns_queue``           -> an official ``mns.queue.Queue``, freshly created through the SDK (unique name)
   ``localcloud_server``   -> the session's in-process :class:`localcloud.server.LocalCloud`
 
+The whole application from a ROS template (``localcloud.app.LocalApp``: queues, buses, rules, functions in
+worker processes, triggers), started once per session and stopped (workers included) at its end:
+  ``localcloud_app``          -> :class:`AppHandle` of ``template.yml`` in the rootdir, with the parameters of
+                                 the ``localcloud_app_params`` fixture and the ``LocalApp`` options of
+                                 ``localcloud_app_options`` (override both; default ``{}``)
+  ``localcloud_app_factory``  -> ``start(template, params=None, state=None, **LocalApp options)`` -> :class:`AppHandle`
+
 This module is imported by every pytest run in the environment, so it imports the SDKs lazily.
 """
 from __future__ import annotations
@@ -98,6 +105,108 @@ class EcsSeed:
                                               address_family=address_family, max_entries=max_entries,
                                               entry=entries or None, description=description)
         return self.client.create_prefix_list(req).body.prefix_list_id
+
+
+class AppHandle(ControlClient):
+    """A running :class:`localcloud.app.LocalApp`: its control client plus SDK clients and waits."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app.endpoint)
+        self.app = app
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.app.info()
+
+    def http_url(self, function: str) -> str:
+        return self.app.http[function].url
+
+    def fc_client(self) -> Any:
+        """Official ``alibabacloud_fc20230330`` client (one per handle)."""
+        if "fc" not in self._clients:
+            from alibabacloud_fc20230330.client import Client
+
+            self._clients["fc"] = Client(self.sdk_config())
+        return self._clients["fc"]
+
+    def eventbridge_client(self) -> Any:
+        if "eventbridge" not in self._clients:
+            from alibabacloud_eventbridge20200401.client import Client
+
+            self._clients["eventbridge"] = Client(self.sdk_config())
+        return self._clients["eventbridge"]
+
+    def mns_account(self) -> Any:
+        """Official ``aliyun-mns-sdk`` ``Account`` for this emulator."""
+        from mns.account import Account
+
+        return Account(self.endpoint, self.access_key_id, self.access_key_secret)
+
+    def invocations(self, function: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+        query = {k: v for k, v in (("function", function), ("trigger", trigger)) if v}
+        return self.request("GET", "invocations", query=query or None)["invocations"]
+
+    def queue_messages(self, queue: str) -> list[dict[str, Any]]:
+        [view] = self.request("GET", "queues", query={"name": queue})["queues"]
+        return view["messages"]
+
+    def fire(self, function: str, trigger: str | None = None) -> dict[str, Any]:
+        return self.request("POST", f"triggers/{function}", query={"trigger": trigger} if trigger else None)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        if not self.app.wait_idle(timeout):
+            raise AssertionError(f"the application did not become idle within {timeout} s")
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
+        """Poll ``predicate()`` until it returns something truthy (returned); fail after ``timeout``."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
+            time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def localcloud_app_factory() -> Iterator[Any]:
+    from localcloud.app import LocalApp
+
+    started: list[Any] = []
+
+    def start(template: Any, params: dict[str, str] | None = None, state: dict[str, Any] | None = None,
+              **options: Any) -> AppHandle:
+        app = LocalApp(template, params, state=state, **options)
+        started.append(app)
+        app.start()
+        return AppHandle(app)
+
+    yield start
+    for app in reversed(started):
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def localcloud_app_params() -> dict[str, str]:
+    """Parameters for ``localcloud_app``'s template (override in a conftest)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def localcloud_app_options() -> dict[str, Any]:
+    """Other ``LocalApp`` options for ``localcloud_app`` (``state``, ``env``, ``retry_base_s`` ...; override)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def localcloud_app(localcloud_app_factory: Any, localcloud_app_params: dict[str, str],
+                   localcloud_app_options: dict[str, Any], pytestconfig: pytest.Config) -> AppHandle:
+    template = pytestconfig.rootpath / "template.yml"
+    return localcloud_app_factory(template, localcloud_app_params, **localcloud_app_options)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ A service runs under its own lock, so its code need not be thread-safe -- unless
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from localcloud.base import CallContext, Service
 from localcloud.calls import CallLog
@@ -90,6 +90,10 @@ class LocalCloud:
             self.load_state(state)
         self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
+        # What an application built on this cloud adds (localcloud.app): run after every reset, and control
+        # routes tried before the built-in 404 (each returns (status, body) or None).
+        self.reset_hooks: list[Callable[[], None]] = []
+        self.control_extensions: list[Callable[[str, str, dict[str, list[str]], bytes], Any]] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -154,6 +158,8 @@ class LocalCloud:
             self.load_state(self._initial_state)
         self.calls.clear()
         self.faults.clear()
+        for hook in self.reset_hooks:
+            hook()
 
     def dump_state(self) -> dict[str, Any]:
         out = {}

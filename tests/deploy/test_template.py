@@ -21,11 +21,14 @@ SHARED = ROOT / "shared" / "sgrule"
 # SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
 SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
-UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT"}
+# The MNS/FC endpoints and the change queue are common settings the apply function never uses.
+UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
+                     "SGRULE_FC_ENDPOINT", "SGRULE_CHANGE_QUEUE"}
 # Per function: its settings class and what it leaves unset (common settings a function does not use).
 FUNCTIONS = {
-    "ApplyFunction": (Settings, UNSET_IN_TEMPLATE | {"SGRULE_MNS_ENDPOINT", "SGRULE_FC_ENDPOINT", "SGRULE_CHANGE_QUEUE"}),
-    "NormaliseFunction": (NormaliseSettings, UNSET_IN_TEMPLATE | {"SGRULE_FC_ENDPOINT", "SGRULE_NORMALISE_POLICY"}),
+    "ApplyFunction": (Settings, UNSET_IN_TEMPLATE),
+    "NormaliseFunction": (NormaliseSettings, {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_FC_ENDPOINT",
+                                              "SGRULE_NORMALISE_POLICY"}),
 }
 
 
@@ -100,7 +103,7 @@ def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[
     queues = {r["Properties"]["QueueName"] if isinstance(r["Properties"]["QueueName"], str)
               else next(iter(r["Properties"]["QueueName"].values()))
               for r in resources(template, "ALIYUN::MNS::Queue").values()}
-    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq"}
+    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq", "${ChangeQueueName}-failed"}
 
 
 def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:

@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_normalise(sub)
 
-    p = sub.add_parser("local", help="the local cloud emulator: start | invoke (see `sgrule local --help`)",
+    p = sub.add_parser("local", help="the local cloud: start | invoke | trigger | generate-event | pipeline "
+                       "(see `sgrule local --help`)",
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_local)
@@ -118,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cli import main as local_main
 
-    return local_main(args.rest, prog="sgrule local")
+    from . import pipeline
+
+    return local_main(args.rest, prog="sgrule local", extensions={"pipeline": (pipeline.add_parser, pipeline.run)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
