@@ -5,16 +5,23 @@ import json
 import re
 from typing import Any
 
-from test_template import ROOT, policy_actions, resources, template  # noqa: F401 (fixture)
+import pytest
+import yaml
+from test_template import ROOT, _RosLoader, policy_actions, resources
 
 from sgrule.normalise.handler import parse_request
 
 
-def fn(template: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yml").read_text(encoding="utf-8"), Loader=_RosLoader)
+
+
+def fn(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["NormaliseFunction"]["Properties"]
 
 
-def test_entry_points_exist(template: dict[str, Any]) -> None:  # noqa: F811
+def test_entry_points_exist(template: dict[str, Any]) -> None:
     props = fn(template)
     code = (ROOT / "functions" / "normalise_descriptions" / "index.py").read_text()
     for entry in (props["Handler"], props["InstanceLifecycleConfig"]["Initializer"]["Handler"]):
@@ -24,7 +31,7 @@ def test_entry_points_exist(template: dict[str, Any]) -> None:  # noqa: F811
     assert props["Code"]["OssObjectName"] == {"Ref": "NormaliseCodeObject"}
 
 
-def test_nightly_timer_sends_a_request_the_function_accepts(template: dict[str, Any]) -> None:  # noqa: F811
+def test_nightly_timer_sends_a_request_the_function_accepts(template: dict[str, Any]) -> None:
     trigger = template["Resources"]["NormaliseTimer"]["Properties"]
     assert trigger["TriggerType"] == "timer"
     assert trigger["FunctionName"] == {"Fn::GetAtt": ["NormaliseFunction", "FunctionName"]}
@@ -39,7 +46,7 @@ def test_nightly_timer_sends_a_request_the_function_accepts(template: dict[str, 
     assert request.dryRun is False and json.loads(payload) == {"dryRun": False}
 
 
-def test_budget_fits_the_timeout(template: dict[str, Any]) -> None:  # noqa: F811
+def test_budget_fits_the_timeout(template: dict[str, Any]) -> None:
     props = fn(template)
     env = props["EnvironmentVariables"]
     assert int(env["SGRULE_DEFAULT_TIMEOUT_S"]) == props["Timeout"]
@@ -48,7 +55,7 @@ def test_budget_fits_the_timeout(template: dict[str, Any]) -> None:  # noqa: F81
     assert int(env["SGRULE_NORMALISE_CURSOR_TTL_S"]) > 2 * 24 * 3600
 
 
-def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, Any]) -> None:  # noqa: F811
+def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, Any]) -> None:
     props = fn(template)
     assert props["Role"] == {"Fn::GetAtt": ["NormaliseRole", "Arn"]}
     role = template["Resources"]["NormaliseRole"]["Properties"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import changes_of, reports_on_bus, seed_estate
+from normkit import changes_of, reports_on_bus, seed_estate
 
 from sgrule.cli import main
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import MESSY, REGION, changes_of, group_id, reports_on_bus, seed_estate
+from normkit import MESSY, REGION, changes_of, group_id, reports_on_bus, seed_estate
 
 from sgrule.contract.envelope import InvocationError
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from conftest import (REGION, changes_of, deliver_to_apply, group_id, live_descriptions, queued_changes,
+from normkit import (REGION, changes_of, deliver_to_apply, group_id, live_descriptions, queued_changes,
                       reports_on_bus, seed_estate)
 
 from sgrule.normalise.handler import instance

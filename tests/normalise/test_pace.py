@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import seed_estate
+from normkit import seed_estate
 
 from sgrule.clients.retry import Transient
 from sgrule.normalise.pace import Pace

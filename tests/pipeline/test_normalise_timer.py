@@ -3,7 +3,6 @@ enqueues the changes with the MNS SDK, the queue's trigger hands them to the app
 up normalised, and the pass's report and every change's outcome land on the outcome bus."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 NORMALISE = "sgrule-normalise-descriptions"
