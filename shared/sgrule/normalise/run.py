@@ -74,9 +74,11 @@ def judge(scan: GroupScan, policy: Policy, report: dict[str, Any]) -> reports.Gr
         return result
     for rule_id, rule in sorted((scan.rules or {}).items()):
         result.rules += 1
-        at = {**where, "securityGroupRuleId": rule_id}
         before = str(rule.get("Description") or "")
         outcome = policy.run(before, rule)
+        if not outcome.findings and outcome.after == before:
+            continue  # the usual case, kept cheap: nothing to change or report
+        at = {**where, "securityGroupRuleId": rule_id}
         for finding in outcome.findings:
             result.finding_counts[finding] += 1
         if outcome.findings:
