@@ -168,3 +168,31 @@ def test_a_pass_longer_than_its_budget_resumes_on_the_next_trigger(localcloud: A
     third = normalise({"dryRun": True})  # the next trigger starts a new pass
     assert third["scanId"] != second["scanId"] and third["complete"] and third["invocations"] == 1
     assert len(reports_on_bus(localcloud)) == 2
+
+
+def test_an_invalid_policy_file_fails_the_instance_start_with_line_and_reason(
+        localcloud: Any, normalise: Callable, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from sgrule.normalise.policy import PolicyError
+
+    bad = tmp_path / "policy.yml"
+    bad.write_text("version: 1\nsteps:\n  - whitespace: {}\n  - ticket: {pattern: 'CHG-[0-9+'}\n")
+    monkeypatch.setenv("SGRULE_NORMALISE_POLICY", str(bad))
+    localcloud.clear_calls()
+    with pytest.raises(PolicyError, match=rf"{bad}:4: steps\[1\]\.ticket\.pattern: not a valid regular expression"):
+        normalise({"dryRun": True})
+    assert localcloud.calls() == []  # nothing scanned with a policy that cannot be read
+
+
+def test_a_policy_file_from_the_settings(localcloud: Any, normalise: Callable, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Any) -> None:
+    seed_estate(localcloud, groups=1, rules_per_group=12)
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nsteps:\n  - whitespace: {}\n"
+                      "  - ticket: {pattern: 'CHG-[0-9]+', missing: marker, marker: '[no-ticket]'}\n")
+    monkeypatch.setenv("SGRULE_NORMALISE_POLICY", str(policy))
+    report = normalise({"dryRun": True})
+    assert report["policy"]["source"] == str(policy) and report["policy"]["steps"] == ["whitespace", "ticket"]
+    after = {c["before"]: c["after"] for c in report["changes"]}
+    assert after["no ticket here"] == "[no-ticket] no ticket here"
+    assert after["  egress to payments CHG-102  "] == "egress to payments CHG-102"
+    assert "dns\x07 lookups CHG-104\x00" not in after  # no strip_control step in this policy
