@@ -159,3 +159,20 @@ def test_a_ticket_change_newer_than_the_scan_wins(localcloud: Any, normalise: Ca
     if ticket_first:
         assert status[mine["id"]] == "superseded"
     assert live_descriptions(localcloud)[(gid, rule)] == "payments API via proxy CHG-4242"
+
+
+def test_a_queue_that_refuses_stops_the_pass_and_the_next_trigger_finishes_it(
+        localcloud: Any, normalise: Callable, change_queue: str) -> None:
+    estate = seed_estate(localcloud, groups=20, rules_per_group=6)
+    localcloud.faults.inject("BatchSendMessage", times=1, error={
+        "status": 403, "code": "AccessDenied", "message": "The OwnerId that your Access Key Id associated to is forbidden"})
+    first = normalise({"dryRun": False})
+    assert not first["complete"] and first["counts"]["pendingGroups"] > 0
+    assert first["counts"]["enqueued"] == len(queued_changes(localcloud))  # only what the queue took
+    assert reports_on_bus(localcloud) == []
+    second = normalise({"dryRun": False})
+    assert second["complete"] and second["scanId"] == first["scanId"]
+    events = queued_changes(localcloud)
+    keys = [(e["data"]["SecurityGroupId"], e["data"]["SecurityGroupRuleId"]) for e in events]
+    assert len(keys) == len(set(keys)) and by_rule(events) == estate["expected"]
+    assert second["counts"]["enqueued"] == len(estate["expected"]) and second["counts"]["groups"] == 20

@@ -177,7 +177,10 @@ class Pass:
         last_save = time.monotonic()
 
         def finish(result: reports.GroupResult) -> None:
+            """The group is done: counted, and (on a real run) all its changes are on the queue."""
             reports.add_group(report, result, s.normalise_report_max_items)
+            if outbox is not None:
+                report["counts"]["enqueued"] += len(result.events)
             state.mark_done(result.region, result.group_id)
             if self.progress:
                 self.progress(report["counts"]["groups"], listed[0])
@@ -213,26 +216,30 @@ class Pass:
             except Exception as exc:  # noqa: BLE001
                 queue_error = exc
         if outbox is not None:
-            report["counts"]["enqueued"] += outbox.sent
-            pending += len(outbox.waiting)
+            pending += len(outbox.waiting)  # their changes did not all go: read again next time
         if queue_error is not None:
             log.error("change queue failed: the pass continues on the next trigger", error=str(queue_error))
+        self._conclude(state, scanner, pending, queue_error is None)
+
+    def _conclude(self, state: PassState, scanner: Scanner, pending: int, queue_ok: bool) -> None:
+        """Calls, listing errors and completeness into the report; the cursor saved."""
+        report = state.report
         reports.add_calls(report, scanner.calls())
         listings = scanner.listings.values()
-        for listing in listings:
+        for listing in listings:  # a region that cannot be listed (once per pass, not per invocation)
             if listing.error is not None and not any(e.get("regionId") == listing.region and
                                                      e.get("securityGroupId") is None for e in report["errors"]):
                 report["errors"].append({"regionId": listing.region, "securityGroupId": None,
                                          "securityGroupRuleId": None, **listing.error.to_dict()})
                 report["counts"]["errors"] += 1
         report["counts"]["pendingGroups"] = pending
-        complete = pending == 0 and queue_error is None and all(l.complete or l.error for l in listings)
+        complete = pending == 0 and queue_ok and all(listing.complete or listing.error for listing in listings)
         if complete:
             state.status = "complete"
             report["complete"] = True
             report["completedAt"] = now_rfc3339()
         self.cursor.save(state)
-        log.info("normalise pass", scanId=report["scanId"], dryRun=report["dryRun"], complete=complete,
+        self.deps.log.info("normalise pass", scanId=report["scanId"], dryRun=report["dryRun"], complete=complete,
                  groups=report["counts"]["groups"], rules=report["counts"]["rules"],
                  toChange=report["counts"]["toChange"], enqueued=report["counts"]["enqueued"], pendingGroups=pending)
 
