@@ -7,6 +7,8 @@ Fixtures:
                              ``.faults.inject(...)`` / ``.faults.clear()``, ``.sdk_config()``, ``.server``
   ``ecs_client``          -> official ``alibabacloud_ecs20140526.client.Client`` pointed at it
   ``eventbridge_client``  -> official ``alibabacloud_eventbridge20200401.client.Client`` pointed at it
+  ``acs_client``          -> the classic SDK's ``aliyunsdkcore.client.AcsClient`` (signature 1.0), for ECS and
+                             EventBridge (``localcloud.acs_client(secret)`` makes others)
   ``ecs_seed``            -> :class:`EcsSeed`: ``group()``, ``egress()``, ``prefix_list()`` through the SDK
   ``mns_account``         -> official ``mns.account.Account`` pointed at it (a new one per test: the SDK's
                              client holds one connection and is not thread-safe; ``localcloud.mns_account()``
@@ -45,6 +47,17 @@ class LocalCloudHandle(ControlClient):
     def __init__(self, server: Any) -> None:
         super().__init__(server.endpoint)
         self.server = server
+
+    def acs_client(self, access_key_secret: str | None = None, access_key_id: str | None = None) -> Any:
+        """A classic-SDK ``aliyunsdkcore.client.AcsClient`` (RPC signature 1.0) aimed at this emulator for ECS
+        and EventBridge, without the SDK's automatic retries (so call logs are exact)."""
+        from aliyunsdkcore.client import AcsClient
+
+        client = AcsClient(access_key_id or self.access_key_id, access_key_secret or self.access_key_secret,
+                           self.region_id, port=self._port, auto_retry=False)
+        for product in ("Ecs", "eventbridge"):
+            client.add_endpoint(self.region_id, product, self._host)
+        return client
 
     def mns_account(self, security_token: str = "") -> Any:
         """A new official ``mns.account.Account`` for this emulator. Each has one HTTP connection and is not
@@ -247,6 +260,13 @@ def eventbridge_client(localcloud: LocalCloudHandle, _localcloud_sdk_clients: di
 
         _localcloud_sdk_clients["eventbridge"] = Client(localcloud.sdk_config())
     return _localcloud_sdk_clients["eventbridge"]
+
+
+@pytest.fixture
+def acs_client(localcloud: LocalCloudHandle) -> Any:
+    """The classic SDK's ``AcsClient`` (``aliyun-python-sdk-core``, signature 1.0) for ECS and EventBridge."""
+    pytest.importorskip("aliyunsdkcore", reason="the classic SDK (aliyun-python-sdk-core) is not installed")
+    return localcloud.acs_client()
 
 
 @pytest.fixture
