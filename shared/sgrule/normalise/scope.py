@@ -1,7 +1,8 @@
 """What a pass scans: the invocation's regions and security groups (globs), intersected with the allow-list.
 
 A region must be named somewhere to be scanned -- in the invocation, in ``SGRULE_NORMALISE_REGIONS`` or in
-the allow-list -- because a glob (``cn-*``) cannot say which regions exist; globs then filter those names.
+the allow-list, else the function's own region -- because a glob (``cn-*``) cannot say which regions exist;
+globs then filter those names.
 Security groups are listed per region and kept when they match the invocation's globs (all, when it names
 none) and the allow-list.
 """
@@ -61,7 +62,9 @@ class Scope:
 
 def resolve(settings: NormaliseSettings, request: NormaliseRequest) -> Scope:
     known = [r for r in settings.normalise_regions + settings.allowed_regions if not _GLOB.search(r)]
-    asked = request.regions if request.regions is not None else (settings.normalise_regions or known)
+    # Named nowhere (an allow-list of globs only): the function's own region.
+    asked = request.regions if request.regions is not None else \
+        (settings.normalise_regions or known or [settings.region])
     names: list[str] = []
     for pattern in asked:
         matches = [pattern] if not _GLOB.search(pattern) else [r for r in known if fnmatch.fnmatchcase(r, pattern)]
