@@ -58,9 +58,9 @@ def _decode_token(token: str) -> int:
 
 
 def _keyset_page(groups: list[SecurityGroup], params: dict[str, str]) -> tuple[list[SecurityGroup], str]:
-    """DescribeSecurityGroups' MaxResults/NextToken paging (1-100, default 10). The token names the last
-    group returned and the next page starts after it in the documented order (descending id), so groups
-    created or deleted between two pages never shift a page: no group is skipped or returned twice."""
+    """DescribeSecurityGroups' MaxResults/NextToken paging (1-100, default 10) over groups in creation order.
+    The token names the last group returned (its creation number) and the next page starts after it, so
+    groups created or deleted between two pages never shift a page: no group is skipped or returned twice."""
     size = _int(params, "MaxResults", 10, 1, 100, "max_results_invalid")
     token = params.get("NextToken", "")
     if token:
@@ -68,12 +68,13 @@ def _keyset_page(groups: list[SecurityGroup], params: dict[str, str]) -> tuple[l
             text = base64.urlsafe_b64decode(token.encode()).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             fail("next_token_invalid")
-        if not text.startswith("lcsg:"):
+        if not re.fullmatch(r"lcsg:\d{1,18}", text):
             fail("next_token_invalid")
-        groups = [g for g in groups if g.group_id < text[5:]]
+        after = int(text[5:])
+        groups = [g for g in groups if g.seq > after]
     chunk = groups[:size]
     more = len(groups) > size
-    return chunk, base64.urlsafe_b64encode(f"lcsg:{chunk[-1].group_id}".encode()).decode() if more else ""
+    return chunk, base64.urlsafe_b64encode(f"lcsg:{chunk[-1].seq}".encode()).decode() if more else ""
 
 
 def _page(items: list[Any], params: dict[str, str], default: int, lo: int, hi: int) -> tuple[list[Any], str]:
@@ -149,7 +150,7 @@ class EcsService:
         if vpc_id and not vpc_id.startswith("vpc-"):
             fail("vpc_not_found")  # any vpc-… id counts as an existing VPC
         group = SecurityGroup(new_id("sg-"), p.get("SecurityGroupName", ""), p.get("Description", ""), vpc_id)
-        self.backend.region(ctx.account_id, region).groups[group.group_id] = group
+        self.backend.region(ctx.account_id, region).add(group)
         return {"SecurityGroupId": group.group_id}
 
     def _delete_security_group(self, p: dict[str, str], ctx: CallContext) -> dict[str, Any]:
@@ -173,9 +174,7 @@ class EcsService:
 
     def _describe_security_groups(self, p: dict[str, str], ctx: CallContext) -> dict[str, Any]:
         region = _required(p, "RegionId")
-        # The documented order: descending security-group id.
-        groups = sorted(self.backend.region(ctx.account_id, region).groups.values(),
-                        key=lambda g: g.group_id, reverse=True)
+        groups = sorted(self.backend.region(ctx.account_id, region).groups.values(), key=lambda g: g.seq)
         if p.get("SecurityGroupIds", ""):
             try:
                 wanted = json.loads(p["SecurityGroupIds"])
