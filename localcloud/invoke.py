@@ -204,6 +204,7 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
     emu.env = {
         "SGRULE_ECS_ENDPOINT": cloud.endpoint,
         "SGRULE_EVENTBRIDGE_ENDPOINT": cloud.endpoint,
+        "SGRULE_MNS_ENDPOINT": cloud.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
         "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # never probe the metadata service from a laptop
@@ -213,6 +214,9 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
         # A fresh store per run: the same sample gives the same outcomes every time.
         emu.tmpdir = tempfile.mkdtemp(prefix="sgrule-invoke-")
         emu.env["SGRULE_IDEMPOTENCY_URL"] = f"sqlite:///{emu.tmpdir}/idempotency.sqlite3"
+    change_queue = configured("SGRULE_CHANGE_QUEUE") or "sgrule-changes"
+    if cloud.mns is not None and not cloud.mns.has_queue(change_queue):
+        cloud.mns.create_queue(change_queue)  # where the doors put rule changes
     opened = [k for k in ("SGRULE_ALLOWED_REGIONS", "SGRULE_ALLOWED_SECURITY_GROUPS") if not configured(k)]
     for key in opened:
         emu.env[key] = "*"
@@ -256,7 +260,8 @@ def summary(emu: Emulator) -> str | None:
     events = events[emu.first_event:]
     by_action: Counter[tuple[str, str]] = Counter()
     for c in calls:
-        result = "ok" if c.get("status") == 200 else str(c.get("code") or c.get("fault"))
+        status = c.get("status")
+        result = "ok" if isinstance(status, int) and 200 <= status < 300 else str(c.get("code") or c.get("fault"))
         by_action[(c.get("action") or "?", result)] += 1
     lines = [f"localcloud saw {len(calls)} API call(s):"]
     for (action, result), n in sorted(by_action.items()):
@@ -264,6 +269,14 @@ def summary(emu: Emulator) -> str | None:
     buses = Counter(e.get("bus") for e in events)
     lines.append(f"  events published: {len(events)}"
                  + (" (" + ", ".join(f"{n} to bus {b!r}" for b, n in sorted(buses.items())) + ")" if events else ""))
+    mns = emu.cloud.mns if emu.cloud is not None else None
+    for name in mns.queue_names() if mns is not None else []:
+        try:
+            waiting = len(mns.messages(name))
+        except Exception:  # noqa: BLE001  (deleted meanwhile)
+            continue
+        if waiting:
+            lines.append(f"  messages on queue {name!r}: {waiting}")
     return "\n".join(lines)
 
 
@@ -411,9 +424,10 @@ Run an FC 3.0 Python function from functions/FUNCTION/index.py in this process, 
 FC environment variables (FC_FUNCTION_NAME, FC_REGION, ...), an FC-like context (request_id, function.name/
 .memory/.timeout, region, account_id), initialize(context) if defined, then handler(event_bytes, context).
 
-Without SGRULE_ECS_ENDPOINT in the environment, an embedded localcloud (ECS + EventBridge, random port) is
-started and seeded from --state; the function is pointed at it: SGRULE_ECS_ENDPOINT,
-SGRULE_EVENTBRIDGE_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, SGRULE_OUTCOME_BUS=default (unless set),
+Without SGRULE_ECS_ENDPOINT in the environment, an embedded localcloud (ECS + EventBridge + MNS, random port)
+is started and seeded from --state; the function is pointed at it: SGRULE_ECS_ENDPOINT,
+SGRULE_EVENTBRIDGE_ENDPOINT, SGRULE_MNS_ENDPOINT (its change queue, SGRULE_CHANGE_QUEUE or sgrule-changes,
+created), ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, SGRULE_OUTCOME_BUS=default (unless set),
 SGRULE_IDEMPOTENCY_URL=a fresh temporary SQLite file (unless set), SGRULE_ALLOWED_REGIONS and
 SGRULE_ALLOWED_SECURITY_GROUPS='*' (unless set). A summary of the API calls and published events it saw is
 printed to stderr afterwards. With SGRULE_ECS_ENDPOINT set, that endpoint is used as is.

@@ -237,6 +237,7 @@ class InstancePool:
         self._cond = threading.Condition()
         self._idle: list[Instance] = []
         self._all: set[Instance] = set()
+        self._starting = 0
         self._closed = False
         self.started = 0  # instances started so far (cold starts)
 
@@ -258,26 +259,23 @@ class InstancePool:
                         return inst
                     self._all.discard(inst)
                     inst.kill()
-                if len(self._all) < self._max:
+                if len(self._all) + self._starting < self._max:
                     break
                 self._cond.wait()
-            placeholder = object()
-            self._all.add(placeholder)  # type: ignore[arg-type]  (reserve the slot while starting)
+            self._starting += 1  # the slot is ours while the process starts (outside the lock)
         try:
             inst = Instance(self.spec, self._env_for(), self._sink)
-        except BaseException:
+        finally:
             with self._cond:
-                self._all.discard(placeholder)  # type: ignore[arg-type]
+                self._starting -= 1
                 self._cond.notify()
-            raise
         with self._cond:
-            self._all.discard(placeholder)  # type: ignore[arg-type]
-            self._all.add(inst)
             self.started += 1
-            if self._closed:
-                inst.kill()
-                raise RuntimeError(f"function {self.spec.name}: the application is stopping")
-        return inst
+            if not self._closed:
+                self._all.add(inst)
+                return inst
+        inst.kill()
+        raise RuntimeError(f"function {self.spec.name}: the application is stopping")
 
     def _release(self, inst: Instance) -> None:
         with self._cond:
@@ -291,12 +289,12 @@ class InstancePool:
 
     def pids(self) -> list[int]:
         with self._cond:
-            return [i.pid for i in self._all if isinstance(i, Instance)]
+            return [i.pid for i in self._all]
 
     def shutdown(self) -> None:
         with self._cond:
             self._closed = True
-            instances = [i for i in self._all if isinstance(i, Instance)]
+            instances = list(self._all)
             self._idle.clear()
             self._cond.notify_all()
         # Busy instances are killed (their callers get an error); idle ones are asked to leave.

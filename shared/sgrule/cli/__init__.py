@@ -1,4 +1,4 @@
-"""The ``sgrule`` command: validate events, export schemas, run the local cloud.
+"""The ``sgrule`` command: validate events, export schemas, normalise descriptions, run the local cloud.
 
 Tooling only: the deployed functions never import this module.
 """
@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="regenerate the files")
     p.add_argument("--dir", default=str(SCHEMA_DIR), help="schema folder (default: schemas)")
     p.set_defaults(func=cmd_schemas)
+
+    from .normalise import add_parser as add_normalise
+
+    add_normalise(sub)
 
     p = sub.add_parser("local", help="the local cloud: start | invoke | trigger | generate-event | pipeline "
                        "(see `sgrule local --help`)",

@@ -260,7 +260,18 @@ def canonical(field: str, value: Any) -> Any:
     """The comparable form of a value as the API (or a Describe response) spells it; None stays None."""
     if value is None or value == "":
         return None
+    if isinstance(value, str) and field != "Description":  # a group's rules repeat the same few values
+        return _canonical_text(field, value)
+    return _canonical(field, value)
+
+
+def _canonical(field: str, value: Any) -> Any:
     try:
         return NORMALISERS[field](value)
     except PydanticCustomError:
         return value
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical_text(field: str, value: str) -> Any:
+    return _canonical(field, value)

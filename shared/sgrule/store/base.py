@@ -186,6 +186,15 @@ class IdempotencyStore(Protocol):
         """Read a rule's state without locking it (inspection, tests)."""
         ...
 
+    def get_value(self, key: str) -> str | None:
+        """A small value stored with :meth:`put_value` (its own key space: never a claim, lock or watermark
+        key); None when absent or expired."""
+        ...
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        """Store (or replace) a small text value, kept ttl_s from now (e.g. a scan's resume cursor)."""
+        ...
+
     def close(self) -> None: ...
 
 

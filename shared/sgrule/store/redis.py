@@ -7,7 +7,8 @@ decodes, so payloads round-trip byte for byte (cjson would mangle big integers a
 
 Keys: ``{namespace}:idem:{key}`` (hash: a change's record), ``{namespace}:lock:{rule}`` (string owner, PX
 lease), ``{namespace}:rule:{rule}`` (hash: ``m:<Field>`` watermarks in epoch microseconds, ``v`` the version,
-``j:<token>`` open journal entries and ``s:<token>`` their sequence numbers), ``{namespace}:seq`` (the sequence).
+``j:<token>`` open journal entries and ``s:<token>`` their sequence numbers), ``{namespace}:seq`` (the sequence),
+``{namespace}:value:{key}`` (string, PX ttl).
 """
 from __future__ import annotations
 
@@ -287,6 +288,14 @@ class RedisStore(SingleFromMany):
 
     def rule_state(self, rule_key: str) -> RuleState:
         return self._rule(self._r.hgetall(self._k("rule", rule_key)))
+
+    # --- small values (their own key space) ----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        return self._r.get(self._k("value", key))  # type: ignore[no-any-return]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        self._r.set(self._k("value", key), value, px=_ms(ttl_s))  # expiry by the server's clock
 
     def close(self) -> None:
         self._r.close()

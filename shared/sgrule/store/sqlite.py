@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS journal (
     ns TEXT NOT NULL, rule_key TEXT NOT NULL, token TEXT NOT NULL, entry TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (ns, rule_key, token));
 CREATE TABLE IF NOT EXISTS seq (ns TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key));
 """
 _COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at, settled"
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
@@ -80,7 +83,7 @@ class SqliteStore(SingleFromMany):
     def _maybe_purge(self, c: sqlite3.Connection, now: float) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
-            for table in ("idem", "rule_lock", "rule_state"):
+            for table in ("idem", "rule_lock", "rule_state", "kv"):
                 c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
     def _row(self, c: sqlite3.Connection, key: str, now: float) -> Record | None:
@@ -294,6 +297,21 @@ class SqliteStore(SingleFromMany):
     def rule_state(self, rule_key: str) -> RuleState:
         with self._lock:
             return self._read_rule(self._conn, rule_key, time.time())
+
+    # --- small values (their own table) -----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM kv WHERE ns=? AND key=? AND expires_at > ?",
+                                     (self.namespace, key, time.time())).fetchone()
+        return None if row is None else row[0]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        with self._tx() as c:
+            now = time.time()
+            c.execute("INSERT OR REPLACE INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?)",
+                      (self.namespace, key, value, now + ttl_s))
+            self._maybe_purge(c, now)
 
     def close(self) -> None:
         with self._lock:
