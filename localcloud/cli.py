@@ -204,11 +204,16 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _start_app(args: argparse.Namespace) -> int:
-    from localcloud.app import LocalApp, describe
+    import time
+
+    from localcloud.app import LocalApp, describe, rfc3339
     from localcloud.template import TemplateError, parse_params
 
     def err(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def log(message: str) -> None:  # the application's own log lines carry their time, as invocations do
+        err(f"{rfc3339(time.time())}  localcloud: {message}")
 
     try:
         state = json.loads(open(args.state, encoding="utf-8").read()) if args.state else None
@@ -222,7 +227,7 @@ def _start_app(args: argparse.Namespace) -> int:
                        credentials={args.access_key_id: cred}, account_id=args.account_id,
                        max_instances=args.instances, retry_base_s=args.retry_base_ms / 1000,
                        env=parse_params(args.env),
-                       function_output=output, log=lambda m: err(f"localcloud: {m}"))
+                       function_output=output, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()
     except TemplateError as exc:
@@ -235,7 +240,7 @@ def _start_app(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     print(json.dumps(app.info()), flush=True)
-    err(f"localcloud: {len(app.fc.functions)} function(s), {len(app.trigger_specs)} trigger(s), "
+    log(f"{len(app.fc.functions)} function(s), {len(app.trigger_specs)} trigger(s), "
         f"{len(app.rule_specs)} rule(s) from {args.template}; Ctrl-C stops")
     try:
         while not stopping.wait(0.5):

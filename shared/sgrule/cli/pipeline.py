@@ -74,11 +74,14 @@ def _send(app: Any, queue: str, changes: list[dict[str, Any]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from localcloud.app import LocalApp, describe
+    from localcloud.app import LocalApp, describe, rfc3339
     from localcloud.template import TemplateError, declared_parameters, parse_params
 
     def err(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def log(message: str) -> None:  # the application's own log lines carry their time, as invocations do
+        err(f"{rfc3339(time.time())}  localcloud: {message}")
 
     tmp = tempfile.mkdtemp(prefix="sgrule-pipeline-")
     app = None
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         params.update(parse_params(args.param))
         state = json.loads(Path(args.state).read_text(encoding="utf-8")) if args.state else None
         changes = read_changes(args.changes)
-        app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=lambda m: err(f"localcloud: {m}"))
+        app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()
     except (OSError, ValueError, TemplateError) as exc:
