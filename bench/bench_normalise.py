@@ -13,7 +13,8 @@ Starts localcloud (``python -m localcloud start --port 0``, its own process), lo
    client CPU of both (the scan's extra work, which its concurrency hides in wall time).
 
 Prints a table (figure, value, baseline, ratio, target). Exits 0 whatever the figures (it is a report);
-non-zero only when something failed to run. The machine is noisy: medians of several rounds, spread printed.
+non-zero only when something failed to run. Timings vary from run to run: medians of several rounds, spread
+printed.
 
     .venv/bin/python bench/bench_normalise.py [--rounds N] [--groups N] [--rules N]
 """
