@@ -124,9 +124,9 @@ def fig_calls(cloud: Cloud, groups: int) -> tuple[list[tuple[str, ...]], int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--groups", type=int, default=500)
-    ap.add_argument("--rules", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of scan and baseline (default: 5)")
+    ap.add_argument("--groups", type=int, default=500, help="security groups in the estate (default: 500)")
+    ap.add_argument("--rules", type=int, default=20, help="egress rules per group (default: 20)")
     args = ap.parse_args()
     cloud = Cloud()
     tmp = tempfile.TemporaryDirectory()

@@ -169,7 +169,7 @@ def _start(args: argparse.Namespace) -> int:
                            buses=args.bus, fault_seed=args.fault_seed)
         cloud.start()
     except (OSError, ValueError) as e:
-        print(f"localcloud: cannot start: {e}", file=sys.stderr)
+        print(f"localcloud: cannot start: {e} (a port in use? --port 0 picks a free one)", file=sys.stderr)
         return 1
 
     stopping = threading.Event()
@@ -234,7 +234,7 @@ def _start_app(args: argparse.Namespace) -> int:
         err(f"localcloud: {exc}")
         return 2
     except (OSError, ValueError) as exc:
-        err(f"localcloud: cannot start: {exc}")
+        err(f"localcloud: cannot start: {exc} (a port in use? --port 0 picks a free one)")
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

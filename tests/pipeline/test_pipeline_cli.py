@@ -54,3 +54,4 @@ def test_bad_changes_file_exits_2(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "sgrule.cli", "local", "pipeline", "--changes",
                            str(tmp_path / "empty.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "pipeline:" in done.stderr
+    assert "no rule changes found; give --changes" in done.stderr  # and what to give instead

@@ -57,7 +57,8 @@ def read_changes(path: str) -> list[dict[str, Any]]:
     items = [d for doc in docs for d in unwrap(doc if isinstance(doc, list) else [doc])]
     changes = [d.raw for d in items if isinstance(d.raw, dict)]
     if not changes:
-        raise ValueError(f"{path}: no rule changes found")
+        raise ValueError(f"{path}: no rule changes found; give --changes one rule-change event, an array of them, "
+                         "JSON lines or an MNS trigger batch (events/apply/mns-batch.json is one)")
     return changes
 
 
