@@ -124,6 +124,13 @@ def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Ex
     return _start(args)
 
 
+def _port_hint(exc: BaseException) -> str:
+    import errno
+
+    in_use = isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+    return " (the port is taken: give another --port, or --port 0 for a free one)" if in_use else ""
+
+
 def _trigger(args: argparse.Namespace, render: Render | None = None) -> int:
     from localcloud.control_client import ControlClient, ControlError
     from localcloud.invoke import as_json, pick_format, print_result
@@ -169,7 +176,7 @@ def _start(args: argparse.Namespace) -> int:
                            buses=args.bus, fault_seed=args.fault_seed)
         cloud.start()
     except (OSError, ValueError) as e:
-        print(f"localcloud: cannot start: {e} (a port in use? --port 0 picks a free one)", file=sys.stderr)
+        print(f"localcloud: cannot start: {e}{_port_hint(e)}", file=sys.stderr)
         return 1
 
     stopping = threading.Event()
@@ -234,7 +241,7 @@ def _start_app(args: argparse.Namespace) -> int:
         err(f"localcloud: {exc}")
         return 2
     except (OSError, ValueError) as exc:
-        err(f"localcloud: cannot start: {exc} (a port in use? --port 0 picks a free one)")
+        err(f"localcloud: cannot start: {exc}{_port_hint(exc)}")
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
