@@ -222,3 +222,31 @@ def test_no_command_shows_the_commands() -> None:
 def test_codes_in_the_output_are_documented() -> None:
     out = lines(run("validate", "events/rule-change/invalid.json"))
     assert {e["code"] for o in out for e in o["errors"]} <= set(CODES)
+
+
+def test_what_the_webhook_is_posted_validates() -> None:
+    # FC HTTP trigger events (events/README.md): native rule-change bodies as text and base64 are checked; a
+    # ticket payload is named as such (the sender's mapping builds its changes, which validate cannot know).
+    res = run("validate", "events/http/webhook-post.json", "events/http/webhook-post-base64.json",
+              "events/http/standard-native.json", "events/http/jira-issue.json")
+    out = lines(res)
+    assert [(o["file"].rsplit("/", 1)[1], o["id"], o["valid"]) for o in out] == [
+        ("webhook-post.json", "JIRA-2200", True), ("webhook-post-base64.json", "JIRA-2200", True),
+        ("standard-native.json", "wf-9001", True), ("jira-issue.json", None, False)]
+    assert out[3]["error"]["code"] == "InvalidEvent.Malformed" and "ticket payload" in out[3]["error"]["message"]
+    assert "sgrule local invoke ticket_webhook" in out[3]["error"]["message"]  # what to do instead
+
+
+def test_an_http_event_with_a_broken_body_is_told(tmp_path: Path) -> None:
+    post = json.loads((SAMPLES / "http" / "webhook-post-base64.json").read_text())
+    bad_b64 = {**post, "body": "not base64!"}
+    bad_json = {**post, "body": base64.b64encode(b'{"specversion": ').decode()}
+    invalid = {**post, "isBase64Encoded": False,
+               "body": json.dumps([GOOD, {**GOOD, "id": "x", "data": {**GOOD["data"], "Policy": "x"}}])}
+    (tmp_path / "posts.json").write_text(json.dumps([bad_b64, bad_json, invalid]))
+    out = lines(run("validate", "posts.json", cwd=tmp_path))
+    assert [(o["index"], o["id"], o["valid"]) for o in out] == [(0, None, False), (1, None, False),
+                                                              (2, GOOD["id"], True), (3, "x", False)]
+    assert "marked base64 but is not" in out[0]["error"]["message"]
+    assert "not JSON: line 1 column 17" in out[1]["error"]["message"]
+    assert out[3]["error"]["code"] == "InvalidPolicy.Malformed"

@@ -2,9 +2,10 @@
 
 Input, per file: one JSON value, or JSON lines (one value a line). A value is a rule-change event, an
 EventBridge event wrapping an MNS message (``data.messageBody`` holding the event as JSON text or base64 of
-it: what the change queue's trigger hands the apply function), or a JSON array of any of these. Wrappers are
-opened by ``sgrule.contract.envelope`` -- the apply function's own code -- so what validates here is what the
-function accepts.
+it: what the change queue's trigger hands the apply function), an FC HTTP trigger event whose body (text or
+base64) holds rule-change events (what the ticket webhook is posted), or a JSON array of any of these. They
+are opened by the functions' own code (``sgrule.contract.envelope``, ``sgrule.webhook.http``), so what
+validates here is what the functions accept.
 
 Output: one line per event, strict JSON (RFC 8259) whatever the input held::
 
@@ -93,25 +94,71 @@ def _parses(line: str) -> bool:
 
 
 def check_documents(path: str, docs: list[Any]) -> Iterator[Checked]:
-    """Every event in the documents, unwrapped by the apply function's own envelope code, with its errors."""
-    from ..contract import safe
-    from ..contract.envelope import item
-    from ..contract.event import event_errors
-
+    """Every event in the documents, unwrapped by the functions' own code, with its errors."""
     index = 0
     for doc in docs:
         for element in doc if isinstance(doc, list) else [doc]:
-            delivered = item(element)
-            if delivered is None:  # no known shape: judged as a bare event, which says what is wrong
-                raw, errors, message_id = element, event_errors(element), None
-            else:
-                raw, message_id = delivered.raw, delivered.message_id
-                errors = [delivered.error] if delivered.error is not None else event_errors(raw)
-                if raw is element:  # a bare event: its id is not a message id
-                    message_id = None
-            ident = safe.optional(raw.get("id")) if isinstance(raw, dict) else None
-            yield Checked(path, index, safe.optional(message_id), ident, errors)
+            if _is_http_event(element):  # what the webhook's HTTP trigger hands it: the body's events
+                for raw, errors, message_id in _http_body(element):
+                    yield _checked(path, index, raw, errors, message_id)
+                    index += 1
+                continue
+            yield _checked(path, index, *_delivered(element))
             index += 1
+
+
+def _delivered(element: Any) -> tuple[Any, list[Any], str | None]:
+    """(the event, its errors, the MNS message id) of one element, opened by the apply function's envelope code."""
+    from ..contract.envelope import item
+    from ..contract.event import event_errors
+
+    delivered = item(element)
+    if delivered is None:  # no known shape: judged as a bare event, which says what is wrong
+        return element, event_errors(element), None
+    if delivered.error is not None:
+        return None, [delivered.error], delivered.message_id
+    message_id = None if delivered.raw is element else delivered.message_id  # a bare event's id is no message id
+    return delivered.raw, event_errors(delivered.raw), message_id
+
+
+def _checked(path: str, index: int, raw: Any, errors: list[Any], message_id: str | None) -> Checked:
+    from ..contract import safe
+
+    ident = safe.optional(raw.get("id")) if isinstance(raw, dict) else None
+    return Checked(path, index, safe.optional(message_id), ident, errors)
+
+
+def _is_http_event(element: Any) -> bool:
+    return isinstance(element, dict) and isinstance(element.get("requestContext"), dict) and "body" in element \
+        and "specversion" not in element
+
+
+def _http_body(event: dict[str, Any]) -> Iterator[tuple[Any, list[Any], str | None]]:
+    """The rule-change events in the body of an FC HTTP trigger event (JSON text or base64), read by the
+    webhook's own request code; a ticket payload is named as such (the sender's mapping builds its changes)."""
+    from ..contract.errors import SgruleError
+    from ..webhook.http import BadRequest, parse_event
+    from ..webhook.tickets import is_native
+
+    def bad(message: str) -> Iterator[tuple[Any, list[Any], str | None]]:
+        yield None, [SgruleError("InvalidEvent.Malformed", message, field="body")], None
+
+    try:
+        docs = read_documents(parse_event(event).body.decode("utf-8"))
+    except BadRequest as exc:
+        yield from bad(f"The HTTP trigger event cannot be read: {exc.message}")
+        return
+    except (UnicodeDecodeError, Unreadable) as exc:
+        yield from bad(f"The HTTP request's body is not JSON: {exc}")
+        return
+    for doc in docs:
+        if not is_native(doc):
+            yield from bad("The HTTP request's body is a ticket payload, not rule-change events: the webhook builds "
+                           "its changes with the sender's mapping. Try it with `sgrule local invoke ticket_webhook "
+                           "--event FILE --env SGRULE_WEBHOOK_SENDERS=...`, or validate the sgrule block's events.")
+            continue
+        for element in doc if isinstance(doc, list) else [doc]:
+            yield _delivered(element)
 
 
 def _read(path: str) -> str:
