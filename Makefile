@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install help run test bench schemas clean
+.PHONY: run test bench schemas clean
+.PHONY: install help
 
 install: $(STAMP)
 	@echo "ready: make run | make test | make bench | make schemas | make clean (make help says more)"
@@ -56,4 +57,4 @@ schemas: $(STAMP)
 	$(BIN)/sgrule schemas --write
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info shared/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
