@@ -7,8 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench schemas clean
-.PHONY: install help
 
+.PHONY: install help
 install: $(STAMP)
 	@echo "ready: make run | make test | make bench | make schemas | make clean (make help says more)"
 
