@@ -32,11 +32,14 @@ endif
 
 # The stamp is removed first and written last, after a check: an install that failed halfway never looks
 # done, and the next make installs again (into the same venv). A venv that could not be made is not kept.
-$(STAMP): pyproject.toml
+# A lock file of exact versions, when the project has one, constrains the install (-c).
+LOCK := $(wildcard requirements.lock)
+$(STAMP): pyproject.toml $(LOCK)
 	@rm -f $(STAMP)
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } \
 	  || { rm -rf $(VENV); exit 1; }
-	@$(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e '.[dev]' \
+	@$(BIN)/python -m pip install -q --upgrade pip \
+	  && $(BIN)/python -m pip install -q $(if $(LOCK),-c $(LOCK) )-e '.[dev]' \
 	  && $(BIN)/python -c "import sgrule.cli, localcloud.cli, pytest" \
 	  || { echo "make: installing into $(VENV) failed (see above). Fix the cause and run make again, or" \
 	            "\`make clean\` to start over." >&2; exit 1; }

@@ -142,3 +142,12 @@ def test_make_help_lists_the_targets(project: Path) -> None:
     for target in ("make run", "make test", "make bench", "make schemas", "make clean"):
         assert target in res.stdout
     assert calls(project) == []  # help installs nothing
+
+
+def test_a_lock_file_constrains_the_install_and_a_change_to_it_reinstalls(project: Path) -> None:
+    (project / "requirements.lock").write_text("pydantic==2.0.0\n")
+    assert make(project).returncode == 0
+    assert "-m pip install -q -c requirements.lock -e .[dev]" in calls(project)
+    os.utime(project / "requirements.lock", (2_000_000_000, 2_000_000_000))  # re-pinned since
+    assert make(project).returncode == 0
+    assert "-m pip install -q -c requirements.lock -e .[dev]" in calls(project)
