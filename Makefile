@@ -1,4 +1,6 @@
-# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv on first use.
+# Two commands on a fresh clone: `make run` and `make test`. Each creates .venv on first use (`make` alone
+# only does that). `make clean` starts over: it removes .venv and everything built; the next command
+# installs again. `make help` lists the targets.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,11 +8,42 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench schemas clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+.PHONY: install help
+install: $(STAMP)
+	@echo "ready: make run | make test | make bench | make schemas | make clean (make help says more)"
+
+help:
+	@echo "make run      the whole application from template.yml on an embedded local cloud, the sample"
+	@echo "              changes through it, a summary of their outcomes"
+	@echo "make test     the test suite"
+	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
+	@echo "make schemas  regenerate schemas/ from the models"
+	@echo "make clean    start over: remove .venv, build output and caches"
+	@echo "Each creates .venv on first use (PYTHON=... picks the interpreter; default python3)."
+
+# A venv whose python no longer runs (the interpreter it was made from is gone or moved) cannot be mended:
+# it is removed before make decides anything, so the rule below makes it again.
+ifneq ($(wildcard $(VENV)),)
+ifneq ($(shell $(BIN)/python -c "print('ok')" 2>/dev/null),ok)
+$(info make: $(VENV) has no working python: making it again)
+$(shell rm -rf $(VENV))
+endif
+endif
+
+# The stamp is removed first and written last, after a check: an install that failed halfway never looks
+# done, and the next make installs again (into the same venv). A venv that could not be made is not kept.
+# A lock file of exact versions, when the project has one, constrains the install (-c).
+LOCK := $(wildcard requirements.lock)
+$(STAMP): pyproject.toml $(LOCK)
+	@rm -f $(STAMP)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } \
+	  || { rm -rf $(VENV); exit 1; }
+	@$(BIN)/python -m pip install -q --upgrade pip \
+	  && $(BIN)/python -m pip install -q $(if $(LOCK),-c $(LOCK) )-e '.[dev]' \
+	  && $(BIN)/python -c "import sgrule.cli, localcloud.cli, pytest" \
+	  || { echo "make: installing into $(VENV) failed (see above). Fix the cause and run make again, or" \
+	            "\`make clean\` to start over." >&2; exit 1; }
+	@touch $(STAMP)
 
 # The whole pipeline on one machine: the application from template.yml on an embedded localcloud seeded with
 # the sample state, the sample changes sent with the MNS SDK, their outcomes awaited on the bus, a summary.

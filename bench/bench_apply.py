@@ -17,8 +17,8 @@ Starts localcloud (``python -m localcloud start --port 0``) and measures, with t
    <= 128 MB; the baseline import's RSS is printed for comparison.
 
 Prints a summary table (figure, value, baseline, ratio, target, PASS/MISS). Exits 0 whatever the figures
-(it is a report); non-zero only when something failed to run. The machine is noisy: timings are medians of
-several runs, with their spread (min-max).
+(it is a report); non-zero only when something failed to run. Timings vary from run to run: they are
+medians of several runs, with their spread (min-max).
 
     .venv/bin/python bench/bench_apply.py [--quick] [--cold-runs N] [--reps N]
 """

@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/bench_idempotency.py
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import tempfile
@@ -97,6 +98,7 @@ def _batches(it, size: int = 1000):
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     redis_url = os.environ.get("SGRULE_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
     print(f"{'backend':<8}{'baseline':<26}{'baseline ops/s':>16}{'claim+complete ops/s':>22}{'ratio':>8}")
     with tempfile.TemporaryDirectory() as tmp:

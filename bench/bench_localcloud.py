@@ -82,7 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--serial", type=int, default=1000, help="calls in the serial run")
     ap.add_argument("--threaded", type=int, default=2000, help="calls in the threaded run (split over threads)")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=4, help="client threads of the threaded run (default: 4)")
     args = ap.parse_args()
 
     proc = subprocess.Popen([sys.executable, "-m", "localcloud", "start", "--port", "0"],

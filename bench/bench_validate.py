@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/bench_validate.py
 """
 from __future__ import annotations
 
+import argparse
 import json
 import timeit
 from pathlib import Path
@@ -20,6 +21,7 @@ def per_call_us(fn, number: int = 5000, repeat: int = 5) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     events = json.loads(SAMPLES.read_text())
     texts = [json.dumps(e) for e in events]
     baseline = per_call_us(lambda: [json.loads(t) for t in texts]) / len(texts)

@@ -159,7 +159,7 @@ def latency(cloud: Cloud, tmp: Path, n: int) -> dict[str, list[float]]:
 def cold(cloud: Cloud, tmp: Path, runs: int) -> dict[str, Any]:
     walls: dict[str, list[float]] = {"function": [], "pydantic": []}
     parts: list[dict[str, Any]] = []
-    for r in range(runs):  # interleaved: drift on a shared machine hits both alike
+    for r in range(runs):  # interleaved: drift during the run hits both alike
         env = environment(cloud, str(tmp / f"cold-{r}.sqlite3"))
         event_file = tmp / f"event-{r}.json"
         event_file.write_bytes(jira_event(f"COLD{r}", r))

@@ -293,9 +293,14 @@ class LocalApp:
         return None
 
 
+def rfc3339(t: float) -> str:
+    """Epoch seconds as RFC 3339 in UTC with milliseconds (``2026-11-27T10:00:00.123Z``), as every log says times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
 def describe(inv: Invocation) -> str:
-    """One readable line per invocation (``sgrule local start`` prints these on stderr)."""
-    clock = time.strftime("%H:%M:%S", time.localtime(inv.start)) + f".{int(inv.start * 1000) % 1000:03d}"
+    """One readable line per invocation (``sgrule local start`` prints these on stderr), its start time first."""
+    clock = rfc3339(inv.start)
     result = "ok" if inv.error_type is None else f"{inv.error_type} ({inv.error_message})"
     extra = " cold" if inv.cold_start else ""
     extra += f" attempt {inv.attempt}" if inv.attempt > 1 else ""
@@ -308,4 +313,4 @@ def read_json_file(path: str | None) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-__all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe"]
+__all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe", "rfc3339"]

@@ -24,6 +24,9 @@ from localcloud.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET,
 
 # name -> (add its sub-parser, run it): commands a host program adds (sgrule adds `pipeline`).
 Extensions = dict[str, tuple[Callable[[Any], Any], Callable[[argparse.Namespace], int]]]
+# A host program's readable form of a function's result (doc, colour) -> text, or None when it does not know
+# the shape (then the result is printed as JSON). sgrule passes its renderer of outcomes, reports, responses.
+Render = Callable[[Any, bool], "str | None"]
 
 
 def build_parser(prog: str = "localcloud", extensions: Extensions | None = None) -> argparse.ArgumentParser:
@@ -34,6 +37,8 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
         "itself from its ROS template. The official SDK clients talk to it over HTTP with "
         "endpoint=HOST:PORT, protocol='http'.",
     )
+    from localcloud.invoke import positive_int, positive_seconds  # stdlib-only module: --help stays instant
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     start = sub.add_parser(
         "start",
@@ -52,9 +57,9 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
                        help="ROS template to run (functions come from functions/<zip name> next to it)")
     start.add_argument("--param", metavar="K=V", action="append", default=[],
                        help="template parameter (repeatable); parameters without a Default must be given")
-    start.add_argument("--instances", type=int, default=2, metavar="N",
+    start.add_argument("--instances", type=positive_int, default=2, metavar="N",
                        help="most instances (worker processes) per function")
-    start.add_argument("--retry-base-ms", type=float, default=500, metavar="MS",
+    start.add_argument("--retry-base-ms", type=positive_seconds, default=500, metavar="MS",
                        help="first retry interval of async invocations and triggers (doubles each time)")
     start.add_argument("--env", metavar="K=V", action="append", default=[],
                        help="environment variable for every function, over the template's (repeatable)")
@@ -80,42 +85,55 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
     trigger = sub.add_parser(
         "trigger", help="fire a timer trigger of a running application now",
         description="Fire FUNCTION's timer trigger once, now, in the application started with `start "
-        "--template` (its handler gets the timer event with the trigger's payload). Prints the result as "
-        "JSON; exit 0 the handler returned, 1 it raised, 2 no such timer or no application.")
+        "--template` (its handler gets the timer event with the trigger's payload). Prints "
+        '{"function", "trigger", "requestId", "ok", "result", "error", "errorType"} as JSON when piped, the '
+        "handler's result readable on a terminal; exit 0 the handler returned, 1 it raised, 2 no such timer "
+        "or no application.")
     trigger.add_argument("function", metavar="FUNCTION", help="the function's name (FunctionName)")
     trigger.add_argument("--trigger", default=None, metavar="NAME", help="which timer, if it has several")
     trigger.add_argument("--endpoint", default=os.environ.get("LOCALCLOUD_ENDPOINT"),
                          help="the application's endpoint (the 'endpoint' start printed; default: "
                               "$LOCALCLOUD_ENDPOINT)")
+    trigger.add_argument("--format", choices=("table", "json"), default=None,
+                         help="the handler's result: readable on a terminal, JSON when piped (default)")
     add_generate(sub)
     for name, (add, _run) in (extensions or {}).items():
         add(sub)
     return parser
 
 
-def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Extensions | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Extensions | None = None,
+         render: Render | None = None) -> int:
     parser = build_parser(prog, extensions)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         from localcloud.invoke import run
 
-        return run(args)
+        return run(args, render)
     if args.command == "generate-event":
         from localcloud.events import run as run_generate
 
         return run_generate(args)
     if args.command == "trigger":
-        return _trigger(args)
+        return _trigger(args, render)
     if args.command in (extensions or {}):
         return (extensions or {})[args.command][1](args)
     if args.command != "start":
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
     return _start(args)
 
 
-def _trigger(args: argparse.Namespace) -> int:
+def _port_hint(exc: BaseException) -> str:
+    import errno
+
+    in_use = isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+    return " (the port is taken: give another --port, or --port 0 for a free one)" if in_use else ""
+
+
+def _trigger(args: argparse.Namespace, render: Render | None = None) -> int:
     from localcloud.control_client import ControlClient, ControlError
+    from localcloud.invoke import as_json, pick_format, print_result
 
     if not args.endpoint:
         print("trigger: give --endpoint (the 'endpoint' that `start --template` printed) or set "
@@ -126,9 +144,15 @@ def _trigger(args: argparse.Namespace) -> int:
         result = ControlClient(args.endpoint).request("POST", route, None,
                                                       query={"trigger": args.trigger} if args.trigger else None)
     except (ControlError, OSError) as exc:
-        print(f"trigger: {exc}", file=sys.stderr)
+        print(f"trigger: {exc} (is the application still running at {args.endpoint}? `start --template` "
+              "prints its endpoint)", file=sys.stderr)
         return 2
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if result.get("ok") and pick_format(args.format) == "table":  # the handler's result, as `invoke` shows it
+        print(f"trigger: {result.get('function')} timer {result.get('trigger')!r}, request "
+              f"{result.get('requestId')}", file=sys.stderr)
+        print_result(as_json(result.get("result")), "table", render)
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0 if result.get("ok") else 1
 
 
@@ -152,7 +176,7 @@ def _start(args: argparse.Namespace) -> int:
                            buses=args.bus, fault_seed=args.fault_seed)
         cloud.start()
     except (OSError, ValueError) as e:
-        print(f"localcloud: cannot start: {e}", file=sys.stderr)
+        print(f"localcloud: cannot start: {e}{_port_hint(e)}", file=sys.stderr)
         return 1
 
     stopping = threading.Event()
@@ -187,11 +211,16 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _start_app(args: argparse.Namespace) -> int:
-    from localcloud.app import LocalApp, describe
+    import time
+
+    from localcloud.app import LocalApp, describe, rfc3339
     from localcloud.template import TemplateError, parse_params
 
     def err(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def log(message: str) -> None:  # the application's own log lines carry their time, as invocations do
+        err(f"{rfc3339(time.time())}  localcloud: {message}")
 
     try:
         state = json.loads(open(args.state, encoding="utf-8").read()) if args.state else None
@@ -205,20 +234,20 @@ def _start_app(args: argparse.Namespace) -> int:
                        credentials={args.access_key_id: cred}, account_id=args.account_id,
                        max_instances=args.instances, retry_base_s=args.retry_base_ms / 1000,
                        env=parse_params(args.env),
-                       function_output=output, log=lambda m: err(f"localcloud: {m}"))
+                       function_output=output, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()
     except TemplateError as exc:
         err(f"localcloud: {exc}")
         return 2
     except (OSError, ValueError) as exc:
-        err(f"localcloud: cannot start: {exc}")
+        err(f"localcloud: cannot start: {exc}{_port_hint(exc)}")
         return 1
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     print(json.dumps(app.info()), flush=True)
-    err(f"localcloud: {len(app.fc.functions)} function(s), {len(app.trigger_specs)} trigger(s), "
+    log(f"{len(app.fc.functions)} function(s), {len(app.trigger_specs)} trigger(s), "
         f"{len(app.rule_specs)} rule(s) from {args.template}; Ctrl-C stops")
     try:
         while not stopping.wait(0.5):

@@ -112,11 +112,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                      help="bodies as base64 (the trigger's IsBase64Decode is false)")
     http = kinds.add_parser("http", help="the FC 3.0 HTTP trigger event of one request",
                             description="The event an HTTP trigger hands the function for one request.")
-    http.add_argument("--method", default="POST")
+    http.add_argument("--method", default="POST", help="the request's method (default: %(default)s)")
     http.add_argument("--path", default="/", help="rawPath, relative to the function's URL (default: /)")
-    http.add_argument("--query", action="append", default=[], metavar="K=V")
-    http.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
-    http.add_argument("--body", default=None, metavar="TEXT")
+    http.add_argument("--query", action="append", default=[], metavar="K=V",
+                      help="a query parameter (repeatable)")
+    http.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                      help="a request header (repeatable)")
+    http.add_argument("--body", default=None, metavar="TEXT", help="the body, as text")
     http.add_argument("--body-file", default=None, metavar="FILE", help="the body, read as bytes; - for stdin")
     http.add_argument("--content-type", default="application/json",
                       help="decides whether the body is text or base64 (default: %(default)s)")
@@ -126,8 +128,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     timer.add_argument("--payload", default="", help="the trigger's payload text")
     timer.add_argument("--time", default=None, help="triggerTime, ISO 8601 (default: now)")
     for sp in (mns, http, timer):
-        sp.add_argument("--region", default="cn-hangzhou")
-        sp.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
+        sp.add_argument("--region", default="cn-hangzhou", help="the region in the event (default: %(default)s)")
+        sp.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID,
+                        help="the account in the event (default: localcloud's, %(default)s)")
         sp.add_argument("--compact", action="store_true", help="one line of JSON")
     return p
 

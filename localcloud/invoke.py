@@ -9,9 +9,11 @@
 - Without ``SGRULE_ECS_ENDPOINT`` in the environment an embedded LocalCloud (random port) is started, seeded
   from ``--state``, and the function's endpoints and credentials point at it.
 
-stdout carries only the result (JSON), so it can be piped; the function's logs and prints go to stderr.
-Exit codes: 0 the handler returned, 1 it raised (or timed out), 2 bad usage (unknown function, unreadable
-event or state).
+stdout carries only the result: JSON when piped (or with ``--format json``), on a terminal a readable
+summary when the host program knows the result's shape (sgrule renders outcomes, reports and HTTP
+responses); the function's logs and prints go to stderr. Exit codes: 0 the handler returned, 1 it raised (or
+timed out), 2 bad usage (unknown function, unreadable event or state, no credentials for an external
+endpoint).
 
 localcloud never imports sgrule for its emulation; the one touch here is optional: when ``sgrule.runtime.instance``
 is importable its ``reset()`` runs before and after the call, so a cached per-instance state built from
@@ -207,7 +209,7 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
         "SGRULE_MNS_ENDPOINT": cloud.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # never probe the metadata service from a laptop
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # the emulator's key is given: never probe the metadata service
         "SGRULE_OUTCOME_BUS": bus,
     }
     if not configured("SGRULE_IDEMPOTENCY_URL"):
@@ -225,6 +227,49 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
     if opened:
         log(f"localcloud: {' and '.join(opened)} unset: set to '*' for this run (everything allowed)")
     return emu
+
+
+# Where the default credential chain of the Alibaba Cloud SDKs finds a key without asking the ECS metadata
+# service (the chain's order: environment, OIDC role, CLI profile, credentials file, ECS RAM role, URI).
+def credential_sources(env: dict[str, str], home: Path | None = None) -> list[str]:
+    """The credential sources ``env`` (the function's environment) and the user's files offer, by name."""
+    home = home or Path.home()
+
+    def given(*names: str) -> bool:
+        return all(env.get(name) for name in names)
+
+    found = []
+    if given("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        found.append("ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET")
+    if given("ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"):
+        found.append("OIDC role (ALIBABA_CLOUD_ROLE_ARN)")
+    if env.get("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "").lower() != "true" and (home / ".aliyun" / "config.json").is_file():
+        found.append("CLI profile (~/.aliyun/config.json)")
+    if env.get("ALIBABA_CLOUD_CREDENTIALS_FILE"):
+        found.append("ALIBABA_CLOUD_CREDENTIALS_FILE")
+    elif (home / ".alibabacloud" / "credentials.ini").is_file() or (home / ".alibabacloud" / "credentials").is_file():
+        found.append("credentials file (~/.alibabacloud/credentials.ini)")
+    if env.get("ALIBABA_CLOUD_ECS_METADATA"):
+        found.append("ECS RAM role (ALIBABA_CLOUD_ECS_METADATA)")
+    if env.get("ALIBABA_CLOUD_CREDENTIALS_URI"):
+        found.append("ALIBABA_CLOUD_CREDENTIALS_URI")
+    return found
+
+
+def check_credentials(endpoint: str, env: dict[str, str]) -> dict[str, str]:
+    """For an external endpoint: the variables to add so a missing key fails at once instead of probing the
+    metadata service (and retrying); :class:`InvokeError` naming what to set when there is no key at all."""
+    if not credential_sources(env):
+        raise InvokeError(
+            f"SGRULE_ECS_ENDPOINT={endpoint} is set, so the function signs its calls, but no credentials were "
+            "found. Set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (in the environment or "
+            "with --env; for a localcloud, the accessKeyId and accessKeySecret its `start` printed), or configure "
+            "a profile (`aliyun configure`, ALIBABA_CLOUD_CREDENTIALS_FILE); on an ECS instance set "
+            "ALIBABA_CLOUD_ECS_METADATA to its RAM role. Or unset SGRULE_ECS_ENDPOINT to run against an "
+            "embedded localcloud.")
+    if env.get("ALIBABA_CLOUD_ECS_METADATA") or env.get("ALIBABA_CLOUD_ECS_METADATA_DISABLED"):
+        return {}
+    return {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}  # a broken profile fails, never probes
 
 
 def attach_external(endpoint: str) -> Emulator:
@@ -334,6 +379,28 @@ def as_json(value: Any) -> Any:
     return value
 
 
+def pick_format(fmt: str | None) -> str:
+    """The format asked for, else readable on a terminal and JSON when piped."""
+    if fmt:
+        return fmt
+    try:
+        return "table" if sys.stdout.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
+def print_result(doc: Any, fmt: str | None, render: Any = None, compact: bool = False) -> None:
+    """The result on stdout: JSON (pretty, or one line with ``compact``), or the host's readable form."""
+    if not compact and pick_format(fmt) == "table" and render is not None:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        shown = render(doc, colour)
+        if shown is not None:
+            sys.stdout.write(shown if shown.endswith("\n") else shown + "\n")
+            sys.stdout.flush()
+            return
+    _print_json(doc, compact)
+
+
 def read_event(path: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -341,7 +408,7 @@ def read_event(path: str) -> bytes:
         raise InvokeError(f"cannot read --event {path}: {exc}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, render: Any = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
@@ -356,9 +423,11 @@ def run(args: argparse.Namespace) -> int:
                             account_id=args.account_id)
         external = user_env.get("SGRULE_ECS_ENDPOINT") or os.environ.get("SGRULE_ECS_ENDPOINT")
         if external:
+            guard = check_credentials(external, {**os.environ, **user_env})
             log(f"local invoke: SGRULE_ECS_ENDPOINT={external} is set: using it, no embedded emulator"
                 + (" (--state ignored)" if state else ""))
             emu = attach_external(external)
+            emu.env.update(guard)
         else:
             emu = start_emulator(state, user_env, log)
     except InvokeError as exc:
@@ -392,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
         if not result.ok:
             assert result.error is not None
             return _print_error(result.error, args.compact)
-        _print_json(as_json(result.value), args.compact)
+        print_result(as_json(result.value), args.format, render, args.compact)
         return 0
     finally:
         _log_summary(emu, log)
@@ -433,12 +502,17 @@ SGRULE_ALLOWED_SECURITY_GROUPS='*' (unless set). A summary of the API calls and 
 printed to stderr afterwards. With SGRULE_ECS_ENDPOINT set, that endpoint is used as is.
 
 stdout: the handler's return value as JSON (a JSON string return value is parsed), pretty-printed, or one
-line with --compact. On an exception: {"errorMessage", "errorType"} on stdout, the traceback on stderr.
-Logs always go to stderr."""
+line with --compact; on a terminal, a readable summary instead (a status table of outcome events, an HTTP
+response, a report) unless --format json. On an exception: {"errorMessage", "errorType"} on stdout, the
+traceback on stderr. Logs always go to stderr.
+
+With SGRULE_ECS_ENDPOINT set the function signs its calls with the usual Alibaba Cloud credentials
+(ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a profile, ...); when there are none the run stops at once and says
+what to set (the ECS metadata service is never probed unless ALIBABA_CLOUD_ECS_METADATA names a role)."""
 
 EPILOG = """\
 exit status: 0 the handler returned; 1 it raised or timed out; 2 bad usage (unknown function, unreadable
-event or state).
+event or state, a timeout that is not positive, no credentials for an external endpoint).
 
 example:
   sgrule local invoke apply_egress_rule --event events/apply/mns-batch.json --state events/apply/state.json
@@ -457,17 +531,42 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--state", metavar="FILE",
                    help="localcloud state to seed the embedded emulator: JSON {\"ecs\": ..., \"eventbridge\": ...} "
                         "as GET /_emulator/state returns it")
-    p.add_argument("--timeout", type=float, default=60, metavar="S",
+    p.add_argument("--timeout", type=positive_seconds, default=60, metavar="S",
                    help="the function's timeout: context.function.timeout, and the run is stopped after it "
                         "(default: 60)")
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="extra environment variable for the function (repeatable); wins over everything else")
-    p.add_argument("--memory", type=int, default=128, metavar="MB", help="context.function.memory (default: 128)")
+    p.add_argument("--memory", type=positive_int, default=128, metavar="MB",
+                   help="context.function.memory (default: 128)")
     p.add_argument("--region", default=DEFAULT_REGION, help=f"FC_REGION and context.region (default: {DEFAULT_REGION})")
     p.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID,
                    help=f"FC_ACCOUNT_ID and context.account_id (default: localcloud's {DEFAULT_ACCOUNT_ID})")
     p.add_argument("--request-id", default=None, help="context.request_id (default: a random UUID)")
     p.add_argument("--function-name", default=None,
                    help="FC_FUNCTION_NAME and context.function.name (default: the folder name)")
-    p.add_argument("--compact", action="store_true", help="print the result on one line")
+    p.add_argument("--compact", action="store_true", help="print the result as JSON on one line")
+    p.add_argument("--format", choices=("table", "json"), default=None,
+                   help="the result: readable (table) on a terminal, JSON when piped (default)")
     return p
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds greater than 0 (0 would stop every run at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds greater than 0, e.g. 60")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number greater than 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number greater than 0")
+    return value

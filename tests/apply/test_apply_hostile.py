@@ -140,7 +140,9 @@ def test_validate_prints_strict_json_whatever_the_input(value: Any, key: str) ->
         assert lines == []
         return
     assert code in (0, 1) and len(lines) == 2
-    assert lines[1] == {"id": after["id"], "valid": True, "error": None}
-    assert lines[0]["valid"] is (code == 0)
+    assert lines[1] == {"file": "-", "index": 1, "messageId": None, "id": after["id"], "valid": True,
+                        "error": None, "errors": []}
+    assert lines[0]["valid"] is (code == 0) and lines[0]["index"] == 0
     if not lines[0]["valid"]:
-        assert lines[0]["error"]["code"] in CODES
+        assert lines[0]["error"] == lines[0]["errors"][0]
+        assert all(e["code"] in CODES for e in lines[0]["errors"])

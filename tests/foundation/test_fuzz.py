@@ -1,4 +1,5 @@
-"""hypothesis: random and mutated events never make validation raise anything but SgruleError."""
+"""hypothesis: random and mutated events never make validation raise anything but SgruleError; listing every
+error (``event_errors``) starts with the error ``parse_event`` raises and is empty exactly when it succeeds."""
 from __future__ import annotations
 
 import copy
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sgrule.contract.errors import CODES, SgruleError
-from sgrule.contract.event import RuleChangeEvent, parse_event
+from sgrule.contract.event import MAX_ERRORS, RuleChangeEvent, event_errors, parse_event
 from sgrule.contract.rule import REQUEST_FIELDS
 
 BASE = {"specversion": "1.0", "id": "c-1", "source": "tests", "type": "sgrule.egress.modify",
@@ -31,13 +32,19 @@ plausible = st.sampled_from([
 
 
 def check(raw: Any) -> None:
+    errors = event_errors(raw)
+    assert len(errors) <= MAX_ERRORS
     try:
         ev = parse_event(raw)
     except SgruleError as exc:
-        assert exc.code in CODES or exc.code == "InvalidDestGroupId.Mismatch"
-        assert exc.http_status in (400, 403, 404)
-        assert exc.message
+        for err in [exc, *errors]:
+            assert err.code in CODES or err.code == "InvalidDestGroupId.Mismatch"
+            assert err.http_status in (400, 403, 404)
+            assert err.message
+        assert errors and errors[0].to_dict() == exc.to_dict()  # validate's first error is the outcome's
+        assert len({(e.code, e.field) for e in errors}) == len(errors)  # nothing said twice
     else:
+        assert errors == []
         assert isinstance(ev, RuleChangeEvent)
         assert isinstance(ev.time_us, int) and ev.key  # what the apply function reads next never raises
 

@@ -46,7 +46,8 @@ def test_validate_valid_samples_exit_0() -> None:
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     assert res.returncode == 0
     assert [line["id"] for line in lines] == ["JIRA-1042", "JIRA-1043", "sched-2026-11-27-001", "wf-88"]
-    assert all(line == {"id": line["id"], "valid": True, "error": None} for line in lines)
+    assert all(line == {"file": str(SAMPLES / "valid.json"), "index": i, "messageId": None, "id": line["id"],
+                        "valid": True, "error": None, "errors": []} for i, line in enumerate(lines))
 
 
 def test_validate_invalid_samples_exit_1_with_codes() -> None:
@@ -68,7 +69,7 @@ def test_validate_reads_json_lines_from_stdin(capsys: pytest.CaptureFixture[str]
     assert out[2]["error"]["code"] == "InvalidEvent.Malformed" and out[2]["id"] is None
 
 
-@pytest.mark.parametrize("stdin", ["", "{", "not json\n{}", "[" * 100000 + "]" * 100000])
+@pytest.mark.parametrize("stdin", ["{", "not json\n{}", "[" * 100000 + "]" * 100000])
 def test_validate_unreadable_input_exit_2(stdin: str) -> None:
     res = run("validate", "-", stdin=stdin)
     assert res.returncode == 2 and res.stdout == "" and "cannot read" in res.stderr
@@ -78,7 +79,17 @@ def test_validate_missing_file_exit_2(tmp_path: Path) -> None:
     assert run("validate", str(tmp_path / "nope.json")).returncode == 2
 
 
-def test_schemas_check_detects_stale(tmp_path: Path) -> None:
+def test_schemas_check_says_missing_then_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schemas", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    names = sorted(all_schemas())
+    assert err.startswith("missing: ") and "stale" not in err  # nothing there yet: missing, not stale
+    assert all(str(tmp_path / n) in err for n in names) and f"sgrule schemas --write --dir {tmp_path}" in err
     assert main(["schemas", "--write", "--dir", str(tmp_path)]) == 0
     assert main(["schemas", "--dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (tmp_path / names[0]).write_text("{}\n")
+    (tmp_path / names[1]).unlink()
+    assert main(["schemas", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"missing: {tmp_path / names[1]}\n" in err and f"stale (they differ from the models): {tmp_path / names[0]}\n" in err

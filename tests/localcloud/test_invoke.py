@@ -252,3 +252,98 @@ def test_function_enqueues_on_the_embedded_mns(tmp_path: Path) -> None:
     assert len(json.loads(proc.stdout)) == 2  # two MNS message ids
     assert "BatchSendMessage                     ok" in proc.stderr
     assert "messages on queue 'sgrule-changes': 2" in proc.stderr
+
+
+def test_an_external_endpoint_without_credentials_says_what_to_set(tmp_path: Path) -> None:
+    # No key, no profile (an empty home): the run stops before the function, instead of the SDK's chain
+    # probing the ECS metadata service and the retries that follow.
+    env = clean_env(SGRULE_ECS_ENDPOINT="http://127.0.0.1:9", HOME=str(tmp_path))
+    proc = invoke("apply_egress_rule", "--event", str(EVENTS / "sync-invoke.json"), env=env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "no credentials were found" in proc.stderr
+    for hint in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "--env", "unset SGRULE_ECS_ENDPOINT"):
+        assert hint in proc.stderr
+    assert "local invoke: apply_egress_rule, request" not in proc.stderr  # the handler never ran
+
+
+def _env_probe(tmp_path: Path) -> Path:
+    fn = tmp_path / "functions" / "envprobe"
+    fn.mkdir(parents=True)
+    (fn / "index.py").write_text(
+        "import os\n"
+        "def handler(event, context):\n"
+        "    return {k: os.environ.get(k) for k in ('ALIBABA_CLOUD_ECS_METADATA_DISABLED',)}\n")
+    (tmp_path / "event.json").write_text("{}")
+    return fn
+
+
+def test_with_a_profile_the_metadata_service_is_not_probed(tmp_path: Path) -> None:
+    _env_probe(tmp_path)
+    home = tmp_path / "home"
+    (home / ".aliyun").mkdir(parents=True)
+    (home / ".aliyun" / "config.json").write_text(json.dumps({"current": "default", "profiles": []}))
+    env = clean_env(SGRULE_ECS_ENDPOINT="http://127.0.0.1:9", HOME=str(home))
+    proc = invoke("envprobe", "--event", "event.json", "--format", "json", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+    # Asking for the instance's RAM role by name is asking for the metadata service: left alone.
+    env["ALIBABA_CLOUD_ECS_METADATA"] = "sgrule-role"
+    proc = invoke("envprobe", "--event", "event.json", env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": None}
+
+
+def test_credential_sources_follow_the_sdk_chain(tmp_path: Path) -> None:
+    from localcloud.invoke import credential_sources
+
+    assert credential_sources({}, tmp_path) == []
+    assert credential_sources({"ALIBABA_CLOUD_ACCESS_KEY_ID": "id"}, tmp_path) == []  # a secret is needed too
+    assert credential_sources({"ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"},
+                              tmp_path) == ["ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET"]
+    oidc = {"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "p",
+            "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/token"}
+    assert credential_sources(oidc, tmp_path) == ["OIDC role (ALIBABA_CLOUD_ROLE_ARN)"]
+    (tmp_path / ".alibabacloud").mkdir()
+    (tmp_path / ".alibabacloud" / "credentials.ini").write_text("[default]\n")
+    assert credential_sources({}, tmp_path) == ["credentials file (~/.alibabacloud/credentials.ini)"]
+    (tmp_path / ".aliyun").mkdir()
+    (tmp_path / ".aliyun" / "config.json").write_text("{}")
+    assert credential_sources({"ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true"}, tmp_path) == [
+        "credentials file (~/.alibabacloud/credentials.ini)"]
+    assert len(credential_sources({}, tmp_path)) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value: str) -> None:
+    proc = invoke("apply_egress_rule", "--event", str(EVENTS / "sync-invoke.json"), "--timeout", value)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--timeout" in proc.stderr and ("greater than 0" in proc.stderr or "not a number" in proc.stderr)
+    assert proc.stderr.startswith("usage: sgrule local invoke")  # stopped by the argument check
+    assert "embedded emulator" not in proc.stderr  # nothing started
+
+
+def test_on_a_terminal_the_outcomes_are_a_status_table(tmp_path: Path) -> None:
+    import pty
+
+    cmd = [str(SGRULE)] if SGRULE.exists() else [sys.executable, "-m", "sgrule.cli"]
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([*cmd, "local", "invoke", "apply_egress_rule", "--event", str(EVENTS / "mns-batch.json"),
+                             "--state", str(EVENTS / "state.json")], stdout=secondary, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, cwd=ROOT, env=clean_env(NO_COLOR="1"))
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=120) == 0
+    rows = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    assert rows[0].split() == ["STATUS", "CHANGE", "RULE", "ERROR"]
+    table = [r.split()[:2] for r in rows[1:10]]
+    assert [(change, status) for status, change in table] == [(c, s) for c, s, _ in EXPECTED]
+    assert rows[-1] == "9 change(s): 4 applied, 3 rejected, 1 superseded, 1 unchanged"
+    assert "InvalidParam.PortRange" in rows[3]

@@ -74,3 +74,16 @@ def test_help_and_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     assert "--bus NAME" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_a_port_in_use_says_what_to_do() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "localcloud", "start", "--port", str(port)], capture_output=True,
+                             text=True, timeout=60)
+    assert res.returncode == 1 and res.stdout == ""
+    assert "give another --port, or --port 0 for a free one" in res.stderr

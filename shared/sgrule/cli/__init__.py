@@ -8,55 +8,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 SCHEMA_DIR = Path("schemas")
 
 
-def read_events(text: str) -> list[Any]:
-    """One JSON event, a JSON array of events, or JSON lines; raises ValueError if none of these."""
-    text = text.strip()
-    if not text:
-        raise ValueError("no events in the input")
+def version() -> str:
+    """The installed distribution's version (what pip installed), else the package's own."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
     try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        try:
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ValueError(f"not JSON, a JSON array or JSON lines: {type(exc).__name__}") from None
-    return doc if isinstance(doc, list) else [doc]
+        return dist_version("sgrule")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from .. import __version__
 
-
-def validate_lines(events: list[Any]) -> Iterator[tuple[bool, dict[str, Any]]]:
-    from ..contract import safe
-    from ..contract.errors import SgruleError
-    from ..contract.event import parse_event
-
-    for raw in events:
-        ident = safe.optional(raw.get("id")) if isinstance(raw, dict) else None  # what a sender wrote, made safe
-        try:
-            parse_event(raw)
-            yield True, {"id": ident, "valid": True, "error": None}
-        except SgruleError as exc:
-            yield False, {"id": ident, "valid": False, "error": exc.to_dict()}
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    paths = args.files or ["-"]
-    events: list[Any] = []
-    for path in paths:
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-            events.extend(read_events(text))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            print(f"sgrule validate: cannot read {path}: {exc}", file=sys.stderr)
-            return 2
-    all_valid = True
-    for ok, line in validate_lines(events):
-        all_valid &= ok
-        print(json.dumps(line, ensure_ascii=False, allow_nan=False))  # strict JSON (RFC 8259), always
-    return 0 if all_valid else 1
+        return __version__
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -68,7 +35,7 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 def cmd_schemas(args: argparse.Namespace) -> int:
     out = Path(args.dir)
-    stale = []
+    missing, stale = [], []
     for name, schema in schemas().items():
         text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
         target = out / name
@@ -76,10 +43,17 @@ def cmd_schemas(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             print(f"wrote {target}")
-        elif not target.exists() or target.read_text(encoding="utf-8") != text:
+        elif not target.exists():
+            missing.append(str(target))
+        elif target.read_text(encoding="utf-8") != text:
             stale.append(str(target))
+    if missing:
+        print("missing: " + ", ".join(missing), file=sys.stderr)
     if stale:
-        print("stale (run `sgrule schemas --write`): " + ", ".join(stale), file=sys.stderr)
+        print("stale (they differ from the models): " + ", ".join(stale), file=sys.stderr)
+    if missing or stale:
+        where = "" if out == SCHEMA_DIR else f" --dir {args.dir}"
+        print(f"run `sgrule schemas --write{where}` (or `make schemas`) and commit the result", file=sys.stderr)
         return 1
     return 0
 
@@ -87,20 +61,19 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sgrule",
-        description="Change Alibaba Cloud security-group egress rules from events.",
+        description="Change Alibaba Cloud security-group egress rules from events. Each command has --help.",
+        epilog="Output is a readable table on a terminal and JSON when piped (--format forces either).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"sgrule {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check rule-change events against the API's documented constraints",
-                       description="Validate rule-change events. Input: one JSON event, a JSON array of "
-                       "events, or JSON lines. Prints one JSON line per event: "
-                       '{"id", "valid", "error": {"code", "message", "field"} | null}. '
-                       "Exit 0 all valid, 1 any invalid, 2 unreadable input.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="files to read; - or nothing for stdin")
-    p.set_defaults(func=cmd_validate)
+    from .validate import add_parser as add_validate
+
+    add_validate(sub)
 
     p = sub.add_parser("schemas", help="check (or --write) the JSON Schemas in schemas/",
-                       description="Compare the committed JSON Schemas with the models; exit 1 if stale.")
+                       description="Compare the committed JSON Schemas with the models. Exit 0 when they "
+                       "match, 1 when a file is missing or stale (run with --write to regenerate them).")
     p.add_argument("--write", action="store_true", help="regenerate the files")
     p.add_argument("--dir", default=str(SCHEMA_DIR), help="schema folder (default: schemas)")
     p.set_defaults(func=cmd_schemas)
@@ -121,15 +94,21 @@ def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cli import main as local_main
 
     from . import pipeline
+    from .output import render_result
 
-    return local_main(args.rest, prog="sgrule local", extensions={"pipeline": (pipeline.add_parser, pipeline.run)})
+    return local_main(args.rest, prog="sgrule local", extensions={"pipeline": (pipeline.add_parser, pipeline.run)},
+                      render=render_result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local"]:  # everything after `local` is localcloud's, --help included
         return cmd_local(argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):  # no command: say what there is
+        parser.print_help(sys.stderr)
+        return 2
     return int(args.func(args) or 0)
 
 

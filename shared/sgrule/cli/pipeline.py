@@ -3,7 +3,7 @@
 Starts everything ``template.yml`` declares on an embedded localcloud (seeded with ``--state``), sends the
 rule changes of ``--changes`` to the change queue with the official MNS SDK (``sgrule.clients.mns``), waits
 until each has its outcome event on the outcome bus, prints a summary (counts per status, one line per
-change; JSON when stdout is not a terminal or with ``--json``), and stops everything. Invocations are
+change; JSON when stdout is not a terminal or with ``--format json``), and stops everything. Invocations are
 logged on stderr as they happen.
 
 Parameters the local run fills in unless given with ``--param``: ``CodeBucket=local`` (code comes from
@@ -27,6 +27,8 @@ LOCAL_DEFAULTS = {"CodeBucket": "local", "AllowedSecurityGroups": "*", "BatchWin
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
+    from localcloud.invoke import positive_seconds  # the `local` commands are localcloud's (stdlib-only module)
+
     p = sub.add_parser("pipeline", help="send sample changes through the whole application and summarise",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--template", default="template.yml", help="ROS template (default: %(default)s)")
@@ -36,24 +38,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="rule changes: one event, a JSON array, JSON lines, or an MNS trigger batch whose message "
                         "bodies are the changes (default: %(default)s)")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="template parameter (repeatable)")
-    p.add_argument("--timeout", type=float, default=120, metavar="S", help="longest wait for the outcomes")
-    p.add_argument("--json", action="store_true", help="print the result as JSON even on a terminal")
+    p.add_argument("--timeout", type=positive_seconds, default=120, metavar="S",
+                   help="longest wait for the outcomes (default: %(default)s)")
+    p.add_argument("--format", choices=("table", "json"), default=None,
+                   help="the summary: readable on a terminal, JSON when piped (default)")
+    p.add_argument("--json", action="store_const", const="json", dest="format",
+                   help="the same as --format json")
     return p
 
 
 def read_changes(path: str) -> list[dict[str, Any]]:
+    """The rule changes of a file as ``sgrule validate`` reads it (raises ValueError with line and column)."""
     from ..contract.envelope import unwrap
+    from .validate import read_documents
 
     data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    try:
-        items = unwrap(data)
-    except Exception:  # noqa: BLE001  (JSON lines, which unwrap does not read)
-        from . import read_events
-
-        items = unwrap(json.dumps(read_events(data.decode("utf-8"))).encode())
+    docs = read_documents(data.decode("utf-8-sig"))
+    items = [d for doc in docs for d in unwrap(doc if isinstance(doc, list) else [doc])]
     changes = [d.raw for d in items if isinstance(d.raw, dict)]
     if not changes:
-        raise ValueError(f"{path}: no rule changes found")
+        raise ValueError(f"{path}: no rule changes found; give --changes one rule-change event, an array of them, "
+                         "JSON lines or an MNS trigger batch (events/apply/mns-batch.json is one)")
     return changes
 
 
@@ -70,11 +75,14 @@ def _send(app: Any, queue: str, changes: list[dict[str, Any]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from localcloud.app import LocalApp, describe
+    from localcloud.app import LocalApp, describe, rfc3339
     from localcloud.template import TemplateError, declared_parameters, parse_params
 
     def err(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    def log(message: str) -> None:  # the application's own log lines carry their time, as invocations do
+        err(f"{rfc3339(time.time())}  localcloud: {message}")
 
     tmp = tempfile.mkdtemp(prefix="sgrule-pipeline-")
     app = None
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         params.update(parse_params(args.param))
         state = json.loads(Path(args.state).read_text(encoding="utf-8")) if args.state else None
         changes = read_changes(args.changes)
-        app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=lambda m: err(f"localcloud: {m}"))
+        app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()
     except (OSError, ValueError, TemplateError) as exc:
@@ -124,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         app.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json or not sys.stdout.isatty():
+    from .output import pick_format, use_colour
+
+    if pick_format(args.format) == "json":
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        _print_readable(summary)
+        _print_readable(summary, use_colour())
     return 0 if not summary["missing"] else 1
 
 
@@ -150,14 +160,20 @@ def _summary(changes: list[dict[str, Any]], ids: list[str], wanted: list[tuple[s
             "outcomes": lines}
 
 
-def _print_readable(s: dict[str, Any]) -> None:
+def _print_readable(s: dict[str, Any], colour: bool = False) -> None:
+    from .output import table
+
     counts = ", ".join(f"{n} {status}" for status, n in sorted(s["counts"].items()))
-    print(f"{s['changes']} change(s) -> {counts}  ({s['seconds']:.2f} s, {s['invocations']} invocation(s), "
-          f"{s['failedInvocations']} failed)")
+    rows = []
     for line in s["outcomes"]:
         where = "/".join(x for x in (line["securityGroupId"], line["securityGroupRuleId"]) if x)
         err = line["error"]
-        why = f"  {err['code']}: {err['message']}" if err else ""
-        print(f"  {line['changeId']:<12} {line['status'] or 'NO OUTCOME':<11} {where}{why}")
+        rows.append([line["status"] or "missing", line["changeId"], where,
+                     f"{err['code']}: {err['message']}" if err else ""])
+    sys.stdout.write(table(["status", "change", "rule", "error"], rows, widths=(11, 32, 40, None),
+                           status_column=0, colour=colour))
+    print(f"\n{s['changes']} change(s) -> {counts}  ({s['seconds']:.2f} s, {s['invocations']} invocation(s), "
+          f"{s['failedInvocations']} failed)")
     if s["missing"]:
-        print(f"no outcome within the timeout for: {', '.join(s['missing'])}")
+        print(f"no outcome within the timeout for: {', '.join(s['missing'])}; try a longer --timeout, and see "
+              "the invocation log above for failures")

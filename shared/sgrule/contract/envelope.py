@@ -7,12 +7,15 @@ Accepted shapes (FC gives the handler bytes):
 A payload that is not JSON, or a single value of no known shape, raises :class:`InvocationError` (an
 unrecognised shape is never a silent no-op). Inside an array, each element stands alone: an element of no
 known shape, or a message whose body cannot be decoded, still becomes an item carrying its error, so it gets
-a ``rejected`` outcome and never blocks its neighbours.
+a ``rejected`` outcome and never blocks its neighbours. A wrapper whose ``messageBody`` is misspelt
+(``data.MessageBody``, ``data.message_body``, or ``messageBody`` outside ``data``) is told so
+(``InvalidEvent.UnknownField``, "did you mean").
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,37 @@ class Delivered:
 def _is_wrapper(obj: dict[str, Any]) -> bool:
     data = obj.get("data")
     return isinstance(data, dict) and "messageBody" in data
+
+
+def _misspelt_wrapper(obj: dict[str, Any]) -> Delivered | None:
+    """An attempt at an MNS-message wrapper whose body attribute is misspelt or misplaced, told so."""
+    data = obj.get("data")
+    if isinstance(data, dict) and "messageBody" not in data:
+        where, keys = "data.", list(data)
+    elif "messageBody" in obj or any(_near_body(k) for k in obj):
+        where, keys = "", list(obj)
+    else:
+        return None
+    for key in keys:
+        if isinstance(key, str) and (key == "messageBody" or _near_body(key)):
+            mid = _id(data.get("messageId")) if isinstance(data, dict) else _id(obj.get("messageId"))
+            return Delivered(None, SgruleError(
+                "InvalidEvent.UnknownField",
+                f"Unknown attribute {where + key!r}; did you mean 'data.messageBody'? An MNS message delivered "
+                "through EventBridge carries the rule-change event in data.messageBody.", field=where + key),
+                message_id=mid or _id(obj.get("id")))
+    return None
+
+
+def _near_body(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
+    k = key.lower()
+    # The cheap test first: a rule change's own fields never contain "body" nor start with "mess".
+    if "body" not in k and not k.startswith("mess"):
+        return False
+    similar = difflib.SequenceMatcher(None, k, "messagebody").ratio()
+    return similar >= (0.5 if "body" in k else 0.85)  # messageBdy, message_body, msgBody, Body; not messageId
 
 
 def _is_change(obj: dict[str, Any]) -> bool:
@@ -71,10 +105,15 @@ _UNKNOWN = ("not an EventBridge event wrapping an MNS message (data.messageBody)
             "CloudEvent (specversion, data)")
 
 
-def _item(obj: Any) -> Delivered | None:
+def item(obj: Any) -> Delivered | None:
+    """One element of a payload: an MNS-message wrapper (unwrapped) or a rule-change event; None when it has
+    neither shape."""
     if isinstance(obj, dict):
         if _is_wrapper(obj):
             return _unwrap(obj)
+        misspelt = _misspelt_wrapper(obj)
+        if misspelt is not None:
+            return misspelt
         if _is_change(obj):
             return Delivered(obj, message_id=_id(obj.get("id")))
     return None
@@ -94,14 +133,14 @@ def unwrap(payload: bytes | str | Any) -> list[Delivered]:
     if isinstance(payload, list):
         items = []
         for i, obj in enumerate(payload):
-            item = _item(obj)
-            if item is None:
-                item = Delivered(None, SgruleError("InvalidEvent.Malformed", f"event[{i}]: {_UNKNOWN}",
-                                                   field=f"[{i}]"), message_id=_id(obj.get("id"))
-                                 if isinstance(obj, dict) else None)
-            items.append(item)
+            delivered = item(obj)
+            if delivered is None:
+                delivered = Delivered(None, SgruleError("InvalidEvent.Malformed", f"event[{i}]: {_UNKNOWN}",
+                                                        field=f"[{i}]"), message_id=_id(obj.get("id"))
+                                      if isinstance(obj, dict) else None)
+            items.append(delivered)
         return items
-    item = _item(payload)
-    if item is None:
+    delivered = item(payload)
+    if delivered is None:
         raise InvocationError(f"event: {_UNKNOWN}")
-    return [item]
+    return [delivered]

@@ -16,7 +16,7 @@ ErrorSource = Literal["validation", "policy", "ecs", "runtime"]
 # code -> (HTTP status the API uses, default message). Codes outside the ECS documentation are marked
 # "ours"; they cover what the API never sees (the event envelope, the policy guard, the runtime).
 CODES: dict[str, tuple[int, str]] = {
-    # --- codes of ModifySecurityGroupEgressRule (../shared/reference) ---
+    # --- codes of ModifySecurityGroupEgressRule (its API reference's error table) ---
     "MissingParameter": (400, "A required parameter is missing."),
     "InvalidIpProtocol.ValueNotSupported": (
         400, "The specified parameter IpProtocol should not be null and only tcp, udp, icmp, gre or all is "

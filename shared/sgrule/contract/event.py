@@ -3,7 +3,9 @@
 A rule-change event is a CloudEvents 1.0 structured JSON object whose ``data`` holds the parameters of
 ModifySecurityGroupEgressRule under their documented names. :func:`parse_event` is the one entry point:
 it returns a :class:`RuleChangeEvent` or raises :class:`sgrule.errors.SgruleError` carrying the API's own
-error code -- a pydantic ``ValidationError`` never reaches a user.
+error code -- a pydantic ``ValidationError`` never reaches a user. It stops at the first error (what an
+outcome reports); :func:`event_errors` lists every error of an event (what ``sgrule validate`` prints), each
+with its own code, by validating with the context ``{"all_errors": True}``.
 """
 from __future__ import annotations
 
@@ -12,17 +14,55 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from .errors import CODES, SgruleError
 from .safe import is_clean
-from .rule import ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination, fail, normalise
+from .rule import (ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination, combination_errors,
+                   fail, normalise, without_ignored)
 
 EVENT_TYPE = "sgrule.egress.modify"
 _EXTENSION = re.compile(r"^[a-z0-9]{1,32}$")  # CloudEvents attribute names: lower-case letters and digits
 _RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 _ENVELOPE = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "correlationid", "data")
+_REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "data")
+_REQUIRED_FIELDS = ("RegionId", "SecurityGroupId")
+ALL_ERRORS = {"all_errors": True}  # validation context: collect every error instead of stopping at the first
+MAX_ERRORS = 100  # per event when collecting: a hostile event with 100,000 unknown keys is told about 100
+
+
+class _Problems:
+    """The errors of one object: the first is raised at once, unless the validation collects them all."""
+
+    def __init__(self, info: ValidationInfo) -> None:
+        context = info.context
+        self.collect = isinstance(context, dict) and bool(context.get("all_errors"))
+        self.lines: list[dict[str, Any]] = []
+
+    def add(self, error: PydanticCustomError, loc: tuple[Any, ...] | None = None) -> None:
+        if not self.collect:
+            raise error
+        field = (error.context or {}).get("field")
+        self.lines.append({"type": error, "loc": loc if loc is not None else ((field,) if field else ()),
+                           "input": None})
+        if len(self.lines) >= MAX_ERRORS:
+            self.raise_collected()
+
+    def raise_collected(self, title: str = "RuleChangeEvent") -> None:
+        if self.lines:
+            raise ValidationError.from_exception_data(title, self.lines)
+
+
+def _did_you_mean(name: str, known: Any) -> str:
+    hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {hint[0]!r}?" if hint else "."
+
+
+def _unknown_field(name: str) -> PydanticCustomError:
+    return fail("InvalidEvent.UnknownField", name, f"Unknown field {name!r}" + _did_you_mean(name, REQUEST_FIELDS)
+                + " Fields use the API's parameter names.")
 
 
 def _str_field(description: str, example: Any, **kw: Any) -> Any:
@@ -68,23 +108,37 @@ class _Fields(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _normalise(cls, value: Any, handler: Any) -> Any:
+    def _normalise(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
         # One pass over the raw dict: normalise each present field with its API code, then the
         # combination rules. Doing it here (not per field) keeps unknown-key and null handling in one place.
+        # The combination rules run only on fields that are each valid (a bad DestCidrIp is not also "no
+        # destination").
         if not isinstance(value, dict):
             return handler(value)
-        unknown = [k for k in value if k not in REQUEST_FIELDS]
-        if unknown:
-            hint = difflib.get_close_matches(unknown[0], REQUEST_FIELDS, n=1, cutoff=0.6)
-            raise fail("InvalidEvent.UnknownField", unknown[0],
-                       f"Unknown field {unknown[0]!r}" + (f"; did you mean {hint[0]!r}?" if hint else ".")
-                       + " Fields use the API's parameter names.")
-        for required in ("RegionId", "SecurityGroupId"):
+        problems = _Problems(info)
+        for key in value:
+            if key not in REQUEST_FIELDS:
+                problems.add(_unknown_field(key))
+        for required in _REQUIRED_FIELDS:
             if value.get(required) is None:
-                raise fail("MissingParameter", required, f"{required} is required.")
-        clean = {k: normalise(k, v) for k, v in value.items()}
-        clean = check_combination(clean, complete=cls._complete(clean))
-        return handler(clean)
+                problems.add(fail("MissingParameter", required, f"{required} is required."))
+        clean = {}
+        for key, v in value.items():
+            if key in REQUEST_FIELDS and not (v is None and key in _REQUIRED_FIELDS):
+                try:
+                    clean[key] = normalise(key, v)
+                except PydanticCustomError as exc:
+                    problems.add(exc)
+        problems.raise_collected(cls.__name__)
+        try:
+            complete = cls._complete(clean)
+        except PydanticCustomError as exc:
+            problems.add(exc)
+            complete = True
+        for error in combination_errors(clean, complete=complete):
+            problems.add(error)
+        problems.raise_collected(cls.__name__)
+        return handler(without_ignored(clean))
 
     @classmethod
     def _complete(cls, fields: dict[str, Any]) -> bool:
@@ -147,21 +201,39 @@ class RuleChangeEvent(BaseModel):
                                       description="Carried over to the outcome event.")
     data: RuleChange
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _envelope(cls, value: Any) -> Any:
+    def _envelope(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, dict):
             raise fail("InvalidEvent.Malformed", None, "A rule-change event must be a JSON object.")
+        problems = _Problems(info)
+        hinted = set()
         for name in value:
             if name not in _ENVELOPE and not (isinstance(name, str) and _EXTENSION.match(name)):
                 hint = difflib.get_close_matches(str(name).lower(), _ENVELOPE, n=1, cutoff=0.6)
-                raise fail("InvalidEvent.UnknownField", str(name), f"Unknown attribute {name!r}"
-                           + (f"; did you mean {hint[0]!r}?" if hint else ".")
-                           + " CloudEvents attribute names are lower-case letters and digits.")
-        for name in ("specversion", "id", "source", "type", "time", "data"):
-            if value.get(name) is None:
-                raise fail("InvalidEvent.MissingAttribute", name, f"The CloudEvents attribute {name!r} is required.")
-        return value
+                hinted.update(hint)
+                problems.add(fail("InvalidEvent.UnknownField", str(name), f"Unknown attribute {name!r}"
+                                  + (f"; did you mean {hint[0]!r}?" if hint else ".")
+                                  + " CloudEvents attribute names are lower-case letters and digits."))
+        extensions = [k for k in value if isinstance(k, str) and k not in _ENVELOPE]
+        for name in _REQUIRED_ATTRIBUTES:
+            if value.get(name) is None and name not in hinted:
+                # A misspelt attribute in lower case is a valid extension name: say which one it may be.
+                hint = difflib.get_close_matches(name, extensions, n=1, cutoff=0.6)
+                problems.add(fail("InvalidEvent.MissingAttribute", name,
+                                  f"The CloudEvents attribute {name!r} is required"
+                                  + (f"; is {hint[0]!r} a misspelling of it?" if hint else ".")))
+        if not problems.lines:
+            return handler(value)
+        # Collecting: the attributes' own checks too, except for the attributes already reported.
+        reported = {line["loc"][0] for line in problems.lines if line["loc"]} | hinted
+        try:
+            handler(value)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                if not (err["loc"] and err["loc"][0] in reported):
+                    problems.add(_custom(err), tuple(err["loc"]))
+        raise ValidationError.from_exception_data(cls.__name__, problems.lines[:MAX_ERRORS])
 
     @field_validator("id", "source", "subject", "correlationid", mode="before")
     @classmethod
@@ -205,9 +277,22 @@ _MICROSECOND = datetime.resolution
 _ENVELOPE_CODES = {"missing": "InvalidEvent.MissingAttribute", "extra_forbidden": "InvalidEvent.UnknownField"}
 
 
+def _custom(err: Any) -> PydanticCustomError:
+    """A pydantic error (from ``errors()``) as a custom error of the same type, to be raised again."""
+    return PydanticCustomError(err["type"], err["msg"].replace("{", "(").replace("}", ")"), err.get("ctx"))
+
+
 def to_error(exc: ValidationError) -> SgruleError:
     """Map the first pydantic error to the structured error (API code, message, dotted field)."""
-    err = exc.errors(include_url=False)[0]
+    return _to_error(exc.errors(include_url=False)[0])
+
+
+def to_errors(exc: ValidationError) -> list[SgruleError]:
+    """Map every pydantic error to a structured error, in order."""
+    return [_to_error(err) for err in exc.errors(include_url=False)]
+
+
+def _to_error(err: Any) -> SgruleError:
     loc = [str(p) for p in err["loc"]]
     field = (err.get("ctx") or {}).get("field")
     etype = err["type"]
@@ -228,6 +313,16 @@ def parse_event(raw: Any) -> RuleChangeEvent:
         return RuleChangeEvent.model_validate(raw)
     except ValidationError as exc:
         raise to_error(exc) from None
+
+
+def event_errors(raw: Any) -> list[SgruleError]:
+    """Every error of one decoded JSON value as a rule-change event (at most :data:`MAX_ERRORS`), each with
+    its own code; empty when it is valid. The first is the one :func:`parse_event` raises."""
+    try:
+        RuleChangeEvent.model_validate(raw, context=ALL_ERRORS)
+    except ValidationError as exc:
+        return to_errors(exc)[:MAX_ERRORS]
+    return []
 
 
 def check_request(fields: dict[str, Any]) -> dict[str, str]:
@@ -251,4 +346,4 @@ def build_request(fields: dict[str, Any]) -> ModifyEgressRuleRequest:
 
 
 __all__ = ["EVENT_TYPE", "ModifyEgressRuleRequest", "RuleChange", "RuleChangeEvent", "build_request",
-           "canonical", "check_request", "parse_event", "to_error"]
+           "canonical", "check_request", "event_errors", "parse_event", "to_error", "to_errors"]

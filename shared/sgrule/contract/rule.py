@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic_core import PydanticCustomError
 
@@ -207,52 +207,68 @@ def check_combination(r: dict[str, Any], *, complete: bool) -> dict[str, Any]:
 
     ``complete`` is True for the fully formed request (every field known): the checks that need the whole
     rule (a destination exists, NicType with DestGroupId, owner fields) run only then, because a by-ID
-    change that omits a field keeps the live value, which is not known yet.
+    change that omits a field keeps the live value, which is not known yet. Raises the first broken rule
+    (:func:`combination_errors` lists them all).
     """
+    for error in combination_errors(r, complete=complete):
+        raise error
+    return without_ignored(r)
+
+
+def without_ignored(r: dict[str, Any]) -> dict[str, Any]:
+    """The API ignores a prefix list when another destination is given: drop it so nothing compares on it."""
+    if "DestPrefixListId" in r and any(d in r for d in DESTINATIONS[:3]):
+        return {k: v for k, v in r.items() if k != "DestPrefixListId"}
+    return r
+
+
+def combination_errors(r: dict[str, Any], *, complete: bool) -> Iterator[PydanticCustomError]:
+    """Every documented rule between the fields of ``r`` (normalised) that it breaks, in check order."""
     proto = r.get("IpProtocol")
     # One address family per side, and the same family on both sides.
     if "DestCidrIp" in r and "Ipv6DestCidrIp" in r:
-        raise fail("InvalidParam.DestIp", "Ipv6DestCidrIp")
+        yield fail("InvalidParam.DestIp", "Ipv6DestCidrIp")
     if "SourceCidrIp" in r and "Ipv6SourceCidrIp" in r:
-        raise fail("InvalidParam.SourceIp", "Ipv6SourceCidrIp")
+        yield fail("InvalidParam.SourceIp", "Ipv6SourceCidrIp")
     if ("DestCidrIp" in r and "Ipv6SourceCidrIp" in r) or ("Ipv6DestCidrIp" in r and "SourceCidrIp" in r):
-        raise fail("InvalidParameter.Conflict", "Ipv6SourceCidrIp" if "DestCidrIp" in r else "SourceCidrIp")
+        yield fail("InvalidParameter.Conflict", "Ipv6SourceCidrIp" if "DestCidrIp" in r else "SourceCidrIp")
     if proto == "ICMP" and ("Ipv6DestCidrIp" in r or "Ipv6SourceCidrIp" in r):
-        raise fail("InvalidParam.Ipv4ProtocolConflictWithIpv6Address", "IpProtocol")
+        yield fail("InvalidParam.Ipv4ProtocolConflictWithIpv6Address", "IpProtocol")
     if proto == "ICMPv6" and ("DestCidrIp" in r or "SourceCidrIp" in r):
-        raise fail("InvalidParam.Ipv6ProtocolConflictWithIpv4Address", "IpProtocol")
+        yield fail("InvalidParam.Ipv6ProtocolConflictWithIpv4Address", "IpProtocol")
     # Ports only for TCP/UDP; -1/-1 for everything else.
     if proto is not None:
         for field in ("PortRange", "SourcePortRange"):
             if field in r and (r[field] == ANY_PORT) == (proto in PORTED_PROTOCOLS):
                 want = "1-65535 as start/end" if proto in PORTED_PROTOCOLS else "-1/-1"
-                raise fail("InvalidParam.ProtocolAndPortRangeMismatch", field,
+                yield fail("InvalidParam.ProtocolAndPortRangeMismatch", field,
                            f"{field} {r[field]} does not fit {proto}: use {want}.")
     if r.get("DestGroupId") is not None and r.get("DestGroupId") == r.get("SecurityGroupId"):
-        raise fail("InvalidSecurityGroup.IsSame", "DestGroupId")
+        yield fail("InvalidSecurityGroup.IsSame", "DestGroupId")
     if "SourceCidrIp" in r and r.get("SourceCidrIp") == r.get("DestCidrIp"):
-        raise fail("InvalidParamter.Conflict", "SourceCidrIp")
-    # The API ignores a prefix list when another destination is given: drop it so nothing compares on it.
-    if "DestPrefixListId" in r and any(d in r for d in DESTINATIONS[:3]):
-        r = {k: v for k, v in r.items() if k != "DestPrefixListId"}
+        yield fail("InvalidParamter.Conflict", "SourceCidrIp")
     if complete:
         if not any(d in r for d in DESTINATIONS):
-            raise fail("MissingParameter.Dest", "DestCidrIp")
-        check_complete(r)
-    return r
+            yield fail("MissingParameter.Dest", "DestCidrIp")
+        yield from complete_errors(r)
 
 
 def check_complete(r: dict[str, Any]) -> None:
     """The checks that need every field of the rule (by-match events and fully formed requests)."""
+    for error in complete_errors(r):
+        raise error
+
+
+def complete_errors(r: dict[str, Any]) -> Iterator[PydanticCustomError]:
     if "IpProtocol" not in r:
-        raise fail("InvalidIpProtocol.ValueNotSupported", "IpProtocol", "IpProtocol is required.")
+        yield fail("InvalidIpProtocol.ValueNotSupported", "IpProtocol", "IpProtocol is required.")
     if "PortRange" not in r:
-        raise fail("InvalidParam.PortRange", "PortRange", "PortRange is required.")
+        yield fail("InvalidParam.PortRange", "PortRange", "PortRange is required.")
     if "DestGroupId" in r and "DestCidrIp" not in r and r.get("NicType", "intranet") != "intranet":
-        raise fail("InvalidDestGroupId.Mismatch", "NicType")
+        yield fail("InvalidDestGroupId.Mismatch", "NicType")
     for owner in ("DestGroupOwnerAccount", "DestGroupOwnerId"):
         if owner in r and "DestGroupId" not in r:
-            raise fail("InvalidParam.InvalidModifyRuleRequest", owner,
+            yield fail("InvalidParam.InvalidModifyRuleRequest", owner,
                        f"{owner} is only valid together with DestGroupId.")
 
 
