@@ -27,7 +27,7 @@ def test_entry_points_exist(template: dict[str, Any]) -> None:
     for entry in (props["Handler"], props["InstanceLifecycleConfig"]["Initializer"]["Handler"]):
         module, func = entry.split(".")
         assert module == "index" and re.search(rf"^def {func}\(", code, re.M), entry
-    assert props["Runtime"] in ("python3.10", "python3.12")
+    assert props["Runtime"] == "python3.12"
     assert props["Code"]["OssObjectName"] == {"Ref": "NormaliseCodeObject"}
 
 
@@ -62,7 +62,7 @@ def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, A
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] == ["fc.aliyuncs.com"]
     attached = {name for name, p in resources(template, "ALIYUN::RAM::ManagedPolicy").items()
                 if {"Fn::GetAtt": ["NormaliseRole", "RoleName"]} in p["Properties"]["Roles"]}
-    assert attached == {"NormaliseCodePolicy"}
+    assert attached == {"NormaliseCodePolicy", "NormalisePlatformPolicy"}
     policy = template["Resources"]["NormaliseCodePolicy"]
     actions = policy_actions(policy)
     assert "ecs:ModifySecurityGroupEgressRule" not in actions  # the apply function is the only writer
