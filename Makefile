@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench schemas clean
+.PHONY: run test bench schemas package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/sgrule schemas --write
+
+# One code zip per function in build/ (build/<folder>.zip), dependencies from requirements.lock for the
+# functions' runtime (python3.12, manylinux2014 x86_64). Upload them to the template's CodeBucket.
+package: $(STAMP)
+	$(BIN)/sgrule package --out build
+
+# Re-pin requirements.lock to the versions installed in .venv (after changing dependencies).
+lock: $(STAMP)
+	$(BIN)/sgrule lock --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
