@@ -31,9 +31,13 @@ def resolve(value: Any, template: dict[str, Any], s_vars: dict[str, Any]) -> Any
     """A template value with parameter defaults filled in; the same for an s.yaml value and its vars (secrets
     and account/region placeholders left as written on both sides)."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
-        spec = template["Parameters"].get(value["Ref"], {})
-        return "<secret>" if spec.get("NoEcho") else spec.get("Default", f"<{value['Ref']}>")
+        if value["Ref"].startswith("ALIYUN::"):
+            return f"<{value['Ref']}>"
+        spec = template["Parameters"][value["Ref"]]
+        return "<secret>" if spec.get("NoEcho") else spec.get("Default", "")  # no default: the deployer sets it
     if isinstance(value, str):
+        value = value.replace("${vars.region}", "<ALIYUN::Region>")
+        value = value.replace("${config('AccountID')}", "<ALIYUN::AccountId>")
         value = re.sub(r"\$\{vars\.(\w+)\}", lambda m: str(s_vars.get(m.group(1), m.group(0))), value)
         return "<secret>" if value.startswith("${env(") else value
     return value
