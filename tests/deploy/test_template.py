@@ -113,8 +113,7 @@ def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
 
 
 def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
-    [cfg] = resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
-    props = cfg["Properties"]
+    props = resources(template, "ALIYUN::FC3::AsyncInvokeConfig")["ApplyAsyncConfig"]["Properties"]
     assert 0 <= props["MaxAsyncRetryAttempts"] <= 8
     # Like the stream: async invokes too are retried until sgrule gives a change its terminal outcome.
     env = the_function(template)["EnvironmentVariables"]

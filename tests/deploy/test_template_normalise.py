@@ -75,3 +75,11 @@ def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, A
     env = props["EnvironmentVariables"]
     assert env["SGRULE_CHANGE_QUEUE"] == {"Ref": "ChangeQueueName"}
     assert env["SGRULE_OUTCOME_BUS"] == {"Ref": "OutcomeBusName"}
+
+
+def test_the_timer_invokes_asynchronously_with_bounded_retries(template: dict[str, Any]) -> None:
+    """FC timer triggers invoke asynchronously: a failed pass is retried (0-8 per the API), an old one dropped."""
+    [cfg] = [r["Properties"] for r in resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
+             if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["NormaliseFunction", "FunctionName"]}]
+    assert 0 <= cfg["MaxAsyncRetryAttempts"] <= 8 and 1 <= cfg["MaxAsyncEventAgeInSeconds"] <= 604800
+    assert "DestinationConfig" not in cfg  # nothing to send anywhere: the next night continues the pass
