@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench schemas package lock clean
 
-$(STAMP): pyproject.toml
+# The runtime dependencies at the versions of requirements.lock (-c): the tests run what the zips ship.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 # The whole pipeline on one machine: the application from template.yml on an embedded localcloud seeded with
