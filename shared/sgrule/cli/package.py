@@ -70,8 +70,11 @@ class Built:
     files: int
 
 
+CACHE_FORMAT = b"2"  # bump when what the cache holds changes (e.g. how records are cleaned)
+
+
 def lock_key(lock: Path, target: Target) -> str:
-    digest = hashlib.sha256(lock.read_bytes() + target.tag.encode()).hexdigest()
+    digest = hashlib.sha256(CACHE_FORMAT + lock.read_bytes() + target.tag.encode()).hexdigest()
     return f"{target.tag}-{digest[:16]}"
 
 
@@ -137,6 +140,11 @@ def site(lock: Path, target: Target, cache: Path, log: Callable[[str], None]) ->
     log(f"installing them for {target.tag} ...")
     _pip("install", "--no-deps", "--no-index", "--find-links", str(house), "--only-binary=:all:", "--quiet",
          "--no-compile", "--target", str(tmp), *target.pip_args(), "-r", str(lock), log=log)
+    for record in tmp.glob("*.dist-info/RECORD"):
+        # Console scripts land in bin/ (not shipped) with this machine's interpreter path in their first line:
+        # drop them from the records, so the zips list what they hold and do not depend on where pip ran.
+        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+        record.write_text("".join(line for line in lines if not line.startswith("../")), encoding="utf-8")
     return _publish(tmp, out)
 
 
