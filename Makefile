@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench schemas clean
+.PHONY: run test bench schemas package lock clean
 
 .PHONY: install help
 install: $(STAMP)
@@ -18,6 +18,8 @@ help:
 	@echo "make test     the test suite"
 	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
 	@echo "make schemas  regenerate schemas/ from the models"
+	@echo "make package  one zip per function under build/, dependencies from requirements.lock"
+	@echo "make lock     write requirements.lock from the installed runtime dependencies"
 	@echo "make clean    start over: remove .venv, build output and caches"
 	@echo "Each creates .venv on first use (PYTHON=... picks the interpreter; default python3)."
 
@@ -58,6 +60,15 @@ bench: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/sgrule schemas --write
+
+# One code zip per function in build/ (build/<folder>.zip), dependencies from requirements.lock for the
+# functions' runtime (python3.12, manylinux2014 x86_64). Upload them to the template's CodeBucket.
+package: $(STAMP)
+	$(BIN)/sgrule package --out build
+
+# Re-pin requirements.lock to the versions installed in .venv (after changing dependencies).
+lock: $(STAMP)
+	$(BIN)/sgrule lock --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -37,6 +37,8 @@ NAME_PROPERTY = {
     "ALIYUN::EventBridge::Rule": "RuleName",
     "ALIYUN::RAM::Role": "RoleName",
     "ALIYUN::RAM::ManagedPolicy": "PolicyName",
+    "ALIYUN::SLS::Project": "Name",
+    "ALIYUN::SLS::Logstore": "LogstoreName",
 }
 
 
@@ -409,4 +411,8 @@ def _attribute(res: Resource, attr: str, region: str, account: str) -> Any:
                 "RoleId": f"local-{name}"}.get(attr)
     if res.type == "ALIYUN::RAM::ManagedPolicy":
         return {"PolicyName": name}.get(attr)
+    if res.type == "ALIYUN::SLS::Project":
+        return {"Name": name}.get(attr)
+    if res.type == "ALIYUN::SLS::Logstore":
+        return {"LogstoreName": name, "ProjectName": p.get("ProjectName")}.get(attr)
     return None

@@ -1,7 +1,7 @@
-"""template.yml against the code: handler files, trigger and batching, environment, and the RAM policy.
+"""template.yml against the code: handler files, trigger and batching, environment, the outcome bus.
 
-The policy test scans shared/sgrule for SDK calls (``client.<snake_case>(``) and compares them with the
-policy's actions, so a new API call without a policy change (or a stale action) fails here.
+The roles against the code are in test_template_roles.py; the names against the ROS reference in
+test_template_ros.py.
 """
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from sgrule.normalise.config import NormaliseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared" / "sgrule"
-# SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
-SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
 # The MNS/FC endpoints are common settings the apply function never uses.
 UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
@@ -67,7 +65,7 @@ def the_function(template: dict[str, Any], name: str = "ApplyFunction") -> dict[
 def test_format_and_the_apply_function(template: dict[str, Any]) -> None:
     assert template["ROSTemplateFormatVersion"] == "2015-09-01"
     fn = the_function(template)
-    assert fn["Runtime"] in ("python3.10", "python3.12")
+    assert fn["Runtime"] == "python3.12"  # the locked dependencies need Python >= 3.11
     assert fn["Handler"] == "index.handler"
     assert fn["InstanceLifecycleConfig"]["Initializer"]["Handler"] == "index.initialize"
     assert 128 <= fn["MemorySize"] <= 512
@@ -115,8 +113,7 @@ def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
 
 
 def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
-    [cfg] = resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
-    props = cfg["Properties"]
+    props = resources(template, "ALIYUN::FC3::AsyncInvokeConfig")["ApplyAsyncConfig"]["Properties"]
     assert 0 <= props["MaxAsyncRetryAttempts"] <= 8
     # Like the stream: async invokes too are retried until sgrule gives a change its terminal outcome.
     env = the_function(template)["EnvironmentVariables"]
@@ -167,20 +164,6 @@ def test_environment_is_exactly_what_the_code_reads(template: dict[str, Any], fu
     assert all(isinstance(v, (str, dict)) for v in env.values())  # FC wants strings
 
 
-def sdk_actions() -> set[str]:
-    """``client.describe_security_group_attribute(`` (or ``..._with_options(``) in ecs.py ->
-    ``ecs:DescribeSecurityGroupAttribute``."""
-    actions: set[str] = set()
-    call = re.compile(r"\bclient\.([a-z][a-z0-9_]*?)(?:_with_options)?\(")
-    for path in SHARED.rglob("*.py"):
-        methods = call.findall(path.read_text(encoding="utf-8"))
-        if not methods:
-            continue
-        assert path.name in SDK_PRODUCTS, f"SDK calls in {path.name}: add it to SDK_PRODUCTS"
-        actions.update(f"{SDK_PRODUCTS[path.name]}:{''.join(p.capitalize() for p in m.split('_'))}" for m in methods)
-    return actions
-
-
 def policy_actions(policy: dict[str, Any]) -> set[str]:
     actions: set[str] = set()
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -190,30 +173,7 @@ def policy_actions(policy: dict[str, Any]) -> set[str]:
     return actions
 
 
-# Each function's code policy: the SDK calls of the modules it uses (update with the code).
-CODE_POLICIES = {
-    "ApplyCodePolicy": {"ecs:DescribeSecurityGroupAttribute", "ecs:ModifySecurityGroupEgressRule",
-                        "eventbridge:PutEvents"},
-    "NormaliseCodePolicy": {"ecs:DescribeSecurityGroups", "ecs:DescribeSecurityGroupAttribute",
-                            "eventbridge:PutEvents", "mns:SendMessage"},
-    "WebhookCodePolicy": {"mns:SendMessage"},
-}
-
-
-def test_code_policy_has_exactly_the_sdk_calls(template: dict[str, Any]) -> None:
-    found = sdk_actions()
-    declared = set().union(*CODE_POLICIES.values())
-    # Every SDK call in the code is some function's, and no policy grants a call the code never makes.
-    assert found == {a for a in declared if a.split(":")[0] in ("ecs", "eventbridge")}
-    policies = resources(template, "ALIYUN::RAM::ManagedPolicy")
-    for name, actions in CODE_POLICIES.items():
-        assert policy_actions(policies[name]) == actions, name
-    # Every other policy on a role is for the platform, never a second way to grant API calls of ours.
-    for name, policy in policies.items():
-        if name not in CODE_POLICIES:
-            assert not {a for a in policy_actions(policy) if a.split(":")[0] in ("ecs", "eventbridge")}, name
-    for role in resources(template, "ALIYUN::RAM::Role").values():
-        assert not role["Properties"].get("Policies")  # no inline policies that would escape this check
+# Each role's policies against the code: test_template_roles.py (follows each function's imports).
 
 
 def test_put_events_is_scoped_to_the_outcome_bus(template: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ def test_entry_points_exist(template: dict[str, Any]) -> None:
     for entry in (props["Handler"], props["InstanceLifecycleConfig"]["Initializer"]["Handler"]):
         module, func = entry.split(".")
         assert module == "index" and re.search(rf"^def {func}\(", code, re.M), entry
-    assert props["Runtime"] in ("python3.10", "python3.12")
+    assert props["Runtime"] == "python3.12"
     assert props["Code"]["OssObjectName"] == {"Ref": "NormaliseCodeObject"}
 
 
@@ -62,7 +62,7 @@ def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, A
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] == ["fc.aliyuncs.com"]
     attached = {name for name, p in resources(template, "ALIYUN::RAM::ManagedPolicy").items()
                 if {"Fn::GetAtt": ["NormaliseRole", "RoleName"]} in p["Properties"]["Roles"]}
-    assert attached == {"NormaliseCodePolicy"}
+    assert attached == {"NormaliseCodePolicy", "NormalisePlatformPolicy"}
     policy = template["Resources"]["NormaliseCodePolicy"]
     actions = policy_actions(policy)
     assert "ecs:ModifySecurityGroupEgressRule" not in actions  # the apply function is the only writer
@@ -75,3 +75,11 @@ def test_its_own_role_with_only_reads_sends_and_the_report(template: dict[str, A
     env = props["EnvironmentVariables"]
     assert env["SGRULE_CHANGE_QUEUE"] == {"Ref": "ChangeQueueName"}
     assert env["SGRULE_OUTCOME_BUS"] == {"Ref": "OutcomeBusName"}
+
+
+def test_the_timer_invokes_asynchronously_with_bounded_retries(template: dict[str, Any]) -> None:
+    """FC timer triggers invoke asynchronously: a failed pass is retried (0-8 per the API), an old one dropped."""
+    [cfg] = [r["Properties"] for r in resources(template, "ALIYUN::FC3::AsyncInvokeConfig").values()
+             if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["NormaliseFunction", "FunctionName"]}]
+    assert 0 <= cfg["MaxAsyncRetryAttempts"] <= 8 and 1 <= cfg["MaxAsyncEventAgeInSeconds"] <= 604800
+    assert "DestinationConfig" not in cfg  # nothing to send anywhere: the next night continues the pass

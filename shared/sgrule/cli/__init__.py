@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_normalise(sub)
 
+    from . import lock, package, sdevs
+
+    lock.add_parser(sub)
+    package.add_parser(sub)
+    sdevs.add_parser(sub)
+
     p = sub.add_parser("local", help="the local cloud: start | invoke | trigger | generate-event | pipeline "
                        "(see `sgrule local --help`)",
                        add_help=False)

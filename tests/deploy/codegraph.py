@@ -1,0 +1,168 @@
+"""Which cloud API actions a function's code can call, found by following its imports (no hand-kept table).
+
+Start at ``functions/<folder>/index.py``; follow every ``import`` / ``from ... import`` of an ``sgrule`` module,
+wherever it is written (lazy imports inside functions included), to the set of modules the function can
+load. An SDK call site -- ``client.<method>(`` / ``client.<method>_with_options(`` in the ECS and EventBridge
+client modules, ``queue.<method>(`` in the MNS one -- counts for a function when the top-level definition
+around it is *used*: imported by name (``from ..clients.ecs import modify``) or read as ``module.name`` by a
+module the function loads, or named by another used definition of the same module (``make_publisher`` ->
+``EventBridgePublisher``). Function-level, not module-level: the normaliser loads ``sgrule.clients.ecs`` but
+never ``modify``, so it gets no ``ModifySecurityGroupEgressRule``.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT / "shared"
+
+# SDK client module -> (receiver name at its call sites, RAM service prefix).
+SDK_MODULES = {"sgrule.clients.ecs": ("client", "ecs"), "sgrule.clients.eventbridge": ("client", "eventbridge"),
+               "sgrule.clients.mns": ("queue", "mns")}
+# MNS authorizes message operations by these actions (BatchSendMessage is a SendMessage).
+MNS_ACTIONS = {"BatchSendMessage": "SendMessage", "SendMessage": "SendMessage",
+               "BatchReceiveMessage": "ReceiveMessage", "ReceiveMessage": "ReceiveMessage",
+               "BatchDeleteMessage": "DeleteMessage", "DeleteMessage": "DeleteMessage"}
+
+
+def module_path(module: str) -> Path | None:
+    base = SHARED / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@dataclass
+class Module:
+    name: str
+    tree: ast.Module
+    imports: set[str] = field(default_factory=set)               # sgrule modules it imports
+    names_from: dict[str, set[str]] = field(default_factory=dict)  # module -> names imported from it
+    aliases: dict[str, str] = field(default_factory=dict)          # local name -> module it stands for
+
+
+def _resolve(current: str, is_package: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    parts = current.split(".")
+    base = parts if is_package else parts[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def parse(name: str, path: Path) -> Module:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    mod = Module(name, tree)
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "sgrule":
+                    mod.imports.add(alias.name)
+                    if alias.asname:
+                        mod.aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(name, is_package, node.level, node.module)
+            if source.split(".")[0] != "sgrule":
+                continue
+            mod.imports.add(source)
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                if module_path(sub):  # `from ..clients import ecs`: a module
+                    mod.imports.add(sub)
+                    mod.aliases[alias.asname or alias.name] = sub
+                else:
+                    mod.names_from.setdefault(source, set()).add(alias.name)
+    return mod
+
+
+def closure(entry: Path) -> dict[str, Module]:
+    """Every sgrule module the entry file can load (parents of a package included: importing one runs them)."""
+    root = parse("index", entry)
+    seen: dict[str, Module] = {"index": root}
+    todo = list(root.imports)
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if prefix in seen:
+                continue
+            path = module_path(prefix)
+            if path is None:
+                continue
+            seen[prefix] = mod = parse(prefix, path)
+            todo.extend(mod.imports)
+    return seen
+
+
+def _top_level_defs(tree: ast.Module) -> dict[str, ast.AST]:
+    return {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _is_receiver(node: ast.AST, receiver: str) -> bool:
+    """``client`` or ``self.client`` (any ``<x>.client``)."""
+    return (isinstance(node, ast.Name) and node.id == receiver) or \
+        (isinstance(node, ast.Attribute) and node.attr == receiver)
+
+
+def _sdk_calls(node: ast.AST, receiver: str) -> set[str]:
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and _is_receiver(n.func.value, receiver):
+            method = n.func.attr.removesuffix("_with_options")
+            out.add("".join(p.capitalize() for p in method.split("_")))
+    return out
+
+
+def used_definitions(modules: dict[str, Module], target: str) -> set[str]:
+    """Top-level definitions of ``target`` that the other loaded modules use, and what those use in turn."""
+    defs = _top_level_defs(modules[target].tree)
+    used: set[str] = set()
+    for name, mod in modules.items():
+        if name == target:
+            continue
+        used |= mod.names_from.get(target, set()) & set(defs)
+        local = {alias for alias, module in mod.aliases.items() if module == target}
+        for n in ast.walk(mod.tree):
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in local:
+                if n.attr in defs:
+                    used.add(n.attr)
+    todo = list(used)
+    while todo:
+        for name in _names_in(defs[todo.pop()]) & set(defs):
+            if name not in used:
+                used.add(name)
+                todo.append(name)
+    return used
+
+
+def api_actions(folder: str) -> set[str]:
+    """RAM actions (``ecs:DescribeSecurityGroupAttribute``, ...) the code of ``functions/<folder>`` can call."""
+    modules = closure(ROOT / "functions" / folder / "index.py")
+    actions: set[str] = set()
+    for target, (receiver, service) in SDK_MODULES.items():
+        if target not in modules:
+            continue
+        defs = _top_level_defs(modules[target].tree)
+        for name in used_definitions(modules, target):
+            for call in _sdk_calls(defs[name], receiver):
+                actions.add(f"{service}:{MNS_ACTIONS.get(call, call) if service == 'mns' else call}")
+    return actions
+
+
+def all_sdk_call_sites() -> dict[str, set[str]]:
+    """Every SDK call in each client module, used or not (so a call no function reaches is noticed too)."""
+    out = {}
+    for target, (receiver, _service) in SDK_MODULES.items():
+        path = module_path(target)
+        assert path is not None, target
+        out[target] = _sdk_calls(ast.parse(path.read_text(encoding="utf-8")), receiver)
+    return out

@@ -1,0 +1,168 @@
+"""`sgrule package`: the lock is the tested environment, each zip holds its function, the library and the
+locked dependencies (nothing of localcloud or the tests), and each zip's handler runs its sample event against
+localcloud from a clean interpreter that sees nothing but the unpacked zip.
+
+The zips here are built for *this* interpreter and platform (``--host``: wheels for CPython 3.11 on this
+machine) so they can run here; ``make package`` builds the same zips for the functions' runtime (CPython 3.12,
+manylinux2014 x86_64), from the same lock, by the same code. The dependencies are installed once per lock
+(cached in the temp dir by the lock's hash); the zips are rebuilt from the current sources every session.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sgrule.cli.lock import LOCK_FILE, read_lock, render, resolve, runtime_requirements
+from sgrule.cli.package import Built, Target, build
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("zip_driver.py")
+FUNCTIONS = ("apply_egress_rule", "normalise_descriptions", "ticket_notify", "ticket_webhook")
+CACHE = Path(tempfile.gettempdir()) / f"sgrule-package-cache-{os.getuid()}"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Built, Path]]:
+    out = tmp_path_factory.mktemp("package")
+    built = build(out / "zips", target=Target(host=True), cache=CACHE)
+    unpacked = {}
+    for b in built:
+        dest = out / "unpacked" / b.folder
+        with zipfile.ZipFile(b.path) as zf:
+            zf.extractall(dest)
+        unpacked[b.folder] = (b, dest)
+    return unpacked
+
+
+def test_the_lock_is_exactly_the_environment_the_tests_run_in() -> None:
+    lock = ROOT / LOCK_FILE
+    assert lock.read_text(encoding="utf-8") == render(resolve(runtime_requirements())), \
+        "requirements.lock is stale: run `sgrule lock --write`"
+    pins = dict(read_lock(lock))
+    for name, version in pins.items():
+        assert md.version(name) == version, name
+    # The runtime dependencies and what they pull in; never the dev tools.
+    assert {"pydantic", "pydantic-core", "alibabacloud-ecs20140526", "aliyun-mns-sdk", "redis"} <= set(pins)
+    assert not {"pytest", "hypothesis", "alibabacloud-fc20230330", "croniter", "jsonschema"} & set(pins)
+
+
+def test_each_zip_holds_its_function_the_library_and_the_locked_dependencies(
+        zips: dict[str, tuple[Built, Path]]) -> None:
+    assert sorted(zips) == list(FUNCTIONS)
+    pins = dict(read_lock(ROOT / LOCK_FILE))
+    for folder, (built, _) in zips.items():
+        assert built.path.name == f"{folder}.zip"  # the name template.yml's OssObjectName uses
+        names = zipfile.ZipFile(built.path).namelist()
+        assert "index.py" in names and "sgrule/__init__.py" in names
+        assert (ROOT / "functions" / folder / "index.py").read_bytes() == \
+            zipfile.ZipFile(built.path).read("index.py")
+        assert "sgrule/normalise/default_policy.yml" in names  # package data travels with the library
+        tops = {n.split("/")[0] for n in names}
+        assert not tops & {"localcloud", "tests", "bench", "functions", "bin"}
+        assert not any("__pycache__" in n or n.endswith((".pyc", ".pyo")) for n in names)
+        assert not any(n.startswith(("sgrule/cli/", "sgrule/client.py")) for n in names)  # tooling stays out
+        assert "sgrule/clients/ecs.py" in names
+        dist_infos = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+        for name, version in pins.items():
+            stem = f"{name.replace('-', '_')}-{version}.dist-info".lower()
+            assert stem in {d.lower() for d in dist_infos}, (folder, name, version)
+        assert built.size < 100 * 1024 * 1024  # FC: 100 MB through the API, 500 MB from OSS
+
+
+def test_the_same_sources_and_lock_give_the_same_bytes(zips: dict[str, tuple[Built, Path]],
+                                                        tmp_path: Path) -> None:
+    [again] = build(tmp_path, target=Target(host=True), cache=CACHE, functions=["ticket_notify"])
+    assert again.path.read_bytes() == zips["ticket_notify"][0].path.read_bytes()
+
+
+def run_zip(code: Path, event: Path, name: str, env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    """The handler in a fresh interpreter: isolated (-I: no user site, no PYTHON* variables, no script dir)
+    and without site-packages (-S), so only the standard library and the unpacked zip are importable."""
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
+             "TMPDIR": str(tmp_path), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", **env}
+    proc = subprocess.run([sys.executable, "-I", "-S", str(DRIVER), str(code), str(event), name],
+                          capture_output=True, text=True, env=clean, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["outside"] == [] and report["localcloud"] == []
+    assert report["sgrule"].startswith(str(code))
+    return report["result"]
+
+
+def cloud_env(localcloud: Any, tmp_path: Path) -> dict[str, str]:
+    return {"SGRULE_ECS_ENDPOINT": localcloud.endpoint, "SGRULE_EVENTBRIDGE_ENDPOINT": localcloud.endpoint,
+            "SGRULE_MNS_ENDPOINT": localcloud.endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
+            "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
+            "SGRULE_ALLOWED_REGIONS": "cn-hangzhou", "SGRULE_ALLOWED_SECURITY_GROUPS": "sg-bp1*"}
+
+
+def test_apply_runs_its_sync_sample_from_the_zip(zips: dict[str, tuple[Built, Path]], localcloud: Any,
+                                                 ecs_client: Any, tmp_path: Path) -> None:
+    from alibabacloud_ecs20140526 import models
+
+    localcloud.load_state(json.loads((ROOT / "events" / "apply" / "state.json").read_text()))
+    localcloud.create_bus("sgrule-outcomes")
+    env = cloud_env(localcloud, tmp_path) | {"SGRULE_OUTCOME_BUS": "sgrule-outcomes"}
+    [outcome] = run_zip(zips["apply_egress_rule"][1], ROOT / "events" / "apply" / "sync-invoke.json",
+                        "sgrule-apply-egress-rule", env, tmp_path)
+    assert outcome["data"]["status"] == "applied" and outcome["data"]["changeId"] == "wf-8120"
+    body = ecs_client.describe_security_group_attribute(models.DescribeSecurityGroupAttributeRequest(
+        region_id="cn-hangzhou", security_group_id="sg-bp1batch0001", direction="egress")).body
+    [rule] = [p for p in body.permissions.permission if p.security_group_rule_id == "sgr-bp1batch443"]
+    assert rule.dest_cidr_ip == "203.0.113.10/32"
+    assert [e["event"]["Id"] for e in localcloud.events(bus="sgrule-outcomes")] == [outcome["id"]]
+
+
+def test_webhook_runs_its_jira_sample_from_the_zip(zips: dict[str, tuple[Built, Path]], localcloud: Any,
+                                                   tmp_path: Path) -> None:
+    localcloud.create_queue("sgrule-changes")
+    env = cloud_env(localcloud, tmp_path) | {
+        "SGRULE_CHANGE_QUEUE": "sgrule-changes",
+        "SGRULE_WEBHOOK_SENDERS": (ROOT / "events" / "http" / "senders.json").read_text()}
+    answer = run_zip(zips["ticket_webhook"][1], ROOT / "events" / "http" / "jira-issue.json",
+                     "sgrule-ticket-webhook", env, tmp_path)
+    assert answer["statusCode"] == 202, answer
+    accepted = json.loads(answer["body"])["accepted"]
+    messages = localcloud.queue("sgrule-changes")["messages"]
+    assert len(accepted) == 1 and len(messages) == 1
+
+
+def test_notify_runs_its_outcome_sample_from_the_zip(zips: dict[str, tuple[Built, Path]], tmp_path: Path) -> None:
+    from localcloud.jira import LocalJira
+
+    user, token = "sgrule-bot@example.com", "jira-api-token-0123456789"
+    with LocalJira(users={user: token}, issues=["SEC-1042"]) as jira:
+        targets = [{"sender": "jira", "kind": "jira", "url": jira.url, "user": user, "token": token}]
+        env = {"SGRULE_NOTIFY_TARGETS": json.dumps(targets),
+               "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3"}
+        summary = run_zip(zips["ticket_notify"][1], ROOT / "events" / "notify" / "outcome.json",
+                          "sgrule-ticket-notify", env, tmp_path)
+        assert summary["posted"] == 1, summary
+        [comment] = jira.comments("SEC-1042")
+    assert "applied" in json.dumps(comment["body"])
+
+
+def test_normaliser_runs_its_dry_run_sample_from_the_zip(zips: dict[str, tuple[Built, Path]], localcloud: Any,
+                                                         tmp_path: Path) -> None:
+    localcloud.load_state(json.loads((ROOT / "events" / "normalise" / "state.json").read_text()))
+    localcloud.create_bus("sgrule-outcomes")
+    localcloud.create_queue("sgrule-changes")
+    env = cloud_env(localcloud, tmp_path) | {"SGRULE_OUTCOME_BUS": "sgrule-outcomes",
+                                             "SGRULE_CHANGE_QUEUE": "sgrule-changes"}
+    report = run_zip(zips["normalise_descriptions"][1], ROOT / "events" / "normalise" / "dry-run.json",
+                     "sgrule-normalise-descriptions", env, tmp_path)
+    assert report["dryRun"] is True, report
+    assert localcloud.queue("sgrule-changes")["messages"] == []  # a dry run enqueues nothing
+    assert report["complete"] is True and report["counts"]["toChange"] == 7 == len(report["changes"]), report
