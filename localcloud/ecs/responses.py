@@ -103,8 +103,10 @@ class EcsService:
         with self.backend.lock:  # one lock for the whole call: no lost update, one effect per token
             token = params.get("ClientToken", "") if action in MUTATING else ""
             if token:
-                if len(token) > 64 or not token.isascii():
-                    fail("client_token_malformed")
+                # "up to 64 ASCII characters": printable ones; a control code is not a character of a token
+                if len(token) > 64 or not token.isascii() or not token.isprintable():
+                    fail("modify_client_token" if action == "ModifySecurityGroupEgressRule" else
+                         "client_token_malformed")
                 key = (ctx.account_id, action, token)
                 fingerprint = tuple(sorted((k, v) for k, v in params.items() if k not in _NOISE))
                 seen = self.backend.tokens.get(key)

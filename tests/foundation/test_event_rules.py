@@ -36,7 +36,7 @@ INVALID_DATA = [
     ("group missing", {"RegionId": "cn-hangzhou", "SecurityGroupRuleId": "sgr-1"}, "MissingParameter", "SecurityGroupId"),
     ("group malformed", {**BY_ID, "SecurityGroupId": "group-1"}, "InvalidSecurityGroupId.NotFound", "SecurityGroupId"),
     ("rule id malformed", {**BY_ID, "SecurityGroupRuleId": "rule-1"}, "SecurityGroupRule.NotFound", "SecurityGroupRuleId"),
-    ("region malformed", {**BY_ID, "RegionId": "Hangzhou"}, "InvalidParam.InvalidModifyRuleRequest", "RegionId"),
+    ("region malformed", {**BY_ID, "RegionId": "Hangzhou"}, "InvalidSecurityGroupId.NotFound", "RegionId"),
     # protocol
     ("protocol unknown", {**BY_ID, "IpProtocol": "SCTP"}, "InvalidIpProtocol.ValueNotSupported", "IpProtocol"),
     ("protocol empty", {**BY_ID, "IpProtocol": ""}, "InvalidIpProtocol.ValueNotSupported", "IpProtocol"),
