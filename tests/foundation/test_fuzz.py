@@ -30,16 +30,30 @@ plausible = st.sampled_from([
 ]) | json_values
 
 
+ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "correlationid", "data")
+
+
 def check(raw: Any) -> None:
+    """Properties every input has: exactly one answer; a rejection carries a code from the table, the status
+    the table gives it, and names the field at fault (one of the input's, or a required attribute); an
+    accepted event is normalised for good (parsing its normalised data again changes nothing)."""
     try:
         ev = parse_event(raw)
     except SgruleError as exc:
         assert exc.code in CODES or exc.code == "InvalidDestGroupId.Mismatch"
-        assert exc.http_status in (400, 403, 404)
+        assert exc.http_status == (403 if exc.code == "InvalidDestGroupId.Mismatch" else CODES[exc.code][0])
         assert exc.message
+        if exc.field is not None:
+            top = exc.field.split(".")[0]
+            keys = raw if isinstance(raw, dict) else {}
+            assert exc.field in keys or top in ATTRIBUTES or top in keys, exc.field
+            if top == "data" and exc.field != "data" and isinstance(raw.get("data"), dict):
+                assert exc.field.split(".")[1] in REQUEST_FIELDS + tuple(raw["data"]), exc.field
     else:
         assert isinstance(ev, RuleChangeEvent)
         assert isinstance(ev.time_us, int) and ev.key  # what the apply function reads next never raises
+        again = parse_event({**raw, "data": ev.data.present()})
+        assert again.data.present() == ev.data.present()
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
