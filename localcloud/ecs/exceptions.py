@@ -24,7 +24,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "unknown_action": (400, "InvalidAction.NotFound",
                        "Specified api is not found, please check your url and method."),
     "client_token_malformed": (400, "InvalidClientToken.Malformed",
-                               "The specified parameter ClientToken is not valid: ASCII only, at most 64 characters."),
+                               "The specified parameter ClientToken is not valid: printable ASCII only, at most 64 "
+                               "characters."),
     # The Modify doc lists no ClientToken code: for that action a bad token is its catch-all.
     "modify_client_token": (400, "InvalidParam.InvalidModifyRuleRequest",
                             "The request parameters are illegal: ClientToken must be 1 to 64 printable ASCII "

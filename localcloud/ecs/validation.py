@@ -87,8 +87,9 @@ class RuleSpec:
 
     def identity(self) -> tuple[Any, ...]:
         """Everything but Description: two rules with the same identity are the same rule."""
-        return (self.protocol, self.port_range, "" if self.source_port_range == "-1/-1" else self.source_port_range, cidr_key(self.dest_cidr),
-                cidr_key(self.dest_cidr6), self.dest_group_id, self.dest_group_owner_id or "",
+        any_source_port = self.source_port_range == "-1/-1"  # -1/-1 and unset mean the same
+        return (self.protocol, self.port_range, "" if any_source_port else self.source_port_range,
+                cidr_key(self.dest_cidr), cidr_key(self.dest_cidr6), self.dest_group_id, self.dest_group_owner_id or "",
                 self.dest_prefix_list_id, cidr_key(self.source_cidr), cidr_key(self.source_cidr6),
                 self.policy, self.priority, self.nic_type)
 

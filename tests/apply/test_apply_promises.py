@@ -219,7 +219,8 @@ def test_base64_bodies_keep_non_ascii_descriptions(invoke: Any, group: dict[str,
 
 # --- a re-sent change with another time ---------------------------------------------------------------------------
 
-def test_the_same_change_id_with_another_time_is_a_mismatch(invoke: Any, group: dict[str, Any], localcloud: Any) -> None:
+def test_the_same_change_id_with_another_time_is_a_mismatch(invoke: Any, group: dict[str, Any],
+                                                             localcloud: Any) -> None:
     data = edit(group["sg"], group["rules"][0], Description="timed")
     first = invoke([change(data, id="timed", time="2026-11-27T10:00:00Z")])
     second = invoke([change(data, id="timed", time="2026-11-27T11:00:00Z")])

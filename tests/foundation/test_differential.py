@@ -56,7 +56,8 @@ EXTRA: list[tuple[str, dict[str, Any], str | None]] = [
 DOCUMENTED: dict[str, tuple[Any, Any, str]] = {
     "owner account empty": (("InvalidParam.InvalidModifyRuleRequest", 400), None,
                             "'You cannot delete the value of a non-empty parameter': the rule has no owner account, "
-                            "so the API has nothing to refuse; an event refuses any empty value before the rule is known"),
+                            "so the API has nothing to refuse; an event refuses any empty value before the rule is "
+                            "known"),
     "description not text": (("InvalidSecurityGroupDiscription.Malformed", 400), None,
                              "Description is a string of 1 to 512 characters: the JSON number 5 is none, but the "
                              "wire carries every value as text ('5'), which the API cannot tell from a string"),
