@@ -208,6 +208,8 @@ def test_ecs_rejection_is_final_and_stored(invoke: Any, world: dict[str, str], l
     error = out[0]["data"]["error"]
     assert (error["code"], error["httpStatus"], error["source"]) == (call["code"], call["status"], "ecs")
     assert call["code"] in ("InvalidDestGroupId.NotFound", "InvalidDestGroup.NotFound")  # the doc's two names
+    # ... with the message ECS sent (the doc's, for the code localcloud chose), not the SDK's wrapping of it.
+    assert error["message"] == "The DestGroupId provided does not exist in our records."
 
 
 def test_outcomes_published_in_as_few_calls_as_the_bus_allows(invoke: Any, ecs_seed: Any, localcloud: Any) -> None:
