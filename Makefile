@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The realistic MNS batch through the apply function, against an embedded localcloud seeded with the sample
-# state: outcomes (JSON) on stdout, logs and the emulator's summary on stderr.
+# The whole pipeline on one machine: the application from template.yml on an embedded localcloud seeded with
+# the sample state, the sample changes sent with the MNS SDK, their outcomes awaited on the bus, a summary.
 run: $(STAMP)
-	$(BIN)/sgrule local invoke apply_egress_rule --event events/apply/mns-batch.json --state events/apply/state.json
+	$(BIN)/sgrule local pipeline --template template.yml --state events/apply/state.json --changes events/apply/mns-batch.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,10 +1,13 @@
-"""``python -m localcloud start|invoke`` (also ``sgrule local ...``).
+"""``python -m localcloud start|invoke|trigger|generate-event`` (also ``sgrule local ...``).
 
-``start`` runs the emulator until SIGINT/SIGTERM; ``invoke`` runs one function in-process against an
-embedded emulator (``localcloud/invoke.py``).
+``start`` runs the emulator until SIGINT/SIGTERM -- with ``--template``, the whole application the template
+declares (``localcloud/app.py``); ``invoke`` runs one function in-process against an embedded emulator
+(``localcloud/invoke.py``); ``trigger`` fires a timer of a running application now; ``generate-event`` prints
+a trigger's event envelope (``localcloud/events.py``).
 
-The first line on stdout is one JSON object describing the running server, so a parent process can read it
-and connect: ``{"endpoint", "ecs", "eventbridge", "accessKeyId", "accessKeySecret", "accountId", "pid", ...}``.
+The first line on stdout of ``start`` is one JSON object describing the running server, so a parent process
+can read it and connect: ``{"endpoint", "ecs", "eventbridge", "mns", "fc", "http", "accessKeyId",
+"accessKeySecret", "accountId", "pid", ...}``.
 """
 from __future__ import annotations
 
@@ -14,27 +17,49 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from localcloud.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_ACCOUNT_ID, Credential
 
 
-def build_parser(prog: str = "localcloud") -> argparse.ArgumentParser:
+# name -> (add its sub-parser, run it): commands a host program adds (sgrule adds `pipeline`).
+Extensions = dict[str, tuple[Callable[[Any], Any], Callable[[argparse.Namespace], int]]]
+
+
+def build_parser(prog: str = "localcloud", extensions: Extensions | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Local emulator of the Alibaba Cloud APIs sgrule uses (ECS 2014-05-26 subset, EventBridge "
-        "2020-04-01 PutEvents). The official SDK clients talk to it over HTTP with endpoint=HOST:PORT, "
-        "protocol='http'.",
+        description="Local emulator of the Alibaba Cloud APIs an FC 3.0 application uses (ECS 2014-05-26 "
+        "subset, EventBridge 2020-04-01, MNS queues, Function Compute 2023-03-30) and of the application "
+        "itself from its ROS template. The official SDK clients talk to it over HTTP with "
+        "endpoint=HOST:PORT, protocol='http'.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     start = sub.add_parser(
         "start",
         help="serve until SIGINT/SIGTERM",
-        description="Start the emulator and serve until SIGINT/SIGTERM. The first stdout line is a JSON object "
-        "with endpoint, ecs, eventbridge, accessKeyId, accessKeySecret, accountId, pid. Control API (unsigned "
-        "JSON): /_emulator/{health,reset,calls,state,faults,events,buses}.",
+        description="Start the emulator and serve until SIGINT/SIGTERM. With --template, start everything "
+        "the ROS template declares: MNS queues, EventBridge buses and rules, FC functions (worker processes "
+        "that behave like FC instances) and their http, timer and eventbridge (MNS) triggers; each invocation "
+        "is logged on stderr (function, trigger, duration, result). The first stdout line is a JSON object "
+        "with endpoint (control), ecs, eventbridge, mns, fc, http (function -> URL), accessKeyId, "
+        "accessKeySecret, accountId, pid. Control API (unsigned JSON): /_emulator/{health,reset,calls,state,"
+        "faults,events,buses,queues,clock} and with --template also {invocations,triggers/FUNCTION,rules,app,"
+        "idle}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    start.add_argument("--template", metavar="FILE", default=None,
+                       help="ROS template to run (functions come from functions/<zip name> next to it)")
+    start.add_argument("--param", metavar="K=V", action="append", default=[],
+                       help="template parameter (repeatable); parameters without a Default must be given")
+    start.add_argument("--instances", type=int, default=2, metavar="N",
+                       help="most instances (worker processes) per function")
+    start.add_argument("--retry-base-ms", type=float, default=500, metavar="MS",
+                       help="first retry interval of async invocations and triggers (doubles each time)")
+    start.add_argument("--env", metavar="K=V", action="append", default=[],
+                       help="environment variable for every function, over the template's (repeatable)")
+    start.add_argument("--quiet-functions", action="store_true",
+                       help="do not echo the functions' own output on stderr (invocations are still logged)")
     start.add_argument("--host", default="127.0.0.1", help="address to bind")
     start.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     start.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID, help="access key id clients must sign with")
@@ -48,27 +73,70 @@ def build_parser(prog: str = "localcloud") -> argparse.ArgumentParser:
                        help="create an EventBridge bus besides 'default' (repeatable)")
     start.add_argument("--fault-seed", type=int, default=None, help="seed for probabilistic fault rules")
 
+    from localcloud.events import add_parser as add_generate
     from localcloud.invoke import add_parser as add_invoke  # stdlib-only module: --help stays instant
 
     add_invoke(sub)
+    trigger = sub.add_parser(
+        "trigger", help="fire a timer trigger of a running application now",
+        description="Fire FUNCTION's timer trigger once, now, in the application started with `start "
+        "--template` (its handler gets the timer event with the trigger's payload). Prints the result as "
+        "JSON; exit 0 the handler returned, 1 it raised, 2 no such timer or no application.")
+    trigger.add_argument("function", metavar="FUNCTION", help="the function's name (FunctionName)")
+    trigger.add_argument("--trigger", default=None, metavar="NAME", help="which timer, if it has several")
+    trigger.add_argument("--endpoint", default=os.environ.get("LOCALCLOUD_ENDPOINT"),
+                         help="the application's endpoint (the 'endpoint' start printed; default: "
+                              "$LOCALCLOUD_ENDPOINT)")
+    add_generate(sub)
+    for name, (add, _run) in (extensions or {}).items():
+        add(sub)
     return parser
 
 
-def main(argv: list[str] | None = None, prog: str = "localcloud") -> int:
-    parser = build_parser(prog)
+def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Extensions | None = None) -> int:
+    parser = build_parser(prog, extensions)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         from localcloud.invoke import run
 
         return run(args)
+    if args.command == "generate-event":
+        from localcloud.events import run as run_generate
+
+        return run_generate(args)
+    if args.command == "trigger":
+        return _trigger(args)
+    if args.command in (extensions or {}):
+        return (extensions or {})[args.command][1](args)
     if args.command != "start":
         parser.print_help()
         return 2
     return _start(args)
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    from localcloud.control_client import ControlClient, ControlError
+
+    if not args.endpoint:
+        print("trigger: give --endpoint (the 'endpoint' that `start --template` printed) or set "
+              "LOCALCLOUD_ENDPOINT", file=sys.stderr)
+        return 2
+    route = f"triggers/{args.function}"
+    try:
+        result = ControlClient(args.endpoint).request("POST", route, None,
+                                                      query={"trigger": args.trigger} if args.trigger else None)
+    except (ControlError, OSError) as exc:
+        print(f"trigger: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if result.get("ok") else 1
+
+
 def _start(args: argparse.Namespace) -> int:
     from localcloud.server import LocalCloud  # after argument parsing, so --help stays instant
+
+    if args.template:
+        return _start_app(args)
 
     state: dict[str, Any] | None = None
     if args.state:
@@ -99,6 +167,7 @@ def _start(args: argparse.Namespace) -> int:
         "endpoint": cloud.endpoint,
         "ecs": cloud.endpoint,  # one server for every product; the SDK picks by x-acs-version
         "eventbridge": cloud.endpoint,
+        "mns": cloud.endpoint,  # the MNS SDK's host (Account(host, ...)); routed by its path and signature
         "hostPort": f"{cloud.endpoint.removeprefix('http://')}",
         "accessKeyId": args.access_key_id,
         "accessKeySecret": args.access_key_secret,
@@ -114,6 +183,49 @@ def _start(args: argparse.Namespace) -> int:
     finally:
         cloud.stop()
     print("localcloud: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _start_app(args: argparse.Namespace) -> int:
+    from localcloud.app import LocalApp, describe
+    from localcloud.template import TemplateError, parse_params
+
+    def err(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        state = json.loads(open(args.state, encoding="utf-8").read()) if args.state else None
+    except (OSError, ValueError) as exc:
+        err(f"localcloud: cannot read --state {args.state}: {exc}")
+        return 2
+    cred = Credential(args.access_key_id, args.access_key_secret, args.account_id, args.security_token)
+    output = None if args.quiet_functions else (lambda fn, inst, line: err(f"  {fn} | {line}"))
+    try:
+        app = LocalApp(args.template, parse_params(args.param), state=state, host=args.host, port=args.port,
+                       credentials={args.access_key_id: cred}, account_id=args.account_id,
+                       max_instances=args.instances, retry_base_s=args.retry_base_ms / 1000,
+                       env=parse_params(args.env),
+                       function_output=output, log=lambda m: err(f"localcloud: {m}"))
+        app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
+        app.start()
+    except TemplateError as exc:
+        err(f"localcloud: {exc}")
+        return 2
+    except (OSError, ValueError) as exc:
+        err(f"localcloud: cannot start: {exc}")
+        return 1
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    print(json.dumps(app.info()), flush=True)
+    err(f"localcloud: {len(app.fc.functions)} function(s), {len(app.trigger_specs)} trigger(s), "
+        f"{len(app.rule_specs)} rule(s) from {args.template}; Ctrl-C stops")
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        app.stop()
+    err("localcloud: stopped")
     return 0
 
 

@@ -113,7 +113,70 @@ def _dispatch(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str
                     raise ControlError(400, f"service {name!r} has no settings; running: {sorted(_settings(cloud))}")
                 svc.configure(values)
             return 200, _settings(cloud)
+    if route == "queues" or route.startswith("queues/") or route == "clock":
+        return _mns_control(cloud, method, route, qs, body)
+    for extension in getattr(cloud, "control_extensions", []):
+        answer = extension(method, route, qs, body)
+        if answer is not None:
+            return answer
     raise ControlError(404, f"no control endpoint {method} {PREFIX}{route}")
+
+
+def _mns_control(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str]], body: bytes) -> tuple[int, Any]:
+    """``GET queues[?name=Q]`` (each queue, its counts and its messages), ``POST queues`` (create one),
+    ``DELETE queues/NAME``, ``GET|POST clock`` (the queues' clock; POST ``{"advanceSeconds": s}``)."""
+    from localcloud.mns.exceptions import MnsError
+    from localcloud.mns.models import QueueAttributes
+
+    mns = cloud.mns
+    if mns is None:
+        raise ControlError(404, "MNS is not running")
+    if route == "clock":
+        if method == "GET":
+            return 200, {"offsetMs": mns.clock.offset_ms, "nowMs": mns.now_ms()}
+        if method == "POST":
+            payload = _json(body)
+            seconds = payload.get("advanceSeconds") if isinstance(payload, dict) else None
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 10 ** 9:
+                raise ControlError(400, "expected {\"advanceSeconds\": s} with s >= 0 (the clock only moves forward)")
+            mns.advance_clock(seconds)
+            return 200, {"offsetMs": mns.clock.offset_ms, "nowMs": mns.now_ms()}
+    elif route == "queues" and method == "GET":
+        views = []
+        for name in qs.get("name") or mns.queue_names():
+            try:
+                views.append(_queue_view(mns, name))
+            except MnsError:  # no such queue (or deleted meanwhile)
+                continue
+        return 200, {"nowMs": mns.now_ms(), "queues": views}
+    elif route == "queues" and method == "POST":
+        payload = _json(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+            raise ControlError(400, "expected {\"name\": \"queue-name\"[, \"attributes\": {\"visibility_timeout\": 30, ...}]}")
+        try:
+            mns.ensure_queue(payload["name"], QueueAttributes(**payload.get("attributes", {})))
+        except (MnsError, TypeError) as e:
+            raise ControlError(400, f"cannot create queue {payload['name']!r}: {e}") from None
+        return 200, _queue_view(mns, payload["name"])
+    elif route.startswith("queues/") and method == "DELETE":
+        mns.delete_queue(route[len("queues/"):])
+        return 200, {"deleted": route[len("queues/"):]}
+    raise ControlError(404, f"no control endpoint {method} {PREFIX}{route}")
+
+
+def _queue_view(mns: Any, name: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    now = mns.now_ms()
+    messages = [{"messageId": m.message_id, "state": m.state(now), "dequeueCount": m.dequeue_count,
+                 "priority": m.priority, "enqueueTime": m.enqueue_time_ms, "nextVisibleTime": m.next_visible_time_ms,
+                 "firstDequeueTime": m.first_dequeue_time_ms, "body": m.body, "bodyMd5": m.body_md5}
+                for m in mns.messages(name)]
+    counts = {"visible": 0, "inflight": 0, "delayed": 0}
+    for m in messages:
+        counts[m["state"]] += 1
+    return {"name": name, "attributes": asdict(mns.get_attributes(name)), "counts": counts,
+            "waitingReceivers": mns.waiting(name), "messages": messages}
 
 
 def _settings(cloud: LocalCloud) -> dict[str, Any]:

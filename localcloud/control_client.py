@@ -147,6 +147,31 @@ class ControlClient:
     def create_bus(self, name: str, description: str = "") -> dict[str, Any]:
         return self.request("POST", "buses", {"name": name, "description": description})
 
+    # --- MNS queues -----------------------------------------------------------------------------------
+
+    def queues(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every queue (or just ``name``): ``{name, attributes, counts: {visible, inflight, delayed},
+        messages: [{messageId, state, dequeueCount, priority, enqueueTime, nextVisibleTime, body, ...}]}``."""
+        return self.request("GET", "queues", query={"name": name} if name else None)["queues"]
+
+    def queue(self, name: str) -> dict[str, Any]:
+        found = self.queues(name)
+        if not found:
+            raise ControlError(f"no queue {name!r}")
+        return found[0]
+
+    def create_queue(self, name: str, **attributes: Any) -> dict[str, Any]:
+        """Create a queue directly (``visibility_timeout=5`` ...); same attributes again is a no-op."""
+        return self.request("POST", "queues", {"name": name, "attributes": attributes})
+
+    def delete_queue(self, name: str) -> None:
+        self.request("DELETE", f"queues/{name}")
+
+    def advance_clock(self, seconds: float) -> int:
+        """Move the queues' clock forward: visibility timeouts, delays and retention expire without
+        sleeping. Returns the total offset in ms (back to 0 on reset)."""
+        return self.request("POST", "clock", {"advanceSeconds": seconds})["offsetMs"]
+
     # --- transport ------------------------------------------------------------------------------------
 
     def request(self, method: str, route: str, payload: Any = None, query: dict[str, str] | None = None) -> Any:

@@ -61,7 +61,7 @@ class FunctionMeta:
 
 @dataclass(frozen=True)
 class FCContext:
-    """The fields the FC python3.12 runtime gives (see FACTS.md; python3.10 also has ``credentials``)."""
+    """The fields the FC python3.12 runtime gives (python3.10 also has ``credentials``)."""
 
     request_id: str
     function: FunctionMeta
@@ -100,14 +100,19 @@ def resolve_function(name: str, cwd: Path | None = None) -> Path:
                       f"{', '.join(str(c) for c in candidates[:2])}; known: {', '.join(known) or 'none'}")
 
 
-def load_module(code_dir: Path, function_name: str) -> ModuleType:
-    """Load ``index.py`` by path. The code dir goes first on sys.path (FC runs with /code there), and the
-    repository's ``shared/`` is added at the end when the function's libraries are not installed."""
+def add_code_paths(code_dir: Path) -> None:
+    """The code dir goes first on sys.path (FC runs with /code there), and the repository's ``shared/`` is
+    added at the end when the function's libraries are not installed (packaging copies them in)."""
     if str(code_dir) not in sys.path:
         sys.path.insert(0, str(code_dir))
     shared = code_dir.parent.parent / "shared"
     if shared.is_dir() and str(shared) not in sys.path:
         sys.path.append(str(shared))
+
+
+def load_module(code_dir: Path, function_name: str) -> ModuleType:
+    """Load ``index.py`` by path, with :func:`add_code_paths`."""
+    add_code_paths(code_dir)
     spec = importlib.util.spec_from_file_location(f"fc_function_{function_name}", code_dir / "index.py")
     if spec is None or spec.loader is None:
         raise InvokeError(f"cannot load {code_dir / 'index.py'}")
@@ -199,6 +204,7 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
     emu.env = {
         "SGRULE_ECS_ENDPOINT": cloud.endpoint,
         "SGRULE_EVENTBRIDGE_ENDPOINT": cloud.endpoint,
+        "SGRULE_MNS_ENDPOINT": cloud.endpoint,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
         "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # never probe the metadata service from a laptop
@@ -208,6 +214,9 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
         # A fresh store per run: the same sample gives the same outcomes every time.
         emu.tmpdir = tempfile.mkdtemp(prefix="sgrule-invoke-")
         emu.env["SGRULE_IDEMPOTENCY_URL"] = f"sqlite:///{emu.tmpdir}/idempotency.sqlite3"
+    change_queue = configured("SGRULE_CHANGE_QUEUE") or "sgrule-changes"
+    if cloud.mns is not None and not cloud.mns.has_queue(change_queue):
+        cloud.mns.create_queue(change_queue)  # where the doors put rule changes
     opened = [k for k in ("SGRULE_ALLOWED_REGIONS", "SGRULE_ALLOWED_SECURITY_GROUPS") if not configured(k)]
     for key in opened:
         emu.env[key] = "*"
@@ -251,7 +260,8 @@ def summary(emu: Emulator) -> str | None:
     events = events[emu.first_event:]
     by_action: Counter[tuple[str, str]] = Counter()
     for c in calls:
-        result = "ok" if c.get("status") == 200 else str(c.get("code") or c.get("fault"))
+        status = c.get("status")
+        result = "ok" if isinstance(status, int) and 200 <= status < 300 else str(c.get("code") or c.get("fault"))
         by_action[(c.get("action") or "?", result)] += 1
     lines = [f"localcloud saw {len(calls)} API call(s):"]
     for (action, result), n in sorted(by_action.items()):
@@ -259,6 +269,14 @@ def summary(emu: Emulator) -> str | None:
     buses = Counter(e.get("bus") for e in events)
     lines.append(f"  events published: {len(events)}"
                  + (" (" + ", ".join(f"{n} to bus {b!r}" for b, n in sorted(buses.items())) + ")" if events else ""))
+    mns = emu.cloud.mns if emu.cloud is not None else None
+    for name in mns.queue_names() if mns is not None else []:
+        try:
+            waiting = len(mns.messages(name))
+        except Exception:  # noqa: BLE001  (deleted meanwhile)
+            continue
+        if waiting:
+            lines.append(f"  messages on queue {name!r}: {waiting}")
     return "\n".join(lines)
 
 
@@ -406,9 +424,10 @@ Run an FC 3.0 Python function from functions/FUNCTION/index.py in this process, 
 FC environment variables (FC_FUNCTION_NAME, FC_REGION, ...), an FC-like context (request_id, function.name/
 .memory/.timeout, region, account_id), initialize(context) if defined, then handler(event_bytes, context).
 
-Without SGRULE_ECS_ENDPOINT in the environment, an embedded localcloud (ECS + EventBridge, random port) is
-started and seeded from --state; the function is pointed at it: SGRULE_ECS_ENDPOINT,
-SGRULE_EVENTBRIDGE_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, SGRULE_OUTCOME_BUS=default (unless set),
+Without SGRULE_ECS_ENDPOINT in the environment, an embedded localcloud (ECS + EventBridge + MNS, random port)
+is started and seeded from --state; the function is pointed at it: SGRULE_ECS_ENDPOINT,
+SGRULE_EVENTBRIDGE_ENDPOINT, SGRULE_MNS_ENDPOINT (its change queue, SGRULE_CHANGE_QUEUE or sgrule-changes,
+created), ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, SGRULE_OUTCOME_BUS=default (unless set),
 SGRULE_IDEMPOTENCY_URL=a fresh temporary SQLite file (unless set), SGRULE_ALLOWED_REGIONS and
 SGRULE_ALLOWED_SECURITY_GROUPS='*' (unless set). A summary of the API calls and published events it saw is
 printed to stderr afterwards. With SGRULE_ECS_ENDPOINT set, that endpoint is used as is.

@@ -1,4 +1,5 @@
-"""ACS3-HMAC-SHA256 request signatures (Alibaba Cloud signature v3), verified the way the gateway does.
+"""Request signatures of RPC calls, verified the way the gateway does: ACS3-HMAC-SHA256 (Alibaba Cloud
+signature v3, the current SDKs) and, at the end of this module, signature version 1.0 (the classic SDK).
 
 The canonicalisation mirrors ``alibabacloud_tea_openapi.utils.Utils.get_authorization`` (tea-openapi 0.4.x):
 
@@ -14,10 +15,14 @@ The sync SDK puts the query on the wire with ``urlencode`` (space -> ``+``) but 
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 from urllib.parse import quote
 
@@ -218,3 +223,102 @@ def verify(
 def _first(headers: Mapping[str, list[str]], name: str) -> str | None:
     values = headers.get(name)
     return values[0] if values else None
+
+
+# --- RPC signature version 1.0 (the classic SDK: aliyun-python-sdk-core) -------------------------------------
+#
+# Mirrors ``aliyunsdkcore.auth.composer.rpc_signature_composer``: the signature parameters travel with the
+# others (query, or query + form body for POST), and
+#
+#     canonical query = sorted by key, ``quote(k, safe='~')=quote(v, safe='~')`` joined by ``&`` (RFC 3986:
+#                       space -> %20, * -> %2A, ~ kept), over every parameter but Signature
+#     string to sign  = METHOD & %2F & quote(canonical query, safe='~')
+#     Signature       = base64(HMAC-SHA1(secret + "&", string to sign))
+#
+# Timestamp (ISO 8601 UTC) must be within 15 minutes of the server's clock and SignatureNonce unused in the
+# last 15 minutes (a replayed request is refused even with a valid signature).
+
+V1_PARAMS = ("AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp")
+V1_METHODS = {"HMAC-SHA1": hashlib.sha1, "HMAC-SHA256": hashlib.sha256}
+V1_WINDOW_S = 15 * 60
+
+
+def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    canonical = "&".join(f"{quote(k, safe='~')}={quote(params[k], safe='~')}"
+                         for k in sorted(params) if k != "Signature")
+    return f"{method.upper()}&%2F&{quote(canonical, safe='~')}"
+
+
+def v1_signature(secret: str, to_sign: str, method: str = "HMAC-SHA1") -> str:
+    digest = hmac.new(f"{secret}&".encode("utf-8"), to_sign.encode("utf-8"), V1_METHODS[method]).digest()
+    return base64.b64encode(digest).decode()
+
+
+class NonceCache:
+    """SignatureNonces seen in the last 15 minutes (thread-safe; old ones are forgotten as new ones come)."""
+
+    def __init__(self, window_s: float = V1_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def use(self, nonce: str, now: float | None = None) -> bool:
+        """Record ``nonce``; False if it was already used within the window."""
+        now = time.time() if now is None else now
+        with self._lock:
+            horizon = now - self.window_s
+            while self._seen:  # forget what left the window: insertion order is time order
+                oldest = next(iter(self._seen))
+                if self._seen[oldest] > horizon:
+                    break
+                del self._seen[oldest]
+            seen = self._seen.get(nonce)
+            if seen is not None and now - seen < self.window_s:
+                return False
+            self._seen.pop(nonce, None)
+            self._seen[nonce] = now
+            return True
+
+
+def is_v1(params: Mapping[str, str], headers: Mapping[str, list[str]]) -> bool:
+    """A classic (1.0) signed call: a ``Signature`` parameter and no ACS3 Authorization header."""
+    return "Signature" in params and not _first(headers, "authorization")
+
+
+def verify_v1(method: str, params: Mapping[str, str], credentials: Mapping[str, Credential], nonces: NonceCache,
+              now: float | None = None) -> Credential:
+    """Check an RPC call signed the classic way (parameters decoded, query and form body merged)."""
+    missing = [p for p in V1_PARAMS if not params.get(p)]
+    if missing:
+        raise ApiError(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards: "
+                       f"missing parameter {', '.join(missing)}.")
+    if params["SignatureVersion"] != "1.0":
+        raise ApiError(400, "IncompleteSignature", f"Unsupported SignatureVersion {params['SignatureVersion']!r}: "
+                       "localcloud verifies 1.0 (parameters) and ACS3-HMAC-SHA256 (Authorization header).")
+    if params["SignatureMethod"] not in V1_METHODS:
+        raise ApiError(400, "IncompleteSignature", f"Unsupported SignatureMethod {params['SignatureMethod']!r}; "
+                       f"supported: {', '.join(V1_METHODS)}.")
+    cred = credentials.get(params["AccessKeyId"])
+    if cred is None:
+        raise ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+    if cred.security_token is not None and params.get("SecurityToken") != cred.security_token:
+        raise ApiError(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken is invalid or does not "
+                       "belong to the access key.")
+    try:
+        stamp = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ApiError(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well "
+                       "formatted (expected yyyy-MM-ddTHH:mm:ssZ, UTC).") from None
+    now = time.time() if now is None else now
+    if abs(now - stamp.timestamp()) > V1_WINDOW_S:
+        raise ApiError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+    to_sign = v1_string_to_sign(method, params)
+    expected = v1_signature(cred.secret, to_sign, params["SignatureMethod"])
+    if not hmac.compare_digest(expected, params.get("Signature", "")):
+        # The classic SDK compares the part after the first ':' with its own string to sign (and then says
+        # InvalidAccessKeySecret): keep exactly one ':' before it.
+        raise ApiError(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. "
+                       f"server string to sign is:{to_sign}")
+    if not nonces.use(params["SignatureNonce"], now):
+        raise ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+    return cred

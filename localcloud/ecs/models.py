@@ -67,6 +67,7 @@ class SecurityGroup:
     vpc_id: str = ""
     creation_time: str = field(default_factory=utc_now)
     rules: dict[str, Rule] = field(default_factory=dict)  # insertion-ordered: Describe pages in this order
+    seq: int = field(default=0, compare=False)  # creation order in its region (Region.add; not in the state)
 
     @property
     def default_nic_type(self) -> str:
@@ -119,6 +120,12 @@ class PrefixList:
 class Region:
     groups: dict[str, SecurityGroup] = field(default_factory=dict)
     prefix_lists: dict[str, PrefixList] = field(default_factory=dict)
+    created: int = 0  # groups ever added: the next one's creation number (what a page token names)
+
+    def add(self, group: SecurityGroup) -> None:
+        self.created += 1
+        group.seq = self.created
+        self.groups[group.group_id] = group
 
 
 class EcsBackend:
@@ -176,8 +183,7 @@ class EcsBackend:
                 for reg, rd in regions.items():
                     r = self.region(acct, reg)
                     for gd in _values(rd.get("security_groups", {})):
-                        g = SecurityGroup.from_state(gd)
-                        r.groups[g.group_id] = g
+                        r.add(SecurityGroup.from_state(gd))
                     for pd in _values(rd.get("prefix_lists", {})):
                         p = PrefixList.from_state(pd)
                         r.prefix_lists[p.prefix_list_id] = p

@@ -57,6 +57,29 @@ def _decode_token(token: str) -> int:
     return int(text[3:])
 
 
+def _keyset_page(groups: list[SecurityGroup], params: dict[str, str],
+                 cap: int | None = None) -> tuple[list[SecurityGroup], str]:
+    """DescribeSecurityGroups' MaxResults/NextToken paging (1-100, default 10) over groups in creation order.
+    The token names the last group returned (its creation number) and the next page starts after it, so
+    groups created or deleted between two pages never shift a page: no group is skipped or returned twice."""
+    size = _int(params, "MaxResults", 10, 1, 100, "max_results_invalid")
+    if cap is not None:  # the page-size test setting
+        size = min(size, cap)
+    token = params.get("NextToken", "")
+    if token:
+        try:
+            text = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            fail("next_token_invalid")
+        if not re.fullmatch(r"lcsg:\d{1,18}", text):
+            fail("next_token_invalid")
+        after = int(text[5:])
+        groups = [g for g in groups if g.seq > after]
+    chunk = groups[:size]
+    more = len(groups) > size
+    return chunk, base64.urlsafe_b64encode(f"lcsg:{chunk[-1].seq}".encode()).decode() if more else ""
+
+
 def _page(items: list[Any], params: dict[str, str], default: int, lo: int, hi: int,
           cap: int | None = None) -> tuple[list[Any], str]:
     size = _int(params, "MaxResults", default, lo, hi, "max_results_invalid")
@@ -152,7 +175,7 @@ class EcsService:
         if vpc_id and not vpc_id.startswith("vpc-"):
             fail("vpc_not_found")  # any vpc-… id counts as an existing VPC
         group = SecurityGroup(new_id("sg-"), p.get("SecurityGroupName", ""), p.get("Description", ""), vpc_id)
-        self.backend.region(ctx.account_id, region).groups[group.group_id] = group
+        self.backend.region(ctx.account_id, region).add(group)
         return {"SecurityGroupId": group.group_id}
 
     def _delete_security_group(self, p: dict[str, str], ctx: CallContext) -> dict[str, Any]:
@@ -176,7 +199,7 @@ class EcsService:
 
     def _describe_security_groups(self, p: dict[str, str], ctx: CallContext) -> dict[str, Any]:
         region = _required(p, "RegionId")
-        groups = list(self.backend.region(ctx.account_id, region).groups.values())
+        groups = sorted(self.backend.region(ctx.account_id, region).groups.values(), key=lambda g: g.seq)
         if p.get("SecurityGroupIds", ""):
             try:
                 wanted = json.loads(p["SecurityGroupIds"])
@@ -195,7 +218,7 @@ class EcsService:
             groups = [g for g in groups if ("vpc" if g.vpc_id else "classic") == p["NetworkType"]]
         body: dict[str, Any] = {"RegionId": region, "TotalCount": len(groups)}
         if p.get("MaxResults", "") or p.get("NextToken", ""):
-            chunk, token = _page(groups, p, 10, 1, 100, self.backend.page_size)
+            chunk, token = _keyset_page(groups, p, self.backend.page_size)
             body["NextToken"] = token
         else:  # legacy PageNumber/PageSize paging
             number = _int(p, "PageNumber", 1, 1, 1 << 31, "page_invalid")

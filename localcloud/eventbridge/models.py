@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -56,6 +57,8 @@ class EventBridgeBackend:
         self._initial_buses = [b for b in (buses or []) if b != DEFAULT_BUS]
         self.buses: dict[str, EventBus] = {}
         self.events: list[ReceivedEvent] = []
+        # Called with (bus, entries as sent, receive time) after events are accepted: EventBridge rules.
+        self.listeners: list[Callable[[str, list[dict[str, Any]], str], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -93,6 +96,12 @@ class EventBridgeBackend:
     def append(self, events: list[ReceivedEvent]) -> None:
         with self._lock:
             self.events.extend(events)
+        by_bus: dict[str, list[ReceivedEvent]] = {}
+        for e in events:
+            by_bus.setdefault(e.bus, []).append(e)
+        for bus, group in by_bus.items():
+            for listener in list(self.listeners):
+                listener(bus, [copy.deepcopy(e.event) for e in group], group[0].received_at)
 
     def list_events(self, bus: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -8,7 +8,7 @@ A service runs under its own lock, so its code need not be thread-safe -- unless
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from localcloud.base import CallContext, Service
 from localcloud.calls import CallLog
@@ -16,14 +16,16 @@ from localcloud.control import PREFIX as CONTROL_PREFIX
 from localcloud.control import handle_control
 from localcloud.eventbridge import EventBridgeService
 from localcloud.faults import FaultInjector
+from localcloud.mns import MnsBackend, MnsService
 from localcloud.server import dispatch
 from localcloud.server.http import Server, json_reply
+from localcloud.server.mns import MnsProtocol
 from localcloud.server.rpc import RpcProtocol
 from localcloud.server.wire import Call, HttpRequest, HttpResponse, WireProtocol
 from localcloud.signing import Credential, credentials_from
 
 # x-acs-version -> the name used in state dumps and the control API.
-SERVICE_NAMES = {"2014-05-26": "ecs", "2020-04-01": "eventbridge"}
+SERVICE_NAMES = {"2014-05-26": "ecs", "2020-04-01": "eventbridge", "2015-06-06": "mns"}
 
 
 def _load_ecs() -> Service | None:
@@ -46,6 +48,7 @@ def build_services(buses: list[str] | None = None) -> list[Service]:
     if ecs is not None:
         services.append(ecs)
     services.append(EventBridgeService(buses))
+    services.append(MnsService())
     return services
 
 
@@ -79,7 +82,7 @@ class LocalCloud:
             self._by_version[svc.version] = svc
             self._locks[svc.version] = threading.RLock()
         # Most specific first; RPC (the fallback) last.
-        self.protocols: list[WireProtocol] = [*(protocols or []), RpcProtocol()]
+        self.protocols: list[WireProtocol] = [*(protocols or []), MnsProtocol(), RpcProtocol()]
         self.calls = CallLog()
         self.faults = FaultInjector(fault_seed)
         self._initial_state = state
@@ -87,6 +90,10 @@ class LocalCloud:
             self.load_state(state)
         self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
+        # What an application built on this cloud adds (localcloud.app): run after every reset, and control
+        # routes tried before the built-in 404 (each returns (status, body) or None).
+        self.reset_hooks: list[Callable[[], None]] = []
+        self.control_extensions: list[Callable[[str, str, dict[str, list[str]], bytes], Any]] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -133,6 +140,12 @@ class LocalCloud:
         svc = self.services.get("eventbridge")
         return svc if isinstance(svc, EventBridgeService) else None
 
+    @property
+    def mns(self) -> MnsBackend | None:
+        """The MNS queues (for in-process users: triggers, destinations, the control API)."""
+        svc = self.services.get("mns")
+        return svc.backend if isinstance(svc, MnsService) else None
+
     # --- state ----------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -145,6 +158,8 @@ class LocalCloud:
             self.load_state(self._initial_state)
         self.calls.clear()
         self.faults.clear()
+        for hook in self.reset_hooks:
+            hook()
 
     def dump_state(self) -> dict[str, Any]:
         out = {}
@@ -173,11 +188,12 @@ class LocalCloud:
         return dispatch.serve(self, protocol, request)
 
     def service_for(self, version: str | None) -> Service | None:
-        """The RPC product answering ``x-acs-version``."""
-        return self._by_version.get(version or "")
+        """The RPC product answering ``x-acs-version`` (products of other wire styles are never RPC's)."""
+        svc = self._by_version.get(version or "")
+        return svc if svc is not None and getattr(svc, "wire", "rpc") == "rpc" else None
 
     def rpc_versions(self) -> list[str]:
-        return list(self._by_version)
+        return [v for v, svc in self._by_version.items() if getattr(svc, "wire", "rpc") == "rpc"]
 
     def run(self, call: Call) -> Any:
         """Run a parsed call on its service (under the service's lock unless it is ``concurrent``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -18,12 +19,20 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # never wait for idle keep-alive connections on close
     allow_reuse_address = True
+    request_queue_size = 1024  # listen backlog: socketserver's default (5) resets a burst of new connections
 
     def __init__(self, address: tuple[str, int], handle: Handler) -> None:
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         self.handle = handle
         super().__init__(address, _RequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The client hung up (a killed instance, an idle keep-alive connection reset): nothing went wrong here.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
+                                          TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self._conns_lock:

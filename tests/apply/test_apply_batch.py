@@ -131,11 +131,21 @@ def test_envelope_shapes(invoke: Any, world: dict[str, str]) -> None:
     assert invoke([]) == []
 
 
-@pytest.mark.parametrize("payload", [{"foo": 1}, [1, 2], "text", [{"data": {}}], 3])
+@pytest.mark.parametrize("payload", [{"foo": 1}, "text", {"data": {}}, 3, None])
 def test_unrecognised_shape_is_an_invocation_error(invoke: Any, payload: Any, localcloud: Any) -> None:
     with pytest.raises(InvocationError):
         invoke(payload)
     assert localcloud.calls("ModifySecurityGroupEgressRule") == []
+
+
+def test_an_unrecognised_element_of_a_batch_is_rejected_alone(invoke: Any, world: dict[str, str],
+                                                              localcloud: Any) -> None:
+    good = change(by_id(world, "https", Description="next to junk"))
+    out = invoke([1, {"data": {}}, mns([good])[0], "text", {"id": "x" * 1000}])
+    assert statuses(out) == ["rejected", "rejected", "applied", "rejected", "rejected"]
+    assert {o["data"]["error"]["code"] for i, o in enumerate(out) if i != 2} == {"InvalidEvent.Malformed"}
+    assert len(out[4]["data"]["changeId"]) <= 256  # a sender's value, cut to size
+    assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 1
 
 
 def test_policy_guard(invoke: Any, world: dict[str, str], monkeypatch: pytest.MonkeyPatch, localcloud: Any) -> None:

@@ -60,9 +60,12 @@ def items(target: dict[str, str]) -> st.SearchStrategy[Any]:
     return st.one_of(ev, wrapped, b64, garbled, json_values)
 
 
-def expected_change_id(item: dict[str, Any]) -> str | None:
-    """The change an input item is, by the documented envelope rules: a bare event's id; a wrapped one's
-    body's id; the MNS message id when the body is no JSON object (or its id is no string)."""
+def expected_change_id(item: Any) -> str | None:
+    """The change an input item is, by the documented envelope rules: a bare event's (or an element of no
+    known shape's) id; a wrapped one's body's id; the MNS message id when the body is no JSON object (or its
+    id is no string)."""
+    if not isinstance(item, dict):
+        return None
     if "messageBody" not in (item.get("data") if isinstance(item.get("data"), dict) else {}):
         return item["id"] if isinstance(item.get("id"), str) else None
     body = item["data"]["messageBody"]

@@ -245,11 +245,11 @@ def test_unknown_bus_is_a_publish_error(invoke: Any, two_groups: dict[str, str],
         invoke([change(edit(two_groups["a"], two_groups["a1"], Description="x"))])
 
 
-def test_redelivery_after_a_newer_change_keeps_the_newer_fields(invoke: Any, two_groups: dict[str, str],
-                                                                localcloud: Any, monkeypatch: pytest.MonkeyPatch
-                                                                ) -> None:
-    """An older change whose call failed (its full request recorded) is redelivered after a newer change
-    set another field: it must not re-send its stale request, and its superseded fields stay superseded."""
+def test_an_unsettled_request_is_settled_before_a_newer_change_and_keeps_the_newer_fields(
+        invoke: Any, two_groups: dict[str, str], localcloud: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older change's call failed transiently (it may or may not have taken effect). The newer change's
+    delivery must first settle it -- re-send it with its own token -- and only then apply the newer fields;
+    the older change's redelivery then reports that settled call, with no call of its own."""
     w = two_groups
     monkeypatch.setenv("SGRULE_MAX_ATTEMPTS", "2")
     runtime.reset()
@@ -260,18 +260,25 @@ def test_redelivery_after_a_newer_change_keeps_the_newer_fields(invoke: Any, two
     newer = invoke([change(edit(w["a"], w["a1"], Description="new", PortRange="8080/8080"),
                            time="2026-11-27T10:05:00Z")])
     assert newer[0]["data"]["status"] == "applied"
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    failed, settled, applied = calls[:2], calls[2], calls[3]
+    assert [c["code"] for c in failed] == ["ServiceUnavailable"] * 2
+    # the settle re-sent exactly the recorded request, with its token, before the newer change went out
+    assert settled["params"] == failed[0]["params"] and settled["status"] == 200
+    assert (settled["params"]["Description"], settled["params"]["Priority"]) == ("old", "5")
+    assert (applied["params"]["Description"], applied["params"]["PortRange"]) == ("new", "8080/8080")
+    assert applied["params"]["Priority"] == "5"  # built on the rule as the settle left it
+    assert newer[0]["data"]["clientToken"] == applied["params"]["ClientToken"] != settled["params"]["ClientToken"]
+
+    localcloud.clear_calls()
     out = invoke([old])
-    assert out[0]["data"]["status"] == "applied" and out[0]["data"]["requestId"]
+    assert out[0]["data"]["status"] == "applied"
+    assert out[0]["data"]["requestId"] == settled["requestId"]
+    assert out[0]["data"]["clientToken"] == settled["params"]["ClientToken"]
+    assert out[0]["data"]["attempts"] == 3  # two failed on the first delivery, the settle's one
+    assert localcloud.calls("ModifySecurityGroupEgressRule") == []
     live = rule_state(localcloud, w["a"], w["a1"])
     assert (live["Description"], live["PortRange"], str(live["Priority"])) == ("new", "8080/8080", "5")
-    calls = localcloud.calls("ModifySecurityGroupEgressRule")
-    stale, rebuilt = calls[0]["params"], calls[-1]["params"]
-    # The rebuilt request carries the newer PortRange and only the old change's unsuperseded field, under a
-    # token of its own (the recorded one with new parameters would be IdempotentParameterMismatch).
-    assert (rebuilt["PortRange"], rebuilt["Description"], rebuilt["Priority"]) == ("8080/8080", "new", "5")
-    assert rebuilt["ClientToken"] != stale["ClientToken"] == calls[1]["params"]["ClientToken"]
-    assert out[0]["data"]["clientToken"] == rebuilt["ClientToken"]
-    assert out[0]["data"]["attempts"] == 3  # two failed on the first delivery, one now
 
 
 def test_the_rule_lock_is_not_free_before_the_watermarks_are_stored(invoke: Any, two_groups: dict[str, str],

@@ -14,13 +14,22 @@ import yaml
 from pydantic import AliasChoices
 
 from sgrule.apply.config import ApplySettings as Settings
+from sgrule.normalise.config import NormaliseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared" / "sgrule"
 # SDK client attribute -> RAM action prefix. Each client lives in one module of ours.
 SDK_PRODUCTS = {"ecs.py": "ecs", "eventbridge.py": "eventbridge"}
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
-UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT"}
+# The MNS/FC endpoints are common settings the apply function never uses.
+UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
+                     "SGRULE_FC_ENDPOINT"}
+# Per function: its settings class and what it leaves unset (common settings a function does not use).
+FUNCTIONS = {
+    "ApplyFunction": (Settings, UNSET_IN_TEMPLATE),
+    "NormaliseFunction": (NormaliseSettings, {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_FC_ENDPOINT",
+                                              "SGRULE_NORMALISE_POLICY"}),
+}
 
 
 class _RosLoader(yaml.SafeLoader):
@@ -49,8 +58,9 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
-def the_function(template: dict[str, Any]) -> dict[str, Any]:
-    [fn] = resources(template, "ALIYUN::FC3::Function").values()
+def the_function(template: dict[str, Any], name: str = "ApplyFunction") -> dict[str, Any]:
+    fn = template["Resources"][name]
+    assert fn["Type"] == "ALIYUN::FC3::Function"
     return fn["Properties"]
 
 
@@ -75,7 +85,7 @@ def test_handler_and_initializer_exist_in_the_function_code(template: dict[str, 
 
 
 def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[str, Any]) -> None:
-    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    trigger = template["Resources"]["ChangeTrigger"]
     props = trigger["Properties"]
     assert props["TriggerType"] == "eventbridge"
     cfg = props["TriggerConfig"]
@@ -93,12 +103,12 @@ def test_mns_trigger_with_batching_retries_and_dead_letter_queue(template: dict[
     queues = {r["Properties"]["QueueName"] if isinstance(r["Properties"]["QueueName"], str)
               else next(iter(r["Properties"]["QueueName"].values()))
               for r in resources(template, "ALIYUN::MNS::Queue").values()}
-    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq"}
+    assert queues == {"ChangeQueueName", "${ChangeQueueName}-dlq", "${ChangeQueueName}-failed"}
 
 
 def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
     """The stream must redeliver at least SGRULE_MAX_DELIVERIES times, or changes reach the DLQ unfinished."""
-    [trigger] = resources(template, "ALIYUN::FC3::Trigger").values()
+    trigger = template["Resources"]["ChangeTrigger"]
     attempts = int(trigger["Properties"]["TriggerConfig"]["runOptions"]["retryStrategy"]["MaximumRetryAttempts"])
     env = the_function(template)["EnvironmentVariables"]
     assert attempts + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
@@ -118,11 +128,11 @@ def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
     assert the_function(template)["EnvironmentVariables"]["SGRULE_OUTCOME_BUS"] == {"Ref": "OutcomeBusName"}
 
 
-def settings_env_names() -> set[str]:
-    """Every SGRULE_* name sgrule.apply.config.ApplySettings reads (field names with the prefix, or their aliases)."""
-    prefix = Settings.model_config["env_prefix"]
+def settings_env_names(settings: type = Settings) -> set[str]:
+    """Every SGRULE_* name a settings class reads (field names with the prefix, or their aliases)."""
+    prefix = settings.model_config["env_prefix"]
     names: set[str] = set()
-    for name, info in Settings.model_fields.items():
+    for name, info in settings.model_fields.items():
         alias = info.validation_alias
         if isinstance(alias, AliasChoices):
             names.update(str(choice) for choice in alias.choices)
@@ -142,13 +152,15 @@ def direct_env_reads() -> set[str]:
     return found
 
 
-def test_environment_is_exactly_what_the_code_reads(template: dict[str, Any]) -> None:
-    env = the_function(template)["EnvironmentVariables"]
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_environment_is_exactly_what_the_code_reads(template: dict[str, Any], function: str) -> None:
+    settings, unset = FUNCTIONS[function]
+    env = the_function(template, function)["EnvironmentVariables"]
     in_template = {k for k in env if k.startswith("SGRULE_")}
-    known = settings_env_names() | direct_env_reads()
+    known = settings_env_names(settings) | direct_env_reads()
     assert "SGRULE_LAZY_SDK_MODELS" in known  # the scan works
     assert in_template <= known, f"not read by the code: {sorted(in_template - known)}"
-    assert in_template | UNSET_IN_TEMPLATE == known, f"read by the code, missing: {sorted(known - in_template)}"
+    assert in_template | unset == known, f"read by the code, missing: {sorted(known - in_template - unset)}"
     assert not any(k.startswith("FC_") for k in env)  # reserved for FC's own variables
     for key in ("SGRULE_ALLOWED_REGIONS", "SGRULE_ALLOWED_SECURITY_GROUPS", "SGRULE_IDEMPOTENCY_URL"):
         assert isinstance(env[key], dict) and "Ref" in env[key], f"{key} should be a parameter"
@@ -178,18 +190,30 @@ def policy_actions(policy: dict[str, Any]) -> set[str]:
     return actions
 
 
+# Each function's code policy: the SDK calls of the modules it uses (update with the code).
+CODE_POLICIES = {
+    "ApplyCodePolicy": {"ecs:DescribeSecurityGroupAttribute", "ecs:ModifySecurityGroupEgressRule",
+                        "eventbridge:PutEvents"},
+    "NormaliseCodePolicy": {"ecs:DescribeSecurityGroups", "ecs:DescribeSecurityGroupAttribute",
+                            "eventbridge:PutEvents", "mns:SendMessage"},
+    "WebhookCodePolicy": {"mns:SendMessage"},
+}
+
+
 def test_code_policy_has_exactly_the_sdk_calls(template: dict[str, Any]) -> None:
     found = sdk_actions()
-    assert found == {"ecs:DescribeSecurityGroupAttribute", "ecs:ModifySecurityGroupEgressRule",
-                     "eventbridge:PutEvents"}  # what the code calls today; update with the policy
+    declared = set().union(*CODE_POLICIES.values())
+    # Every SDK call in the code is some function's, and no policy grants a call the code never makes.
+    assert found == {a for a in declared if a.split(":")[0] in ("ecs", "eventbridge")}
     policies = resources(template, "ALIYUN::RAM::ManagedPolicy")
-    assert policy_actions(policies["ApplyCodePolicy"]) == found
-    # Every other policy on the role is for the platform, never a second way to grant API calls of ours.
+    for name, actions in CODE_POLICIES.items():
+        assert policy_actions(policies[name]) == actions, name
+    # Every other policy on a role is for the platform, never a second way to grant API calls of ours.
     for name, policy in policies.items():
-        if name != "ApplyCodePolicy":
+        if name not in CODE_POLICIES:
             assert not {a for a in policy_actions(policy) if a.split(":")[0] in ("ecs", "eventbridge")}, name
-    role_policies = resources(template, "ALIYUN::RAM::Role")["ApplyRole"]["Properties"].get("Policies")
-    assert not role_policies  # no inline policies that would escape this check
+    for role in resources(template, "ALIYUN::RAM::Role").values():
+        assert not role["Properties"].get("Policies")  # no inline policies that would escape this check
 
 
 def test_put_events_is_scoped_to_the_outcome_bus(template: dict[str, Any]) -> None:

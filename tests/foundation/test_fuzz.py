@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sgrule.contract.errors import CODES, SgruleError
 from sgrule.contract.event import RuleChangeEvent, parse_event
 from sgrule.contract.rule import REQUEST_FIELDS
+from sgrule.contract.safe import text as safe_text
 
 BASE = {"specversion": "1.0", "id": "c-1", "source": "tests", "type": "sgrule.egress.modify",
         "time": "2026-11-27T10:00:00Z",
@@ -30,6 +31,13 @@ plausible = st.sampled_from([
 ]) | json_values
 
 
+def named(obj: Any) -> set[str]:
+    """The keys of an object as an error may name them: as given, or as safe display text (control
+    characters escaped, lone surrogates replaced: errors never carry raw hostile text)."""
+    keys = [k for k in obj if isinstance(k, str)] if isinstance(obj, dict) else []
+    return set(keys) | {safe_text(k) for k in keys}
+
+
 ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "correlationid", "data")
 
 
@@ -44,11 +52,11 @@ def check(raw: Any) -> None:
         assert exc.http_status == (403 if exc.code == "InvalidDestGroupId.Mismatch" else CODES[exc.code][0])
         assert exc.message
         if exc.field is not None:
+            keys = named(raw)
             top = exc.field.split(".")[0]
-            keys = raw if isinstance(raw, dict) else {}
             assert exc.field in keys or top in ATTRIBUTES or top in keys, exc.field
             if top == "data" and exc.field != "data" and isinstance(raw.get("data"), dict):
-                assert exc.field.split(".")[1] in REQUEST_FIELDS + tuple(raw["data"]), exc.field
+                assert exc.field[len("data."):] in set(REQUEST_FIELDS) | named(raw["data"]), exc.field
     else:
         assert isinstance(ev, RuleChangeEvent)
         assert isinstance(ev.time_us, int) and ev.key  # what the apply function reads next never raises

@@ -13,12 +13,30 @@ from typing import TypeVar
 
 import pytest
 
-from sgrule.store import ClaimStatus, IdempotencyStore, LeaseLost, open_store
+from sgrule.store import ClaimStatus, Completion, IdempotencyStore, JournalEntry, LeaseLost, open_store
 
 A = ClaimStatus.ACQUIRED
 T = TypeVar("T")
 LONG = 60.0   # a lease that never runs out during a test
 SHORT = 0.2   # a lease/TTL we wait out
+
+
+def lock(store: IdempotencyStore, rule: str, owner: str, lease_s: float = LONG) -> bool:
+    return store.lock_rules([rule], owner, lease_s)[rule] is not None
+
+
+def entry(key: str, params: dict | None = None, token: str | None = None, **times: int) -> JournalEntry:
+    return JournalEntry(key, token or f"tok-{key}", params or {"Description": "x"}, dict(times))
+
+
+def send(store: IdempotencyStore, key: str, owner: str, params: dict, rule: str = "rule") -> None:
+    """What the apply function does before a Modify: hold the rule, journal the request."""
+    assert lock(store, rule, owner)
+    store.open_entry(key, owner, rule, entry(key, params))
+
+
+def sent(params: dict, attempts: int = 0) -> dict:
+    return {"params": params, "attempts": attempts}
 
 
 def wait_until(fn: Callable[[], T], timeout: float = 5.0) -> T:
@@ -59,10 +77,10 @@ def test_live_lease_of_another_owner_is_in_progress(store: IdempotencyStore) -> 
 
 def test_same_owner_reclaims(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", LONG)
-    store.mark_sent("k", "a", {"p": 1})
+    send(store, "k", "a", {"p": 1})
     c = store.claim("k", "fp", "a", LONG)
     assert c.status is A
-    assert (c.record.deliveries, c.record.owner, c.record.sent_request) == (2, "a", {"p": 1})
+    assert (c.record.deliveries, c.record.owner, c.record.sent_request) == (2, "a", sent({"p": 1}))
 
 
 @pytest.mark.parametrize("completed", [False, True])
@@ -79,14 +97,14 @@ def test_different_fingerprint_is_mismatch(store: IdempotencyStore, completed: b
 
 def test_completed_returns_outcome(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", LONG)
-    store.mark_sent("k", "a", {"RuleId": "sgr-1"})
+    send(store, "k", "a", {"RuleId": "sgr-1"})
     store.complete("k", "a", {"type": "applied", "n": 1}, LONG)
     for owner in ("a", "b"):
         c = store.claim("k", "fp", owner, LONG)
         assert c.status is ClaimStatus.COMPLETED
         assert c.record.status == "completed"
         assert c.record.outcome == {"type": "applied", "n": 1}
-        assert c.record.sent_request == {"RuleId": "sgr-1"}
+        assert c.record.sent_request == sent({"RuleId": "sgr-1"})
         assert c.record.deliveries == 1
 
 
@@ -99,13 +117,13 @@ def test_complete_twice_by_owner_is_noop(store: IdempotencyStore) -> None:
 
 def test_expired_lease_is_taken_over(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", SHORT)
-    store.mark_sent("k", "a", {"Policy": "accept"})
+    send(store, "k", "a", {"Policy": "accept"})
     c = wait_until(lambda: (c := store.claim("k", "fp", "b", LONG)).status is A and c)
     assert (c.record.owner, c.record.deliveries) == ("b", 2)
-    assert c.record.sent_request == {"Policy": "accept"}  # the crashed attempt's request is still visible
+    assert c.record.sent_request == sent({"Policy": "accept"})  # the crashed attempt's request is still visible
     # the old owner lost the lease: it may not write any more
     with pytest.raises(LeaseLost):
-        store.mark_sent("k", "a", {"Policy": "drop"})
+        store.open_entry("k", "a", "rule", entry("k", {"Policy": "drop"}))
     with pytest.raises(LeaseLost):
         store.complete("k", "a", {"late": True}, LONG)
     store.release("k", "a")  # no-op: not ours
@@ -122,10 +140,10 @@ def test_deliveries_count_every_takeover(store: IdempotencyStore) -> None:
 
 def test_in_progress_record_outlives_its_lease(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", SHORT)
-    store.mark_sent("k", "a", {"x": 1})
+    send(store, "k", "a", {"x": 1})
     wait_until(lambda: time.time() > store.get("k").lease_expires_at + 0.05)
     r = store.get("k")
-    assert r is not None and r.sent_request == {"x": 1} and r.status == "in_progress"
+    assert r is not None and r.sent_request == sent({"x": 1}) and r.status == "in_progress"
     assert r.expires_at is not None and r.expires_at > time.time() + 3600  # kept for the retention
 
 
@@ -140,7 +158,7 @@ def test_completed_record_expires_after_ttl(store: IdempotencyStore) -> None:
 
 def test_release_ends_lease_now(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", LONG)
-    store.mark_sent("k", "a", {"x": 1})
+    send(store, "k", "a", {"x": 1})
     store.release("k", "b")  # not b's: no effect
     assert store.claim("k", "fp", "b", LONG).status is ClaimStatus.IN_PROGRESS
     store.release("k", "a")
@@ -148,41 +166,47 @@ def test_release_ends_lease_now(store: IdempotencyStore) -> None:
     assert r.status == "in_progress" and r.lease_expires_at <= time.time() + 0.01
     c = store.claim("k", "fp", "b", LONG)
     assert c.status is A
-    assert (c.record.owner, c.record.deliveries, c.record.sent_request) == ("b", 2, {"x": 1})
+    assert (c.record.owner, c.record.deliveries, c.record.sent_request) == ("b", 2, sent({"x": 1}))
 
 
 def test_writes_need_the_lease(store: IdempotencyStore) -> None:
+    assert lock(store, "rule", "a") and lock(store, "rule-b", "b")
     with pytest.raises(LeaseLost):
-        store.mark_sent("missing", "a", {})
+        store.open_entry("missing", "a", "rule", entry("missing"))
     with pytest.raises(LeaseLost):
         store.complete("missing", "a", {}, LONG)
     store.release("missing", "a")  # no-op, no error
     assert store.get("missing") is None
     store.claim("k", "fp", "a", LONG)
     with pytest.raises(LeaseLost):
-        store.mark_sent("k", "b", {})
+        store.open_entry("k", "b", "rule-b", entry("k"))  # b holds a rule, not the claim
+    with pytest.raises(LeaseLost):
+        store.open_entry("k", "a", "rule-b", entry("k"))  # a holds the claim, not the rule
     with pytest.raises(LeaseLost):
         store.complete("k", "b", {}, LONG)
+    assert store.rule_state("rule").journal == [] and store.rule_state("rule-b").journal == []
     store.complete("k", "a", {}, LONG)
     with pytest.raises(LeaseLost):
-        store.mark_sent("k", "a", {})  # completed: nothing more to send
+        store.open_entry("k", "a", "rule", entry("k"))  # completed: nothing more to send
 
 
 def test_json_round_trip_is_exact(store: IdempotencyStore) -> None:
     payload = {"SecurityGroupId": "sg-1", "Description": "übung ✓", "Priority": 1, "Tags": [],
                "Nested": {"empty": {}, "t": 1732700000123456, "f": 0.5, "n": None, "b": False}}
     store.claim("k", "fp", "a", LONG)
-    store.mark_sent("k", "a", payload)
+    send(store, "k", "a", payload)
     store.complete("k", "a", {"data": payload}, LONG)
     r = store.get("k")
-    assert r.sent_request == payload and r.outcome == {"data": payload}
+    assert r.sent_request == sent(payload) and r.outcome == {"data": payload}
 
 
 def test_invalid_durations_are_refused(store: IdempotencyStore) -> None:
     with pytest.raises(ValueError):
         store.claim("k", "fp", "a", 0)
     with pytest.raises(ValueError):
-        store.acquire_rule_lock("r", "a", -1)
+        store.lock_rules(["r"], "a", -1)
+    with pytest.raises(ValueError):
+        store.renew(["k"], [], "a", 0)
 
 
 def test_namespaces_are_isolated(store_url: str, namespace: str, other_namespace: str) -> None:
@@ -190,7 +214,7 @@ def test_namespaces_are_isolated(store_url: str, namespace: str, other_namespace
     try:
         assert a.claim("k", "fp", "a", LONG).status is A
         assert b.claim("k", "other", "b", LONG).status is A
-        assert b.acquire_rule_lock("r", "b", LONG) and a.acquire_rule_lock("r", "a", LONG)
+        assert lock(b, "r", "b") and lock(a, "r", "a")
     finally:
         a.close()
         b.close()
@@ -199,22 +223,22 @@ def test_namespaces_are_isolated(store_url: str, namespace: str, other_namespace
 # --- per-rule lock -------------------------------------------------------------------------------------
 
 def test_rule_lock_is_exclusive(store: IdempotencyStore) -> None:
-    assert store.acquire_rule_lock("r", "a", LONG)
-    assert not store.acquire_rule_lock("r", "b", LONG)
-    assert store.acquire_rule_lock("r", "a", LONG)  # ours: renewed
-    assert store.acquire_rule_lock("other-rule", "b", LONG)
+    assert lock(store, "r", "a", LONG)
+    assert not lock(store, "r", "b", LONG)
+    assert lock(store, "r", "a", LONG)  # ours: renewed
+    assert lock(store, "other-rule", "b", LONG)
     store.release_rule_lock("r", "b")  # not b's: stays a's
-    assert not store.acquire_rule_lock("r", "b", LONG)
+    assert not lock(store, "r", "b", LONG)
     store.release_rule_lock("r", "a")
-    assert store.acquire_rule_lock("r", "b", LONG)
+    assert lock(store, "r", "b", LONG)
 
 
 def test_rule_lock_expires(store: IdempotencyStore) -> None:
-    assert store.acquire_rule_lock("r", "a", SHORT)
-    assert not store.acquire_rule_lock("r", "b", LONG)
-    wait_until(lambda: store.acquire_rule_lock("r", "b", LONG))
+    assert lock(store, "r", "a", SHORT)
+    assert not lock(store, "r", "b", LONG)
+    wait_until(lambda: lock(store, "r", "b", LONG))
     store.release_rule_lock("r", "a")  # a's lease is over: must not free b's lock
-    assert not store.acquire_rule_lock("r", "a", LONG)
+    assert not lock(store, "r", "a", LONG)
 
 
 def test_rule_lock_under_threads(store: IdempotencyStore) -> None:
@@ -226,7 +250,7 @@ def test_rule_lock_under_threads(store: IdempotencyStore) -> None:
 
     def worker(owner: str) -> None:
         for _ in range(15):
-            if store.acquire_rule_lock("r", owner, LONG):
+            if lock(store, "r", owner):
                 with guard:
                     holders.append(owner)
                     if len(holders) > 1:
@@ -248,38 +272,44 @@ def test_rule_lock_under_threads(store: IdempotencyStore) -> None:
 
 # --- per-rule field watermarks -------------------------------------------------------------------------
 
-def test_field_times_max_merge(store: IdempotencyStore) -> None:
-    assert store.field_times("r") == {}
+def complete_with(store: IdempotencyStore, key: str, times: dict[str, int], ttl: float = LONG,
+                  rule: str = "r") -> None:
+    store.claim(key, "fp", "w", LONG)
+    store.complete(key, "w", {"ok": True}, ttl, rule_key=rule, field_times=times)
+
+
+def test_watermarks_max_merge(store: IdempotencyStore) -> None:
+    assert store.rule_state("r").marks == {}
     t0 = 1_732_700_000_123_456  # epoch microseconds: more digits than a float prints by default
-    store.record_field_times("r", {"Policy": t0 + 10, "PortRange": t0 + 5}, LONG)
-    store.record_field_times("r", {"Policy": t0 + 7, "PortRange": t0 + 9, "Priority": t0}, LONG)
-    assert store.field_times("r") == {"Policy": t0 + 10, "PortRange": t0 + 9, "Priority": t0}
-    store.record_field_times("r", {}, LONG)
-    assert store.field_times("r") == {"Policy": t0 + 10, "PortRange": t0 + 9, "Priority": t0}
-    assert store.field_times("other") == {}
+    complete_with(store, "k1", {"Policy": t0 + 10, "PortRange": t0 + 5})
+    complete_with(store, "k2", {"Policy": t0 + 7, "PortRange": t0 + 9, "Priority": t0})
+    assert store.rule_state("r").marks == {"Policy": t0 + 10, "PortRange": t0 + 9, "Priority": t0}
+    complete_with(store, "k3", {})
+    assert store.rule_state("r").marks == {"Policy": t0 + 10, "PortRange": t0 + 9, "Priority": t0}
+    assert store.rule_state("other").marks == {}
 
 
-def test_field_times_expire(store: IdempotencyStore) -> None:
-    store.record_field_times("r", {"Policy": 5}, SHORT)
-    assert store.field_times("r") == {"Policy": 5}
-    wait_until(lambda: store.field_times("r") == {})
-    store.record_field_times("r", {"Policy": 1}, LONG)  # an expired watermark no longer wins
-    assert store.field_times("r") == {"Policy": 1}
+def test_watermarks_expire(store: IdempotencyStore) -> None:
+    complete_with(store, "k1", {"Policy": 5}, SHORT)
+    assert store.rule_state("r").marks == {"Policy": 5}
+    wait_until(lambda: store.rule_state("r").marks == {})
+    complete_with(store, "k2", {"Policy": 1})  # an expired watermark no longer wins
+    assert store.rule_state("r").marks == {"Policy": 1}
 
 
-def test_field_times_concurrent_merge(store: IdempotencyStore) -> None:
+def test_watermarks_concurrent_merge(store: IdempotencyStore) -> None:
     rng = random.Random(7)
     batches = [{f: rng.randrange(10**15, 2 * 10**15) for f in rng.sample("abcdef", 3)} for _ in range(64)]
     expected: dict[str, int] = {}
     for b in batches:
         for f, t in b.items():
             expected[f] = max(t, expected.get(f, t))
-    threads = [threading.Thread(target=store.record_field_times, args=("r", b, LONG)) for b in batches]
+    threads = [threading.Thread(target=complete_with, args=(store, f"k{i}", b)) for i, b in enumerate(batches)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert store.field_times("r") == expected
+    assert store.rule_state("r").marks == expected
 
 
 # --- concurrency ---------------------------------------------------------------------------------------
@@ -368,46 +398,148 @@ def test_claim_many_is_claim_for_each_in_order(store: IdempotencyStore) -> None:
 
 
 def test_complete_records_watermarks_and_releases_the_rule_atomically(store: IdempotencyStore) -> None:
+    complete_with(store, "before", {"PortRange": 50, "Description": 10}, rule="rule")
     store.claim("k", "fp", "me", 60)
-    assert store.acquire_rule_lock("rule", "me", 60)
-    store.record_field_times("rule", {"PortRange": 50, "Description": 10}, 60)
+    assert lock(store, "rule", "me", 60)
     store.complete("k", "me", {"status": "applied"}, 60, rule_key="rule",
-                   field_times={"PortRange": 40, "Description": 20, "_applied_at": 99}, release_rule=True)
-    assert store.field_times("rule") == {"PortRange": 50, "Description": 20, "_applied_at": 99}
-    assert store.acquire_rule_lock("rule", "someone-else", 60)  # released by the complete
+                   field_times={"PortRange": 40, "Description": 20}, release_rule=True)
+    assert store.rule_state("rule").marks == {"PortRange": 50, "Description": 20}
+    assert lock(store, "rule", "someone-else", 60)  # released by the complete
     store.claim("k2", "fp", "me", 60)
     store.complete("k2", "me", {"status": "unchanged"}, 60, rule_key="rule", field_times={"Policy": 7},
                    release_rule=True)
-    assert not store.acquire_rule_lock("rule", "me", 60)  # not ours: left alone
-    assert store.field_times("rule")["Policy"] == 7
+    assert not lock(store, "rule", "me", 60)  # not ours: left alone
+    assert store.rule_state("rule").marks["Policy"] == 7
 
 
 def test_complete_without_the_lease_changes_no_watermark(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "other", 60)
     with pytest.raises(LeaseLost):
         store.complete("k", "me", {}, 60, rule_key="rule", field_times={"PortRange": 1})
-    assert store.field_times("rule") == {}
+    assert store.rule_state("rule").marks == {}
 
 
-def test_lock_rules_takes_free_locks_and_reads_their_watermarks(store: IdempotencyStore) -> None:
-    store.record_field_times("r1", {"PortRange": 5}, 60)
-    assert store.acquire_rule_lock("r2", "other", 60)
+def test_lock_rules_takes_free_locks_and_reads_their_state(store: IdempotencyStore) -> None:
+    complete_with(store, "k", {"PortRange": 5}, rule="r1")
+    assert lock(store, "r2", "other", 60)
     got = store.lock_rules(["r1", "r2", "r3"], "me", 60)
-    assert got == {"r1": {"PortRange": 5}, "r2": None, "r3": {}}
-    assert not store.acquire_rule_lock("r1", "other", 60) and not store.acquire_rule_lock("r3", "other", 60)
+    assert got["r2"] is None
+    assert (got["r1"].marks, got["r1"].journal) == ({"PortRange": 5}, [])
+    assert (got["r3"].marks, got["r3"].version, got["r3"].journal) == ({}, 0, [])
+    assert not lock(store, "r1", "other", 60) and not lock(store, "r3", "other", 60)
     assert store.lock_rules([], "me", 60) == {}
 
 
 def test_complete_many_completes_ours_and_reports_lost_leases(store: IdempotencyStore) -> None:
-    from sgrule.store import Completion
-
     store.claim("mine", "fp", "me", 60)
     store.claim("theirs", "fp", "other", 60)
-    assert store.acquire_rule_lock("rule", "me", 60)
+    assert lock(store, "rule", "me", 60)
     done = store.complete_many([Completion("mine", {"n": 1}, "rule", {"Description": 3}, True),
                                 Completion("theirs", {"n": 2}, "rule", {"Description": 9})], "me", 60)
     assert done == [True, False]
     assert store.get("mine").outcome == {"n": 1} and store.get("theirs").status == "in_progress"
-    assert store.field_times("rule") == {"Description": 3}  # the lost one changed nothing
-    assert store.acquire_rule_lock("rule", "other", 60)
+    assert store.rule_state("rule").marks == {"Description": 3}  # the lost one changed nothing
+    assert lock(store, "rule", "other", 60)
     assert store.complete_many([], "me", 60) == []
+
+
+# --- the journal ---------------------------------------------------------------------------------------
+
+def test_open_entry_journals_the_request_and_a_new_version(store: IdempotencyStore) -> None:
+    seq0 = store.sequence()
+    store.claim("k", "fp", "a", LONG)
+    assert lock(store, "rule", "a")
+    e = entry("k", {"Description": "new"}, Description=7)
+    v = store.open_entry("k", "a", "rule", e)
+    assert v > seq0 and store.sequence() == v
+    state = store.rule_state("rule")
+    assert state.version == v
+    assert [(j.change_key, j.token, j.params, j.field_times, j.seq) for j in state.journal] == [
+        ("k", "tok-k", {"Description": "new"}, {"Description": 7}, v)]
+    assert store.get("k").sent_request == sent({"Description": "new"})
+    # the same token again replaces the entry (a retry of the same request), a later one comes after it
+    v2 = store.open_entry("k", "a", "rule", entry("k", {"Description": "new"}, Description=7))
+    assert v2 > v and len(store.rule_state("rule").journal) == 1
+    store.claim("k2", "fp", "a", LONG)
+    store.open_entry("k2", "a", "rule", entry("k2", {"Priority": "2"}, Priority=5))
+    assert [j.token for j in store.rule_state("rule").journal] == ["tok-k", "tok-k2"]
+
+
+def test_complete_closes_its_entry_with_a_new_version(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "a", LONG)
+    assert lock(store, "rule", "a")
+    v = store.open_entry("k", "a", "rule", entry("k", Description=7))
+    store.complete("k", "a", {"status": "applied"}, LONG, rule_key="rule", field_times={"Description": 7},
+                   entry="tok-k")
+    state = store.rule_state("rule")
+    assert state.journal == [] and state.version > v and state.marks == {"Description": 7}
+    assert lock(store, "rule", "a")  # still ours: no release asked
+
+
+def test_an_open_entry_is_what_the_next_holder_finds(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "a", SHORT)
+    assert lock(store, "rule", "a", SHORT)
+    store.open_entry("k", "a", "rule", entry("k", {"Description": "new"}, Description=7))
+    # a is killed here; b takes the rule once its lease is over and finds the intent
+    state = wait_until(lambda: store.lock_rules(["rule"], "b", LONG)["rule"])
+    assert [j.change_key for j in state.journal] == ["k"]
+
+
+def test_settle_closes_the_entry_records_its_watermarks_and_tells_its_change(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "a", SHORT)
+    assert lock(store, "rule", "a", SHORT)
+    store.open_entry("k", "a", "rule", entry("k", Description=7))
+    [found] = wait_until(lambda: store.lock_rules(["rule"], "b", LONG)["rule"]).journal
+    with pytest.raises(LeaseLost):
+        store.settle("rule", "a", found, {"requestId": "R-1"}, {"Description": 7}, LONG)  # a lost the rule
+    v = store.settle("rule", "b", found, {"requestId": "R-1"}, found.field_times, LONG)
+    state = store.rule_state("rule")
+    assert (state.journal, state.marks, state.version) == ([], {"Description": 7}, v)
+    r = store.get("k")
+    assert r.settled == {"requestId": "R-1"} and r.status == "in_progress"
+    c = store.claim("k", "fp", "c", LONG)  # the change's next delivery learns it
+    assert (c.status, c.record.settled) == (A, {"requestId": "R-1"})
+
+
+def test_settle_of_a_refused_request_records_no_watermark(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "a", LONG)
+    assert lock(store, "rule", "a")
+    store.open_entry("k", "a", "rule", entry("k", Description=7))
+    [found] = store.lock_rules(["rule"], "a", LONG)["rule"].journal
+    store.settle("rule", "a", found, {"error": {"code": "InvalidParam.PortRange"}}, None, LONG)
+    assert store.rule_state("rule").marks == {} and store.rule_state("rule").journal == []
+    assert store.get("k").settled == {"error": {"code": "InvalidParam.PortRange"}}
+
+
+def test_settle_leaves_a_completed_change_alone(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "a", LONG)
+    assert lock(store, "rule", "a")
+    store.open_entry("k", "a", "rule", entry("k", Description=7))
+    [found] = store.rule_state("rule").journal
+    store.complete("k", "a", {"status": "applied"}, LONG)
+    store.settle("rule", "a", found, {"requestId": "R-2"}, found.field_times, LONG)
+    assert store.get("k").settled is None and store.get("k").outcome == {"status": "applied"}
+
+
+# --- leases --------------------------------------------------------------------------------------------
+
+def test_renew_extends_ours_and_reports_the_rest(store: IdempotencyStore) -> None:
+    first_lease_end = time.time() + SHORT
+    store.claim("mine", "fp", "me", SHORT)
+    store.claim("theirs", "fp", "other", LONG)
+    assert lock(store, "r-mine", "me", SHORT) and lock(store, "r-theirs", "other")
+    lost = store.renew(["mine", "theirs", "missing"], ["r-mine", "r-theirs", "r-free"], "me", LONG)
+    assert lost == {"theirs", "missing", "r-theirs", "r-free"}
+    assert store.get("mine").lease_expires_at > time.time() + LONG / 2
+    wait_until(lambda: time.time() > first_lease_end + 0.1)  # past the first lease: renewed, still ours
+    assert store.claim("mine", "fp", "other", LONG).status is ClaimStatus.IN_PROGRESS
+    assert not lock(store, "r-mine", "other")
+    assert store.renew([], [], "me", LONG) == set()
+
+
+def test_renew_after_expiry_is_refused(store: IdempotencyStore) -> None:
+    store.claim("k", "fp", "me", SHORT)
+    assert lock(store, "r", "me", SHORT)
+    wait_until(lambda: time.time() > store.get("k").lease_expires_at + 0.05)
+    wait_until(lambda: lock(store, "r", "other"))
+    assert store.renew(["k"], ["r"], "me", LONG) == {"k", "r"}

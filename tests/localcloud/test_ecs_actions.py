@@ -103,6 +103,31 @@ def test_describe_security_groups_filters_and_pages(ecs_seed: Any, ecs_client: A
     assert (p2.page_number, p2.page_size, p2.total_count) == (2, 5, 15)
     expect_error(lambda: describe(security_group_ids="not json"), "InvalidSecurityGroupIds.Malformed", 400)
     expect_error(lambda: describe(max_results=101), "InvalidMaxResults.Malformed", 400)
+    expect_error(lambda: describe(max_results=10, next_token="garbage!"), "InvalidNextToken.Malformed", 400)
+
+
+def test_describe_security_groups_pages_stay_whole_while_groups_come_and_go(ecs_seed: Any, ecs_client: Any) -> None:
+    """A scan pages through the groups while others create and delete them: no group that exists through
+    the whole walk is skipped or returned twice."""
+    groups = [ecs_seed.group(name=f"g{i}") for i in range(9)]
+
+    def page(token: str | None) -> Any:
+        return ecs_client.describe_security_groups(models.DescribeSecurityGroupsRequest(
+            region_id=REGION, max_results=3, next_token=token)).body
+
+    first = page(None)
+    assert [g.security_group_id for g in first.security_groups.security_group] == groups[:3]
+    ecs_client.delete_security_group(models.DeleteSecurityGroupRequest(region_id=REGION, security_group_id=groups[1]))
+    ecs_client.delete_security_group(models.DeleteSecurityGroupRequest(region_id=REGION, security_group_id=groups[4]))
+    added = ecs_seed.group(name="late")
+    seen, token = [g.security_group_id for g in first.security_groups.security_group], first.next_token
+    while token:
+        body = page(token)
+        seen += [g.security_group_id for g in body.security_groups.security_group]
+        token = body.next_token
+    survivors = [g for g in groups if g not in (groups[1], groups[4])]
+    assert [g for g in seen if g in survivors] == survivors and len(seen) == len(set(seen))
+    assert seen.count(added) == 1  # a group created mid-walk comes last, once
 
 
 # --- authorize / describe attribute / revoke -------------------------------------------------------------------

@@ -246,3 +246,21 @@ def test_sample_state_is_the_emulators_own_dump() -> None:
     assert any(r["Ipv6DestCidrIp"] for r in rules)
     assert any(r["DestGroupId"] for r in rules)
     assert any(r["DestPrefixListId"] for r in rules)
+
+
+def test_function_enqueues_on_the_embedded_mns(tmp_path: Path) -> None:
+    # A door-like function: puts the event it gets on the change queue with sgrule's ChangeQueue.
+    fn = tmp_path / "functions" / "door"
+    fn.mkdir(parents=True)
+    (fn / "index.py").write_text(
+        "import json\n"
+        "from sgrule.clients.mns import ChangeQueue\n"
+        "from sgrule.runtime.config import CommonSettings\n"
+        "def handler(event, context):\n"
+        "    return ChangeQueue(CommonSettings()).send(json.loads(event))\n")
+    (tmp_path / "event.json").write_text(json.dumps([{"id": "c-1"}, {"id": "c-2"}]))
+    proc = invoke("door", "--event", "event.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 2  # two MNS message ids
+    assert "BatchSendMessage                     ok" in proc.stderr
+    assert "messages on queue 'sgrule-changes': 2" in proc.stderr

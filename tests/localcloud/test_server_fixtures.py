@@ -41,7 +41,7 @@ def test_state_dump_and_load_covers_ecs(ecs_seed: Any, localcloud: Any) -> None:
     sg = ecs_seed.group(name="kept")
     rule = ecs_seed.egress(sg)
     state = localcloud.state()
-    assert set(state) == {"ecs", "eventbridge"}
+    assert set(state) == {"ecs", "eventbridge", "mns"}
     localcloud.reset()
     assert ecs_seed.client.describe_security_groups(ecs.DescribeSecurityGroupsRequest(
         region_id="cn-hangzhou")).body.security_groups.security_group == []

@@ -10,3 +10,6 @@ class ApplySettings(CommonSettings):
     outcome_source: str = "sgrule/apply"
     concurrency: int = Field(16, ge=1, le=256)  # rules worked on at once
     max_deliveries: int = Field(5, ge=1)  # then a change still failing transiently ends as `failed`
+    # Claims and rule locks are leases this long, renewed every third of it while the instance lives: a
+    # killed instance holds up others' work on its changes and rules for one lease at most.
+    lease_s: float = Field(6.0, ge=0.5, le=300)

@@ -1,4 +1,4 @@
-"""The ``sgrule`` command: validate events, export schemas, run the local cloud.
+"""The ``sgrule`` command: validate events, export schemas, normalise descriptions, run the local cloud.
 
 Tooling only: the deployed functions never import this module.
 """
@@ -29,11 +29,12 @@ def read_events(text: str) -> list[Any]:
 
 
 def validate_lines(events: list[Any]) -> Iterator[tuple[bool, dict[str, Any]]]:
+    from ..contract import safe
     from ..contract.errors import SgruleError
     from ..contract.event import parse_event
 
     for raw in events:
-        ident = raw.get("id") if isinstance(raw, dict) else None
+        ident = safe.optional(raw.get("id")) if isinstance(raw, dict) else None  # what a sender wrote, made safe
         try:
             parse_event(raw)
             yield True, {"id": ident, "valid": True, "error": None}
@@ -54,7 +55,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     all_valid = True
     for ok, line in validate_lines(events):
         all_valid &= ok
-        print(json.dumps(line, ensure_ascii=False))
+        print(json.dumps(line, ensure_ascii=False, allow_nan=False))  # strict JSON (RFC 8259), always
     return 0 if all_valid else 1
 
 
@@ -104,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=str(SCHEMA_DIR), help="schema folder (default: schemas)")
     p.set_defaults(func=cmd_schemas)
 
-    p = sub.add_parser("local", help="the local cloud emulator: start | invoke (see `sgrule local --help`)",
+    from .normalise import add_parser as add_normalise
+
+    add_normalise(sub)
+
+    p = sub.add_parser("local", help="the local cloud: start | invoke | trigger | generate-event | pipeline "
+                       "(see `sgrule local --help`)",
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_local)
@@ -114,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cli import main as local_main
 
-    return local_main(args.rest, prog="sgrule local")
+    from . import pipeline
+
+    return local_main(args.rest, prog="sgrule local", extensions={"pipeline": (pipeline.add_parser, pipeline.run)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

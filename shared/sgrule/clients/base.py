@@ -28,3 +28,12 @@ def _config(settings: CommonSettings, config_cls: Any, region_id: str) -> Any:
     config.connect_timeout = settings.connect_timeout_ms
     config.read_timeout = settings.read_timeout_ms
     return config
+
+
+def static_credentials(settings: CommonSettings) -> tuple[str, str, str] | None:
+    """(access key id, secret, security token or "") from the settings, or None to use the SDK's default
+    credential chain (for SDKs that take the key itself, as the MNS SDK does)."""
+    if not (settings.access_key_id and settings.access_key_secret):
+        return None
+    token = settings.security_token.get_secret_value() if settings.security_token else ""
+    return settings.access_key_id, settings.access_key_secret.get_secret_value(), token

@@ -1,11 +1,11 @@
-"""ECS through the official SDK: the client, reading a group's egress rules, the Modify call.
+"""ECS through the official SDK: the client, listing groups, reading a group's egress rules, the Modify call.
 
 Calls go through a :class:`~sgrule.clients.retry.Retrier` (the SDK retries nothing by default); every retry
 of a Modify carries the same ClientToken.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..contract.rule import RULE_FIELDS, canonical
 from ..runtime.config import CommonSettings, endpoint_parts
@@ -49,6 +49,24 @@ def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retr
         token = body.next_token
         if not token:
             return rules
+
+
+def describe_groups(client: Client, region_id: str, retrier: Retrier,
+                    page_size: int = 100) -> Iterator[list[tuple[str, str]]]:
+    """The region's security groups, one page at a time (MaxResults/NextToken, up to 100 a page, the API's
+    maximum): ``[(SecurityGroupId, SecurityGroupName), ...]`` per page, so callers can start on a page's
+    groups while the next is read."""
+    from alibabacloud_ecs20140526.models import DescribeSecurityGroupsRequest
+
+    token: str | None = None
+    while True:
+        request = DescribeSecurityGroupsRequest(region_id=region_id, max_results=page_size, next_token=token)
+        body = retrier.call(lambda rt: client.describe_security_groups_with_options(request, rt).body)
+        groups = (body.security_groups.security_group if body.security_groups else None) or []
+        yield [(g.security_group_id, g.security_group_name or "") for g in groups]
+        token = body.next_token
+        if not token:
+            return
 
 
 def live_fields(perm: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,22 @@ class Transient(Exception):
         self.error = error
 
 
+class NotSent(Exception):
+    """The request never left: building it failed on our side (an encoding or programming error). Not a
+    network error, so never retried as one; ``error`` is ``Runtime.Unexpected``."""
+
+    def __init__(self, error: SgruleError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+# What the SDK wraps when *building* a request fails (before anything is sent), as opposed to the
+# transport's errors and a reply it could not read (both after the request may have taken effect).
+_BUILD_ERRORS = (UnicodeError, TypeError, AttributeError)
+
+
 def classify(exc: Exception) -> Exception:
-    """SDK exception -> :class:`Transient` or a final :class:`SgruleError` (source ``ecs``)."""
+    """SDK exception -> :class:`Transient`, :class:`NotSent`, or a final :class:`SgruleError` (source ``ecs``)."""
     from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
     from darabonba.exceptions import UnretryableException
 
@@ -39,8 +53,12 @@ def classify(exc: Exception) -> Exception:
                 or code.startswith(_TRANSIENT_CODES):
             return Transient(err)
         return err
-    if isinstance(exc, UnretryableException):  # no response: connection refused, reset, timeout
+    if isinstance(exc, UnretryableException):
         inner = getattr(exc, "inner_exception", None) or exc
+        if isinstance(inner, _BUILD_ERRORS):
+            return NotSent(SgruleError("Runtime.Unexpected", f"the request could not be built: "
+                                       f"{type(inner).__name__}: {inner}", source="runtime"))
+        # No (readable) response: connection refused, reset, timeout -- it may or may not have taken effect.
         return Transient(SgruleError("ServiceUnavailable", f"network error: {type(inner).__name__}: {inner}",
                                      http_status=503, source="runtime"))
     return exc
@@ -84,7 +102,14 @@ class Retrier:
                 result = classify(exc)
                 if not isinstance(result, Transient):
                     raise result from None
-                delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
-                if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+                if not self.pause(attempt):
                     raise result from None
-                time.sleep(delay)
+
+    def pause(self, attempt: int) -> bool:
+        """After failed try number ``attempt``: sleep the full-jitter backoff and return True, or return False
+        at once when out of tries, or when the sleep would end past the deadline."""
+        delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+        if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+            return False
+        time.sleep(delay)
+        return True

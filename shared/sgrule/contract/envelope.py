@@ -4,8 +4,10 @@ Accepted shapes (FC gives the handler bytes):
 - a JSON array of EventBridge events wrapping MNS messages (``data.messageBody`` holds the rule-change
   event as JSON text, or base64 of it when the trigger does not decode bodies), or one such object;
 - a bare rule-change event (a synchronous invoke from a workflow), or a JSON array of them.
-Anything else raises :class:`InvocationError`: an unrecognised shape is never a silent no-op.
-A message whose body cannot be decoded still becomes an item, carrying its error, so it gets an outcome.
+A payload that is not JSON, or a single value of no known shape, raises :class:`InvocationError` (an
+unrecognised shape is never a silent no-op). Inside an array, each element stands alone: an element of no
+known shape, or a message whose body cannot be decoded, still becomes an item carrying its error, so it gets
+a ``rejected`` outcome and never blocks its neighbours.
 """
 from __future__ import annotations
 
@@ -57,23 +59,29 @@ def _decode_body(body: Any) -> Any:
 
 def _unwrap(obj: dict[str, Any]) -> Delivered:
     data = obj["data"]
-    mid = data.get("messageId") or obj.get("id")
+    mid = _id(data.get("messageId")) or _id(obj.get("id"))
     try:
-        return Delivered(_decode_body(data["messageBody"]), message_id=str(mid) if mid is not None else None)
+        return Delivered(_decode_body(data["messageBody"]), message_id=mid)
     except ValueError as exc:
         return Delivered(None, SgruleError("InvalidEvent.Malformed", str(exc), field="data.messageBody"),
-                         message_id=str(mid) if mid is not None else None)
+                         message_id=mid)
 
 
-def _item(obj: Any, where: str) -> Delivered:
+_UNKNOWN = ("not an EventBridge event wrapping an MNS message (data.messageBody) nor a rule-change "
+            "CloudEvent (specversion, data)")
+
+
+def _item(obj: Any) -> Delivered | None:
     if isinstance(obj, dict):
         if _is_wrapper(obj):
             return _unwrap(obj)
         if _is_change(obj):
-            return Delivered(obj, message_id=str(obj.get("id")) if obj.get("id") is not None else None)
-    raise InvocationError(
-        f"{where}: not an EventBridge event wrapping an MNS message (data.messageBody) nor a rule-change "
-        "CloudEvent (specversion, data)")
+            return Delivered(obj, message_id=_id(obj.get("id")))
+    return None
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def unwrap(payload: bytes | str | Any) -> list[Delivered]:
@@ -84,5 +92,16 @@ def unwrap(payload: bytes | str | Any) -> list[Delivered]:
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise InvocationError(f"the event is not JSON: {type(exc).__name__}: {exc}") from None
     if isinstance(payload, list):
-        return [_item(obj, f"event[{i}]") for i, obj in enumerate(payload)]
-    return [_item(payload, "event")]
+        items = []
+        for i, obj in enumerate(payload):
+            item = _item(obj)
+            if item is None:
+                item = Delivered(None, SgruleError("InvalidEvent.Malformed", f"event[{i}]: {_UNKNOWN}",
+                                                   field=f"[{i}]"), message_id=_id(obj.get("id"))
+                                 if isinstance(obj, dict) else None)
+            items.append(item)
+        return items
+    item = _item(payload)
+    if item is None:
+        raise InvocationError(f"event: {_UNKNOWN}")
+    return [item]

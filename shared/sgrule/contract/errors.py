@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .safe import text
+
 ErrorSource = Literal["validation", "policy", "ecs", "runtime"]
 
 # code -> (HTTP status the API uses, default message). Codes outside the ECS documentation are marked
@@ -106,9 +108,10 @@ class SgruleError(Exception):
     def __init__(self, code: str, message: str | None = None, *, field: str | None = None,
                  http_status: int | None = None, source: ErrorSource = "validation") -> None:
         status, default = CODES.get(code, (400, code))
-        self.code = _API_CODE.get(code, code)
-        self.message = message or default
-        self.field = field
+        # Messages and fields may quote what a sender wrote: kept encodable and short (see .safe).
+        self.code = _API_CODE.get(code, code) if code in CODES else text(code, 128)
+        self.message = text(message or default, 1024)
+        self.field = text(field, 256) if field is not None else None
         self.http_status = http_status or status
         self.source: ErrorSource = source
         super().__init__(f"{self.code}: {self.message}" + (f" ({field})" if field else ""))

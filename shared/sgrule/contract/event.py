@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from .errors import CODES, SgruleError
+from .safe import is_clean
 from .rule import ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination, fail, normalise
 
 EVENT_TYPE = "sgrule.egress.modify"
@@ -161,6 +162,15 @@ class RuleChangeEvent(BaseModel):
             if value.get(name) is None:
                 raise fail("InvalidEvent.MissingAttribute", name, f"The CloudEvents attribute {name!r} is required.")
         return value
+
+    @field_validator("id", "source", "subject", "correlationid", mode="before")
+    @classmethod
+    def _cloudevents_string(cls, v: Any, info: Any) -> Any:
+        # CloudEvents Strings exclude control characters and lone surrogates (no encoder can send those).
+        if isinstance(v, str) and not is_clean(v):
+            raise fail("InvalidEvent.InvalidAttribute", info.field_name,
+                       f"{info.field_name} contains a control character or an unpaired surrogate.")
+        return v
 
     @field_validator("time", mode="before")
     @classmethod

@@ -5,10 +5,10 @@ Built as plain dicts on the hot path; the contract (pydantic models, JSON Schema
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from . import safe
 from .errors import SgruleError
 
 Status = Literal["applied", "unchanged", "rejected", "superseded", "failed"]
@@ -20,13 +20,13 @@ def outcome_id(source: str | None, change_id: str | None, variant: str | None = 
     """Deterministic from the change, so re-publishing is idempotent for consumers. ``variant`` keeps a
     different event that reuses a change's id (IdempotentParameterMismatch) from sharing its outcome id."""
     seed = f"{source}\x1f{change_id}" + (f"\x1f{variant}" if variant else "")
-    digest = hashlib.sha256(seed.encode()).hexdigest()
+    digest = safe.digest(seed)
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 def client_token(source: str, change_id: str) -> str:
     """The ClientToken for a change: the same on every retry and redelivery, ASCII, 64 at most."""
-    return "sgrule-" + hashlib.sha256(f"{source}\x1f{change_id}".encode()).hexdigest()[:48]
+    return "sgrule-" + safe.digest(f"{source}\x1f{change_id}")[:48]
 
 
 def now_rfc3339() -> str:
@@ -39,9 +39,14 @@ def build(*, status: Status, source: str, change_source: str | None, change_id: 
           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
           error: SgruleError | None = None, attempts: int = 0, correlation_id: str | None = None,
           id_variant: str | None = None) -> dict[str, Any]:
+    """One outcome event. Identifiers may be a sender's raw values (a rejected change): they are made safe
+    and short here, so the event always fits EventBridge's limits (subject <= 512, event <= 256 KB)."""
+    event_id = outcome_id(change_source, change_id, id_variant)  # from the raw values: stable per change
+    change_source, change_id, correlation_id = (safe.optional(v) for v in (change_source, change_id, correlation_id))
+    region_id, security_group_id, rule_id = (safe.optional(v, 128) for v in (region_id, security_group_id, rule_id))
     event: dict[str, Any] = {
         "specversion": "1.0",
-        "id": outcome_id(change_source, change_id, id_variant),
+        "id": event_id,
         "source": source,
         "type": TYPE_PREFIX + status,
         "subject": f"{security_group_id}/{rule_id}",

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 from .errors import CODES
+from .safe import text
 
 # The rule fields of ModifySecurityGroupEgressRule (everything but the addressing and ClientToken).
 RULE_FIELDS: tuple[str, ...] = (
@@ -34,6 +35,7 @@ ANY_PORT = "-1/-1"
 _RANGE = re.compile(r"^(-?[0-9]{1,6})/(-?[0-9]{1,6})$")  # ASCII digits only (\d takes any script's)
 _DIGITS = re.compile(r"^[0-9]{1,20}$")  # ASCII, and short enough for int() on any input
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")  # an integer as the wire spells one (no "+", spaces or "1_0")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,4}$")
 _ID = {
     "SecurityGroupId": (re.compile(r"^sg-[a-z0-9]{1,64}$"), "InvalidSecurityGroupId.NotFound"),
@@ -45,8 +47,11 @@ _ID = {
 
 def fail(code: str, field: str | None, message: str | None = None) -> PydanticCustomError:
     """An error whose pydantic type is the API code; ``sgrule.event`` maps it to SgruleError."""
-    msg = message or CODES[code][1]
-    return PydanticCustomError(code, msg.replace("{", "(").replace("}", ")"), {"field": field})
+    msg = text(message or CODES[code][1], 1024)
+    # pydantic renders messages and context in Rust: an unencodable field name (a sender's unknown key with
+    # a lone surrogate) would break the error itself, so both are made safe first.
+    return PydanticCustomError(code, msg.replace("{", "(").replace("}", ")"),
+                               {"field": text(field, 256) if field is not None else None})
 
 
 # ---------------------------------------------------------------- per-field normalisers
@@ -141,6 +146,9 @@ def norm_description(v: Any) -> str:
     if not isinstance(v, str) or not 1 <= len(v) <= 512:
         raise fail("InvalidSecurityGroupDiscription.Malformed", "Description",
                    "Description must be a string of 1 to 512 characters.")
+    if _SURROGATE.search(v):  # valid JSON text, but no UTF-8 encoder (the SDK's included) can send it
+        raise fail("InvalidSecurityGroupDiscription.Malformed", "Description",
+                   "Description contains an unpaired surrogate: it is not valid Unicode text.")
     return v
 
 
@@ -261,7 +269,18 @@ def canonical(field: str, value: Any) -> Any:
     """The comparable form of a value as the API (or a Describe response) spells it; None stays None."""
     if value is None or value == "":
         return None
+    if isinstance(value, str) and field != "Description":  # a group's rules repeat the same few values
+        return _canonical_text(field, value)
+    return _canonical(field, value)
+
+
+def _canonical(field: str, value: Any) -> Any:
     try:
         return NORMALISERS[field](value)
     except PydanticCustomError:
         return value
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical_text(field: str, value: str) -> Any:
+    return _canonical(field, value)

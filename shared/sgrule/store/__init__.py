@@ -1,6 +1,6 @@
 """Idempotency store for the apply function; pick a backend by URL with :func:`open_store`.
 
-Backends are imported only when opened: ``import sgrule.idempotency`` stays cheap on a cold start and never
+Backends are imported only when opened: ``import sgrule.store`` stays cheap on a cold start and never
 imports ``redis``.
 """
 from __future__ import annotations
@@ -9,9 +9,11 @@ import os
 import tempfile
 from urllib.parse import urlsplit
 
-from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, Completion, IdempotencyStore, LeaseLost, Record)
+from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, Completion, IdempotencyStore, JournalEntry, LeaseLost,
+                   Record, RuleState)
 
-__all__ = ["Claim", "ClaimStatus", "Completion", "IdempotencyStore", "LeaseLost", "Record", "DEFAULT_SQLITE_PATH",
+__all__ = ["Claim", "ClaimStatus", "Completion", "IdempotencyStore", "JournalEntry", "LeaseLost", "Record",
+           "RuleState", "DEFAULT_SQLITE_PATH",
            "open_store"]
 
 DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sgrule-idempotency.sqlite3")

@@ -1,15 +1,27 @@
-"""The idempotency store the apply function uses: claims on change keys, rule locks, field watermarks.
+"""The store the apply function keeps its promises in: change claims, rule locks, watermarks, the journal.
 
-Events arrive at least once and in any order, on many Function Compute instances at once. A change key is
-*claimed* before its ModifySecurityGroupEgressRule call; the claim is a lease, so a crashed instance's work
-is taken over once the lease runs out, and the request it sent (``mark_sent``, written *before* the call)
-is still there for the next delivery to reconcile. Backends: :mod:`.sqlite` (default, one machine) and
-:mod:`.redis` (many instances). Both implement :class:`IdempotencyStore` and pass the same contract tests.
+Events arrive at least once and in any order, on many Function Compute instances at once.
+
+- A change key is **claimed** before any work; the claim is a short **lease**, renewed by a heartbeat while its
+  holder lives, so a killed instance blocks the change for one lease at most. A completed change keeps its
+  outcome: a redelivery replays it.
+- A rule is **locked** (also a renewed lease) while one instance works on it. With the lock come the rule's
+  **watermarks** (per field, the event time of the newest change that set it: an older change never
+  overwrites a newer one) and its **version** (the store's own sequence at the rule's last journal event).
+- Before a Modify goes out, its intent is written to the rule's **journal** (:meth:`IdempotencyStore.open_entry`),
+  atomically with the check that the claim and the lock are still ours. An entry is closed when its change
+  completes (with its watermarks), or **settled** by whoever next takes the rule after a crash: re-sent with
+  its own ClientToken, so it is in effect before anything else touches the rule.
+
+Every time in here is the store's: lease expiry uses the store's clock (Redis ``TIME``; SQLite: the one
+machine's), versions the store's sequence. No decision compares two instances' wall clocks.
+Backends: :mod:`.sqlite` (default, one machine) and :mod:`.redis` (many instances); both pass the same
+contract tests.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -35,16 +47,47 @@ class Record:
     status: Literal["in_progress", "completed"]
     deliveries: int                     # times this key has been ACQUIRED (1 on first claim)
     owner: str | None                   # lease holder (in_progress); who completed it (completed)
-    lease_expires_at: float             # epoch seconds; past this an in_progress record may be taken over
-    sent_request: dict[str, Any] | None = None  # exact API params, persisted before the call
+    lease_expires_at: float             # epoch seconds (store clock); past this, may be taken over
+    sent_request: dict[str, Any] | None = None  # {"params", "attempts"} of the last request, written before it
     outcome: dict[str, Any] | None = None       # the stored outcome event (completed)
     expires_at: float | None = None     # epoch seconds when the store forgets the record
+    settled: dict[str, Any] | None = None  # what another instance's settle learnt: {"requestId"} or {"error"}
 
 
 @dataclass
 class Claim:
     status: ClaimStatus
     record: Record
+
+
+@dataclass
+class JournalEntry:
+    """A Modify's intent, recorded before it goes out: enough to re-send it and to know what it set."""
+
+    change_key: str
+    token: str                     # its ClientToken; also the entry's id within the rule's journal
+    params: dict[str, str]         # the full request, exactly as sent
+    field_times: dict[str, int]    # the fields it sets -> its change's time: its watermarks once in effect
+    attempts: int = 0              # Modify calls made for the change before this entry
+    seq: int = 0                   # the store's sequence when it was opened (entries settle in this order)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"changeKey": self.change_key, "token": self.token, "params": self.params,
+                "fieldTimes": self.field_times, "attempts": self.attempts}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], seq: int) -> JournalEntry:
+        return cls(raw["changeKey"], raw["token"], raw["params"], {k: int(v) for k, v in raw["fieldTimes"].items()},
+                   int(raw.get("attempts", 0)), seq)
+
+
+@dataclass
+class RuleState:
+    """A rule as the store knows it (read with its lock)."""
+
+    marks: dict[str, int] = field(default_factory=dict)  # field -> time (epoch µs) of the newest change that set it
+    version: int = 0     # the store's sequence at the rule's last journal event (0: never journaled)
+    journal: list[JournalEntry] = field(default_factory=list)  # open entries, oldest first: settle them first
 
 
 @dataclass
@@ -56,37 +99,39 @@ class Completion:
     rule_key: str | None = None
     field_times: dict[str, int] | None = None
     release_rule: bool = False
+    entry: str | None = None  # the token of the journal entry this completion closes
 
 
 class LeaseLost(Exception):
-    """``mark_sent``/``complete`` by an owner that no longer holds the key's in-progress lease (it expired
-    and another owner took over, or the key is gone). The caller must not call the API / store an outcome."""
+    """A write by an owner that no longer holds the lease it needs (the change's claim, or the rule's lock):
+    it expired and another owner took over, or the key is gone. The caller must not call the API."""
 
     def __init__(self, key: str, owner: str) -> None:
-        super().__init__(f"idempotency key {key!r} is not in progress under owner {owner!r}")
+        super().__init__(f"{key!r} is not held by owner {owner!r}")
         self.key = key
         self.owner = owner
 
 
 @runtime_checkable
 class IdempotencyStore(Protocol):
+    # --- change claims ---------------------------------------------------------------------------------
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
         """Atomically: new key -> ACQUIRED (deliveries=1); different fingerprint -> MISMATCH (any status);
         completed -> COMPLETED; in_progress with a live lease of another owner -> IN_PROGRESS; in_progress
-        with an expired lease, released, or our own -> ACQUIRED with deliveries+1 and sent_request kept."""
+        with an expired lease, released, or our own -> ACQUIRED with deliveries+1, sent_request kept."""
         ...
 
-    def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
-        """Persist the exact request before the API call. Raises :class:`LeaseLost` if not ours."""
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
+        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
         ...
 
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False) -> None:
-        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op.
-        In the same atomic step (one round trip): max-merge ``field_times`` into ``rule_key``'s watermarks
-        and, with ``release_rule``, release our lock on ``rule_key`` -- so another instance that takes the
-        rule next sees the watermarks. Raises :class:`LeaseLost` if another owner took the key over."""
+                 release_rule: bool = False, entry: str | None = None) -> None:
+        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op. In the same
+        atomic step: max-merge ``field_times`` into ``rule_key``'s watermarks, close the journal ``entry``
+        (a new rule version), and with ``release_rule`` release our lock on ``rule_key`` -- so whoever takes
+        the rule next sees all of it. Raises :class:`LeaseLost` if another owner took the key over."""
         ...
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
@@ -94,35 +139,60 @@ class IdempotencyStore(Protocol):
         lost (what ``complete`` raises :class:`LeaseLost` for)."""
         ...
 
-    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
-        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
-        ...
-
-    def release(self, key: str, owner: str) -> None:
-        """Transient failure: end our lease now (deliveries and sent_request kept). No-op if not ours."""
+    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+        """Transient failure: end our lease now (deliveries kept; sent_request replaced by ``sent`` if given,
+        e.g. with the attempts made since it was written). No-op if not ours."""
         ...
 
     def get(self, key: str) -> Record | None: ...
 
-    def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
-        """Exclusive per-rule lock with a lease; re-acquiring our own lock renews it."""
+    # --- leases ------------------------------------------------------------------------------------------
+    def renew(self, keys: list[str], rule_keys: list[str], owner: str, lease_s: float) -> set[str]:
+        """Extend our claims on ``keys`` and locks on ``rule_keys`` by ``lease_s`` from now, in one round
+        trip; returns those (of either list) that are no longer ours."""
         ...
 
-    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
-        """:meth:`acquire_rule_lock` for many rules in one round trip / transaction; for each rule, its
-        :meth:`field_times` if the lock is now ours, else None."""
+    # --- rules: lock, watermarks, version, journal -----------------------------------------------------
+    def sequence(self) -> int:
+        """The store's sequence now: read it before reading rules from ECS; a rule whose version is higher
+        when its lock is taken was written since."""
+        ...
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
+        """Take (or renew) each rule's lock, in one round trip; for each rule its state if the lock is now
+        ours, else None (another owner holds it)."""
         ...
 
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         """Release only if the lock is still ours."""
         ...
 
-    def field_times(self, rule_key: str) -> dict[str, int]:
-        """Per rule field: request time (epoch microseconds) of the newest applied change that set it."""
+    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
+        """Record a Modify's intent before it goes out: the entry into the rule's journal and
+        ``{"params", "attempts"}`` as the change's sent_request, atomically with the check that the claim on
+        ``key`` and the lock on ``rule_key`` are ours (else :class:`LeaseLost`). Re-opening the same token
+        replaces the entry. Returns the rule's new version."""
         ...
 
-    def record_field_times(self, rule_key: str, times: dict[str, int], ttl_s: float) -> None:
-        """Atomic per-field max-merge; the rule's watermarks are kept at least ttl_s from now."""
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+               field_times: dict[str, int] | None, ttl_s: float) -> int:
+        """Close an entry found open when the lock was taken, once its request is known to be in effect
+        (``field_times``: its watermarks) or refused (None); the result ``settled`` goes on its change's
+        record if that is still in progress. Needs our lock (else :class:`LeaseLost`). Returns the rule's
+        new version."""
+        ...
+
+    def rule_state(self, rule_key: str) -> RuleState:
+        """Read a rule's state without locking it (inspection, tests)."""
+        ...
+
+    def get_value(self, key: str) -> str | None:
+        """A small value stored with :meth:`put_value` (its own key space: never a claim, lock or watermark
+        key); None when absent or expired."""
+        ...
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        """Store (or replace) a small text value, kept ttl_s from now (e.g. a scan's resume cursor)."""
         ...
 
     def close(self) -> None: ...
@@ -136,8 +206,9 @@ class SingleFromMany:
 
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False) -> None:
-        if not self.complete_many([Completion(key, outcome, rule_key, field_times, release_rule)], owner, ttl_s)[0]:
+                 release_rule: bool = False, entry: str | None = None) -> None:
+        item = Completion(key, outcome, rule_key, field_times, release_rule, entry)
+        if not self.complete_many([item], owner, ttl_s)[0]:
             raise LeaseLost(key, owner)
 
 

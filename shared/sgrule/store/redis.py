@@ -5,8 +5,10 @@ Each read-modify-write is one Lua script, so it is atomic on the server with no 
 clock every instance sees. A record is a hash whose JSON fields (``sent_request``, ``outcome``) Lua never
 decodes, so payloads round-trip byte for byte (cjson would mangle big integers and empty lists).
 
-Keys: ``{namespace}:idem:{key}`` (hash), ``{namespace}:lock:{rule}`` (string owner, PX lease),
-``{namespace}:fields:{rule}`` (hash field -> epoch microseconds).
+Keys: ``{namespace}:idem:{key}`` (hash: a change's record), ``{namespace}:lock:{rule}`` (string owner, PX
+lease), ``{namespace}:rule:{rule}`` (hash: ``m:<Field>`` watermarks in epoch microseconds, ``v`` the version,
+``j:<token>`` open journal entries and ``s:<token>`` their sequence numbers), ``{namespace}:seq`` (the sequence),
+``{namespace}:value:{key}`` (string, PX ttl).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from typing import Any
 
 import redis
 
-from .base import (Completion, SingleFromMany, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
-                   check_positive, dumps, loads)
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
+                   Record, RuleState, SingleFromMany, check_positive, dumps, loads)
 
 # Shared Lua prelude: server time in ms, and integers written as exact decimal strings (tostring uses %.14g).
 _NOW = """
@@ -51,17 +53,10 @@ end
 return {'acquired', redis.call('HGETALL', k)}
 """
 
-# KEYS[1]=record; ARGV: owner, request JSON. 1 = stored, 0 = not our lease.
-_MARK_SENT = """
-local cur = redis.call('HMGET', KEYS[1], 'status', 'owner')
-if cur[1] ~= 'in_progress' or cur[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'sent_request', ARGV[2])
-return 1
-"""
-
-# KEYS[1]=record, KEYS[2]=rule's fields hash, KEYS[3]=rule lock; ARGV: owner, outcome JSON, ttl_ms,
-# release (1/0), then field name, time pairs. 1 = completed (now or before, by us), 0 = not ours.
-# One script so the watermarks are in place before the rule lock is free (single Redis, not Cluster).
+# KEYS[1]=record, KEYS[2]=rule state hash, KEYS[3]=rule lock, KEYS[4]=sequence; ARGV: owner, outcome JSON,
+# ttl_ms, release (1/0), entry token ('' for none), then field name, time pairs. 1 = completed (now or
+# before, by us), 0 = not ours. One script so the watermarks and the closed entry are in place before the
+# rule lock is free (single Redis, not Cluster).
 _COMPLETE = _NOW + """
 local cur = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if cur[1] == 'completed' and cur[2] == ARGV[1] then return 1 end
@@ -69,33 +64,41 @@ if cur[1] ~= 'in_progress' or cur[2] ~= ARGV[1] then return 0 end
 local ttl_ms = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'completed', 'outcome', ARGV[2], 'expires_ms', int(now + ttl_ms))
 redis.call('PEXPIRE', KEYS[1], ttl_ms)
-if #ARGV > 4 then
-  for i = 5, #ARGV, 2 do
-    local old = redis.call('HGET', KEYS[2], ARGV[i])
-    if not old or tonumber(ARGV[i + 1]) > tonumber(old) then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-  end
-  if redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ttl_ms) end
+local touched = false
+for i = 6, #ARGV, 2 do
+  local f = 'm:' .. ARGV[i]
+  local old = redis.call('HGET', KEYS[2], f)
+  if not old or tonumber(ARGV[i + 1]) > tonumber(old) then redis.call('HSET', KEYS[2], f, ARGV[i + 1]) end
+  touched = true
 end
+if ARGV[5] ~= '' then
+  redis.call('HDEL', KEYS[2], 'j:' .. ARGV[5], 's:' .. ARGV[5])
+  redis.call('HSET', KEYS[2], 'v', redis.call('INCR', KEYS[4]))
+  touched = true
+end
+if touched and redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ttl_ms) end
 if ARGV[4] == '1' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
-# KEYS[1]=record; ARGV: owner. Ends our lease now; TTL, deliveries, sent_request unchanged.
+# KEYS[1]=record; ARGV: owner[, sent JSON]. Ends our lease now; TTL and deliveries unchanged.
 _RELEASE = _NOW + """
 local cur = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if cur[1] == 'in_progress' and cur[2] == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'owner')
   redis.call('HSET', KEYS[1], 'lease_ms', int(now))
+  if ARGV[2] then redis.call('HSET', KEYS[1], 'sent_request', ARGV[2]) end
 end
 return 0
 """
 
-# KEYS[1]=lock; ARGV: owner, lease_ms. Free or ours -> (re)take with a fresh lease.
+# KEYS[1]=lock, KEYS[2]=rule state hash; ARGV: owner, lease_ms. Free or ours -> (re)take with a fresh lease
+# and return the rule's state; another owner's -> false.
 _LOCK = """
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
+if cur and cur ~= ARGV[1] then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+return redis.call('HGETALL', KEYS[2])
 """
 
 # KEYS[1]=lock; ARGV: owner. Compare-and-delete: never release a lock someone else took after ours expired.
@@ -104,16 +107,58 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1]=fields hash; ARGV: ttl_ms, then name, time pairs. Per-field max; values stored as sent (exact).
-_FIELDS = """
-local k = KEYS[1]
-for i = 2, #ARGV, 2 do
-  local cur = redis.call('HGET', k, ARGV[i])
-  if not cur or tonumber(ARGV[i + 1]) > tonumber(cur) then redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
+# KEYS: n claim records, then the rule locks; ARGV: owner, lease_ms, n. Returns the 1-based indexes lost.
+_RENEW = _NOW + """
+local owner, lease_ms, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local lost = {}
+for i = 1, #KEYS do
+  if i <= n then
+    local cur = redis.call('HMGET', KEYS[i], 'status', 'owner', 'lease_ms')
+    if cur[1] == 'in_progress' and cur[2] == owner and tonumber(cur[3]) > now then
+      redis.call('HSET', KEYS[i], 'lease_ms', int(now + lease_ms))
+    else
+      lost[#lost + 1] = i
+    end
+  elseif redis.call('GET', KEYS[i]) == owner then
+    redis.call('PEXPIRE', KEYS[i], lease_ms)
+  else
+    lost[#lost + 1] = i
+  end
 end
-local ttl_ms = tonumber(ARGV[1])
-if redis.call('PTTL', k) < ttl_ms then redis.call('PEXPIRE', k, ttl_ms) end
-return 1
+return lost
+"""
+
+# KEYS[1]=record, KEYS[2]=rule lock, KEYS[3]=rule state hash, KEYS[4]=sequence; ARGV: owner, token, entry
+# JSON, sent JSON, keep_ms. The claim and the lock must be ours (live); returns the new version, or 0 / -1
+# when the claim / the lock is not ours.
+_OPEN = _NOW + """
+local cur = redis.call('HMGET', KEYS[1], 'status', 'owner', 'lease_ms')
+if cur[1] ~= 'in_progress' or cur[2] ~= ARGV[1] or tonumber(cur[3]) <= now then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[3], 'j:' .. ARGV[2], ARGV[3], 's:' .. ARGV[2], seq, 'v', seq)
+redis.call('HSET', KEYS[1], 'sent_request', ARGV[4])
+local keep_ms = tonumber(ARGV[5])
+if redis.call('PTTL', KEYS[3]) < keep_ms then redis.call('PEXPIRE', KEYS[3], keep_ms) end
+return seq
+"""
+
+# KEYS[1]=rule lock, KEYS[2]=rule state hash, KEYS[3]=sequence, KEYS[4]=the entry's change record; ARGV: owner,
+# token, settled JSON, ttl_ms, then field name, time pairs. Returns the new version, or -1 when the lock is not ours.
+_SETTLE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+for i = 5, #ARGV, 2 do
+  local f = 'm:' .. ARGV[i]
+  local old = redis.call('HGET', KEYS[2], f)
+  if not old or tonumber(ARGV[i + 1]) > tonumber(old) then redis.call('HSET', KEYS[2], f, ARGV[i + 1]) end
+end
+redis.call('HDEL', KEYS[2], 'j:' .. ARGV[2], 's:' .. ARGV[2])
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[2], 'v', seq)
+local ttl_ms = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ttl_ms) end
+if redis.call('HGET', KEYS[4], 'status') == 'in_progress' then redis.call('HSET', KEYS[4], 'settled', ARGV[3]) end
+return seq
 """
 
 
@@ -131,15 +176,16 @@ class RedisStore(SingleFromMany):
         self._r = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=5.0,
                                                  socket_connect_timeout=5.0, health_check_interval=30)
         self._claim = self._r.register_script(_CLAIM)
-        self._mark_sent = self._r.register_script(_MARK_SENT)
         self._complete = self._r.register_script(_COMPLETE)
         self._release = self._r.register_script(_RELEASE)
         self._lock = self._r.register_script(_LOCK)
         self._unlock = self._r.register_script(_UNLOCK)
-        self._fields = self._r.register_script(_FIELDS)
+        self._renew = self._r.register_script(_RENEW)
+        self._open = self._r.register_script(_OPEN)
+        self._settle = self._r.register_script(_SETTLE)
 
-    def _k(self, kind: str, key: str) -> str:
-        return f"{self.namespace}:{kind}:{key}"
+    def _k(self, kind: str, key: str = "") -> str:
+        return f"{self.namespace}:{kind}:{key}" if key else f"{self.namespace}:{kind}"
 
     @staticmethod
     def _record(key: str, flat: list[str]) -> Record:
@@ -147,31 +193,19 @@ class RedisStore(SingleFromMany):
         return Record(key=key, fingerprint=h["fingerprint"], status=h["status"],  # type: ignore[arg-type]
                       deliveries=int(h["deliveries"]), owner=h.get("owner"),
                       lease_expires_at=int(h["lease_ms"]) / 1000, sent_request=loads(h.get("sent_request")),
-                      outcome=loads(h.get("outcome")), expires_at=int(h["expires_ms"]) / 1000)
+                      outcome=loads(h.get("outcome")), expires_at=int(h["expires_ms"]) / 1000,
+                      settled=loads(h.get("settled")))
 
+    @staticmethod
+    def _rule(h: dict[str, str]) -> RuleState:
+        marks = {k[2:]: int(v) for k, v in h.items() if k.startswith("m:")}
+        entries = [JournalEntry.from_json(loads(v), int(h.get("s:" + k[2:], 0)))  # type: ignore[arg-type]
+                   for k, v in h.items() if k.startswith("j:")]
+        return RuleState(marks, int(h.get("v", 0)), sorted(entries, key=lambda e: e.seq))
+
+    # --- claims -----------------------------------------------------------------------------------
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
-        check_positive("lease_s", lease_s)
-        keep_s = max(lease_s + LEASE_MARGIN_S, self.retention_s)
-        status, flat = self._claim(keys=[self._k("idem", key)],
-                                   args=[fingerprint, owner, _ms(lease_s), _ms(keep_s)])
-        return Claim(ClaimStatus(status), self._record(key, flat))
-
-    def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
-        if not self._mark_sent(keys=[self._k("idem", key)], args=[owner, dumps(request)]):
-            raise LeaseLost(key, owner)
-
-    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
-        check_positive("ttl_s", ttl_s)
-        pipe = self._r.pipeline(transaction=False)  # one round trip; each complete is still one script
-        for item in items:
-            rule = item.rule_key or ""
-            args: list[Any] = [owner, dumps(item.outcome), _ms(ttl_s),
-                               "1" if (item.release_rule and item.rule_key) else "0"]
-            for name, t in (item.field_times or {}).items() if item.rule_key else ():
-                args += [name, str(int(t))]
-            self._complete(keys=[self._k("idem", item.key), self._k("fields", rule), self._k("lock", rule)],
-                           args=args, client=pipe)
-        return [bool(done) for done in pipe.execute()] if items else []
+        return self.claim_many([(key, fingerprint)], owner, lease_s)[0]
 
     def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
         check_positive("lease_s", lease_s)
@@ -183,42 +217,85 @@ class RedisStore(SingleFromMany):
         return [Claim(ClaimStatus(status), self._record(key, flat))
                 for (key, _), (status, flat) in zip(items, pipe.execute())]
 
-    def release(self, key: str, owner: str) -> None:
-        self._release(keys=[self._k("idem", key)], args=[owner])
+    def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
+        check_positive("ttl_s", ttl_s)
+        pipe = self._r.pipeline(transaction=False)  # one round trip; each complete is still one script
+        for item in items:
+            rule = item.rule_key or ""
+            args: list[Any] = [owner, dumps(item.outcome), _ms(ttl_s),
+                               "1" if (item.release_rule and item.rule_key) else "0",
+                               (item.entry or "") if item.rule_key else ""]
+            for name, t in (item.field_times or {}).items() if item.rule_key else ():
+                args += [name, str(int(t))]
+            self._complete(keys=[self._k("idem", item.key), self._k("rule", rule), self._k("lock", rule),
+                                 self._k("seq")], args=args, client=pipe)
+        return [bool(done) for done in pipe.execute()] if items else []
+
+    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+        self._release(keys=[self._k("idem", key)], args=[owner] + ([dumps(sent)] if sent is not None else []))
 
     def get(self, key: str) -> Record | None:
         flat = self._r.hgetall(self._k("idem", key))
         return self._record(key, [x for kv in flat.items() for x in kv]) if flat else None
 
-    def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
+    # --- leases -----------------------------------------------------------------------------------
+    def renew(self, keys: list[str], rule_keys: list[str], owner: str, lease_s: float) -> set[str]:
         check_positive("lease_s", lease_s)
-        return bool(self._lock(keys=[self._k("lock", rule_key)], args=[owner, _ms(lease_s)]))
+        if not keys and not rule_keys:
+            return set()
+        names = list(keys) + list(rule_keys)
+        lost = self._renew(keys=[self._k("idem", k) for k in keys] + [self._k("lock", r) for r in rule_keys],
+                           args=[owner, _ms(lease_s), len(keys)])
+        return {names[int(i) - 1] for i in lost}
 
-    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
+    # --- rules ------------------------------------------------------------------------------------
+    def sequence(self) -> int:
+        return int(self._r.get(self._k("seq")) or 0)
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
-        pipe = self._r.pipeline(transaction=False)  # one round trip: a lock script and a read per rule
+        pipe = self._r.pipeline(transaction=False)  # one round trip: a lock-and-read script per rule
         for rule in rule_keys:
-            self._lock(keys=[self._k("lock", rule)], args=[owner, _ms(lease_s)], client=pipe)
-            pipe.hgetall(self._k("fields", rule))
-        replies = pipe.execute()
-        # A rule's watermarks only change under its lock, so the read beside our lock is current.
-        return {rule: {k: int(v) for k, v in replies[2 * i + 1].items()} if replies[2 * i] else None
-                for i, rule in enumerate(rule_keys)}
+            self._lock(keys=[self._k("lock", rule), self._k("rule", rule)], args=[owner, _ms(lease_s)], client=pipe)
+        # A rule's state only changes under its lock, so the read beside our lock is current.
+        return {rule: None if flat is None else self._rule(dict(zip(flat[::2], flat[1::2])))
+                for rule, flat in zip(rule_keys, pipe.execute())}
 
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         self._unlock(keys=[self._k("lock", rule_key)], args=[owner])
 
-    def field_times(self, rule_key: str) -> dict[str, int]:
-        return {k: int(v) for k, v in self._r.hgetall(self._k("fields", rule_key)).items()}
+    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
+        version = self._open(keys=[self._k("idem", key), self._k("lock", rule_key), self._k("rule", rule_key),
+                                   self._k("seq")],
+                             args=[owner, entry.token, dumps(entry.to_json()),
+                                   dumps({"params": entry.params, "attempts": entry.attempts}),
+                                   _ms(self.retention_s)])
+        if int(version) <= 0:
+            raise LeaseLost(key if int(version) == 0 else rule_key, owner)
+        return int(version)
 
-    def record_field_times(self, rule_key: str, times: dict[str, int], ttl_s: float) -> None:
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+               field_times: dict[str, int] | None, ttl_s: float) -> int:
         check_positive("ttl_s", ttl_s)
-        if not times:
-            return
-        args: list[Any] = [_ms(ttl_s)]
-        for name, t in times.items():
+        args: list[Any] = [owner, entry.token, dumps(settled), _ms(ttl_s)]
+        for name, t in (field_times or {}).items():
             args += [name, str(int(t))]
-        self._fields(keys=[self._k("fields", rule_key)], args=args)
+        version = self._settle(keys=[self._k("lock", rule_key), self._k("rule", rule_key), self._k("seq"),
+                                     self._k("idem", entry.change_key)], args=args)
+        if int(version) < 0:
+            raise LeaseLost(rule_key, owner)
+        return int(version)
+
+    def rule_state(self, rule_key: str) -> RuleState:
+        return self._rule(self._r.hgetall(self._k("rule", rule_key)))
+
+    # --- small values (their own key space) ----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        return self._r.get(self._k("value", key))  # type: ignore[no-any-return]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        self._r.set(self._k("value", key), value, px=_ms(ttl_s))  # expiry by the server's clock
 
     def close(self) -> None:
         self._r.close()

@@ -4,7 +4,8 @@ Every read-modify-write runs in a ``BEGIN IMMEDIATE`` transaction: SQLite takes 
 front, so two processes can never both see a key as free (the claim is atomic across processes), and
 ``busy_timeout`` makes the loser wait instead of failing. Within a process, one connection is shared under
 a lock (``sqlite3`` connections must not be used by two threads at once; it also makes ``:memory:`` work).
-Expired rows are ignored on read and purged every so often.
+Leases use this machine's clock (every process on it reads the same one); the sequence is a counter in the
+file. Expired rows are ignored on read and purged every so often.
 """
 from __future__ import annotations
 
@@ -15,24 +16,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import (Completion, SingleFromMany, DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, LeaseLost, Record,
-                   check_positive, dumps, loads)
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
+                   Record, RuleState, SingleFromMany, check_positive, dumps, loads)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idem (
     ns TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
     deliveries INTEGER NOT NULL, owner TEXT, lease_expires_at REAL NOT NULL,
-    sent_request TEXT, outcome TEXT, expires_at REAL NOT NULL,
+    sent_request TEXT, outcome TEXT, expires_at REAL NOT NULL, settled TEXT,
     PRIMARY KEY (ns, key));
 CREATE INDEX IF NOT EXISTS idem_expiry ON idem (expires_at);
 CREATE TABLE IF NOT EXISTS rule_lock (
     ns TEXT NOT NULL, rule_key TEXT NOT NULL, owner TEXT NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (ns, rule_key));
-CREATE TABLE IF NOT EXISTS field_times (
-    ns TEXT NOT NULL, rule_key TEXT NOT NULL, times TEXT NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (ns, rule_key));
+CREATE TABLE IF NOT EXISTS rule_state (
+    ns TEXT NOT NULL, rule_key TEXT NOT NULL, marks TEXT NOT NULL, version INTEGER NOT NULL,
+    expires_at REAL NOT NULL, PRIMARY KEY (ns, rule_key));
+CREATE TABLE IF NOT EXISTS journal (
+    ns TEXT NOT NULL, rule_key TEXT NOT NULL, token TEXT NOT NULL, entry TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (ns, rule_key, token));
+CREATE TABLE IF NOT EXISTS seq (ns TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key));
 """
-_COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at"
+_COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at, settled"
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
 
 
@@ -57,6 +65,8 @@ class SqliteStore(SingleFromMany):
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
+            if "settled" not in {row[1] for row in c.execute("PRAGMA table_info(idem)")}:
+                c.execute("ALTER TABLE idem ADD COLUMN settled TEXT")  # a file from an older version
 
     # --- plumbing ---------------------------------------------------------------------------------
     @contextmanager
@@ -73,7 +83,7 @@ class SqliteStore(SingleFromMany):
     def _maybe_purge(self, c: sqlite3.Connection, now: float) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
-            for table in ("idem", "rule_lock", "field_times"):
+            for table in ("idem", "rule_lock", "rule_state", "kv"):
                 c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
 
     def _row(self, c: sqlite3.Connection, key: str, now: float) -> Record | None:
@@ -83,12 +93,12 @@ class SqliteStore(SingleFromMany):
             return None
         return Record(key=row[0], fingerprint=row[1], status=row[2], deliveries=row[3], owner=row[4],
                       lease_expires_at=row[5], sent_request=loads(row[6]), outcome=loads(row[7]),
-                      expires_at=row[8])
+                      expires_at=row[8], settled=loads(row[9]))
 
     def _put(self, c: sqlite3.Connection, r: Record) -> None:
-        c.execute(f"INSERT OR REPLACE INTO idem (ns, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                  (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner,
-                   r.lease_expires_at, dumps(r.sent_request), dumps(r.outcome), r.expires_at))
+        c.execute(f"INSERT OR REPLACE INTO idem (ns, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                  (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner, r.lease_expires_at,
+                   dumps(r.sent_request), dumps(r.outcome), r.expires_at, dumps(r.settled)))
 
     def _state(self, c: sqlite3.Connection, key: str, now: float) -> tuple[str, str | None] | None:
         """(status, owner) of a live record: all a write needs to check, without decoding its JSON."""
@@ -96,7 +106,9 @@ class SqliteStore(SingleFromMany):
                          (self.namespace, key, now)).fetchone()
 
     def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> bool:
-        return self._state(c, key, now) == ("in_progress", owner)
+        row = c.execute("SELECT 1 FROM idem WHERE ns=? AND key=? AND expires_at > ? AND status='in_progress' "
+                        "AND owner=? AND lease_expires_at > ?", (self.namespace, key, now, owner, now)).fetchone()
+        return row is not None
 
     # --- claims -----------------------------------------------------------------------------------
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
@@ -132,13 +144,6 @@ class SqliteStore(SingleFromMany):
         self._put(c, r)
         return Claim(ClaimStatus.ACQUIRED, r)
 
-    def mark_sent(self, key: str, owner: str, request: dict[str, Any]) -> None:
-        with self._tx() as c:
-            if not self._owned(c, key, owner, time.time()):
-                raise LeaseLost(key, owner)
-            c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
-                      (dumps(request), self.namespace, key))
-
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
@@ -155,38 +160,61 @@ class SqliteStore(SingleFromMany):
             return False
         c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
                   (dumps(item.outcome), now + ttl_s, self.namespace, item.key))
-        if item.rule_key is not None and item.field_times:
-            self._merge_fields(c, item.rule_key, item.field_times, ttl_s, now)
-        if item.rule_key is not None and item.release_rule:
-            self._unlock(c, item.rule_key, owner)
+        if item.rule_key is not None:
+            self._write_rule(c, item.rule_key, item.field_times or {}, item.entry, ttl_s, now)
+            if item.release_rule:
+                self._unlock(c, item.rule_key, owner)
         return True
 
-    def release(self, key: str, owner: str) -> None:
+    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
         with self._tx() as c:
             now = time.time()
-            if self._owned(c, key, owner, now):
-                c.execute("UPDATE idem SET owner=NULL, lease_expires_at=? WHERE ns=? AND key=?",
-                          (now, self.namespace, key))
+            if self._state(c, key, now) == ("in_progress", owner):
+                c.execute("UPDATE idem SET owner=NULL, lease_expires_at=?, sent_request=COALESCE(?, sent_request) "
+                          "WHERE ns=? AND key=?", (now, dumps(sent), self.namespace, key))
 
     def get(self, key: str) -> Record | None:
         with self._lock:
             return self._row(self._conn, key, time.time())
 
-    # --- per-rule lock ----------------------------------------------------------------------------
-    def acquire_rule_lock(self, rule_key: str, owner: str, lease_s: float) -> bool:
+    # --- leases -----------------------------------------------------------------------------------
+    def renew(self, keys: list[str], rule_keys: list[str], owner: str, lease_s: float) -> set[str]:
         check_positive("lease_s", lease_s)
+        lost: set[str] = set()
         with self._tx() as c:
             now = time.time()
-            got = self._lock_rule(c, rule_key, owner, lease_s, now)
-            self._maybe_purge(c, now)
-            return got
+            for key in keys:
+                if not self._owned(c, key, owner, now):
+                    lost.add(key)
+                else:
+                    c.execute("UPDATE idem SET lease_expires_at=? WHERE ns=? AND key=?",
+                              (now + lease_s, self.namespace, key))
+            for rule in rule_keys:
+                cur = c.execute("UPDATE rule_lock SET expires_at=? WHERE ns=? AND rule_key=? AND owner=? "
+                                "AND expires_at > ?", (now + lease_s, self.namespace, rule, owner, now))
+                if cur.rowcount == 0:
+                    lost.add(rule)
+        return lost
 
-    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, dict[str, int] | None]:
+    # --- rules ------------------------------------------------------------------------------------
+    def sequence(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()
+        return row[0] if row else 0
+
+    def _next(self, c: sqlite3.Connection) -> int:
+        c.execute("INSERT INTO seq (ns, value) VALUES (?, 1) ON CONFLICT(ns) DO UPDATE SET value = value + 1",
+                  (self.namespace,))
+        return c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0]
+
+    def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
         with self._tx() as c:
             now = time.time()
-            return {rule: self._times(c, rule, now) if self._lock_rule(c, rule, owner, lease_s, now) else None
-                    for rule in rule_keys}
+            out = {rule: self._read_rule(c, rule, now) if self._lock_rule(c, rule, owner, lease_s, now) else None
+                   for rule in rule_keys}
+            self._maybe_purge(c, now)
+            return out
 
     def _lock_rule(self, c: sqlite3.Connection, rule_key: str, owner: str, lease_s: float, now: float) -> bool:
         row = c.execute("SELECT owner FROM rule_lock WHERE ns=? AND rule_key=? AND expires_at > ?",
@@ -197,6 +225,10 @@ class SqliteStore(SingleFromMany):
                   (self.namespace, rule_key, owner, now + lease_s))
         return True
 
+    def _holds(self, c: sqlite3.Connection, rule_key: str, owner: str, now: float) -> bool:
+        return c.execute("SELECT 1 FROM rule_lock WHERE ns=? AND rule_key=? AND owner=? AND expires_at > ?",
+                         (self.namespace, rule_key, owner, now)).fetchone() is not None
+
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         with self._tx() as c:
             self._unlock(c, rule_key, owner)
@@ -204,36 +236,82 @@ class SqliteStore(SingleFromMany):
     def _unlock(self, c: sqlite3.Connection, rule_key: str, owner: str) -> None:
         c.execute("DELETE FROM rule_lock WHERE ns=? AND rule_key=? AND owner=?", (self.namespace, rule_key, owner))
 
-    # --- per-rule field watermarks ----------------------------------------------------------------
-    def field_times(self, rule_key: str) -> dict[str, int]:
-        with self._lock:
-            return self._times(self._conn, rule_key, time.time())
-
-    def _times(self, c: sqlite3.Connection, rule_key: str, now: float) -> dict[str, int]:
-        row = c.execute("SELECT times FROM field_times WHERE ns=? AND rule_key=? AND expires_at > ?",
+    def _read_rule(self, c: sqlite3.Connection, rule_key: str, now: float) -> RuleState:
+        row = c.execute("SELECT marks, version FROM rule_state WHERE ns=? AND rule_key=? AND expires_at > ?",
                         (self.namespace, rule_key, now)).fetchone()
-        return {} if row is None else {k: int(v) for k, v in loads(row[0]).items()}
+        entries = [JournalEntry.from_json(loads(text), seq) for text, seq in c.execute(  # type: ignore[arg-type]
+            "SELECT entry, seq FROM journal WHERE ns=? AND rule_key=? ORDER BY seq", (self.namespace, rule_key))]
+        if row is None:
+            return RuleState(journal=entries)
+        return RuleState({k: int(v) for k, v in loads(row[0]).items()}, row[1], entries)  # type: ignore[union-attr]
 
-    def record_field_times(self, rule_key: str, times: dict[str, int], ttl_s: float) -> None:
-        check_positive("ttl_s", ttl_s)
-        if not times:
-            return
+    def _write_rule(self, c: sqlite3.Connection, rule_key: str, times: dict[str, int], close: str | None,
+                    ttl_s: float, now: float) -> int | None:
+        """Max-merge watermarks; close a journal entry (a new version). Returns the new version, if any."""
+        row = c.execute("SELECT marks, version, expires_at FROM rule_state WHERE ns=? AND rule_key=? "
+                        "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
+        marks: dict[str, int] = {} if row is None else loads(row[0])  # type: ignore[assignment]
+        for name, t in times.items():
+            marks[name] = max(int(t), int(marks.get(name, t)))
+        version = row[1] if row else 0
+        if close is not None:
+            c.execute("DELETE FROM journal WHERE ns=? AND rule_key=? AND token=?", (self.namespace, rule_key, close))
+            version = self._next(c)
+        # Like a Redis hash's TTL: the rule's state lives on while it is written.
+        expires_at = max(row[2] if row else 0.0, now + ttl_s)
+        c.execute("INSERT OR REPLACE INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?,?,?,?,?)",
+                  (self.namespace, rule_key, dumps(marks), version, expires_at))
+        return version
+
+    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
         with self._tx() as c:
             now = time.time()
-            self._merge_fields(c, rule_key, times, ttl_s, now)
-            self._maybe_purge(c, now)
+            if not self._owned(c, key, owner, now):
+                raise LeaseLost(key, owner)
+            if not self._holds(c, rule_key, owner, now):
+                raise LeaseLost(rule_key, owner)
+            seq = self._next(c)
+            c.execute("INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES (?,?,?,?,?)",
+                      (self.namespace, rule_key, entry.token, dumps(entry.to_json()), seq))
+            c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
+                      (dumps({"params": entry.params, "attempts": entry.attempts}), self.namespace, key))
+            row = c.execute("SELECT marks, expires_at FROM rule_state WHERE ns=? AND rule_key=? AND expires_at > ?",
+                            (self.namespace, rule_key, now)).fetchone()
+            c.execute("INSERT OR REPLACE INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?,?,?,?,?)",
+                      (self.namespace, rule_key, row[0] if row else "{}", seq,
+                       max(row[1] if row else 0.0, now + self.retention_s)))
+            return seq
 
-    def _merge_fields(self, c: sqlite3.Connection, rule_key: str, times: dict[str, int], ttl_s: float,
-                      now: float) -> None:
-        row = c.execute("SELECT times, expires_at FROM field_times WHERE ns=? AND rule_key=? "
-                        "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
-        merged: dict[str, int] = {} if row is None else loads(row[0])
-        for name, t in times.items():
-            merged[name] = max(int(t), merged.get(name, int(t)))
-        # Like a Redis hash's TTL: the whole rule's watermarks live on while any field is written.
-        expires_at = max(row[1] if row else 0.0, now + ttl_s)
-        c.execute("INSERT OR REPLACE INTO field_times (ns, rule_key, times, expires_at) VALUES (?,?,?,?)",
-                  (self.namespace, rule_key, dumps(merged), expires_at))
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+               field_times: dict[str, int] | None, ttl_s: float) -> int:
+        check_positive("ttl_s", ttl_s)
+        with self._tx() as c:
+            now = time.time()
+            if not self._holds(c, rule_key, owner, now):
+                raise LeaseLost(rule_key, owner)
+            version = self._write_rule(c, rule_key, field_times or {}, entry.token, ttl_s, now)
+            c.execute("UPDATE idem SET settled=? WHERE ns=? AND key=? AND status='in_progress' AND expires_at > ?",
+                      (dumps(settled), self.namespace, entry.change_key, now))
+            return version  # type: ignore[return-value]
+
+    def rule_state(self, rule_key: str) -> RuleState:
+        with self._lock:
+            return self._read_rule(self._conn, rule_key, time.time())
+
+    # --- small values (their own table) -----------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM kv WHERE ns=? AND key=? AND expires_at > ?",
+                                     (self.namespace, key, time.time())).fetchone()
+        return None if row is None else row[0]
+
+    def put_value(self, key: str, value: str, ttl_s: float) -> None:
+        check_positive("ttl_s", ttl_s)
+        with self._tx() as c:
+            now = time.time()
+            c.execute("INSERT OR REPLACE INTO kv (ns, key, value, expires_at) VALUES (?,?,?,?)",
+                      (self.namespace, key, value, now + ttl_s))
+            self._maybe_purge(c, now)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,98 @@
+"""Where a batch's changes end: exactly one outcome each, and what the store must remember of it.
+
+Outcomes of finished changes wait here and go to the store in one round trip at the end of each pass
+(:meth:`Ledger.flush`): a crash before that loses nothing, because each Modify's intent is in the rule's
+journal before the call, and whoever takes the rule next settles it.
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..contract.errors import SgruleError
+from ..contract.outcome import Status, build
+from ..store import Completion, IdempotencyStore
+from .change import Change
+
+if TYPE_CHECKING:
+    from ..runtime.log import Logger
+    from .config import ApplySettings
+    from .leases import Heartbeat
+
+
+class Ledger:
+    def __init__(self, settings: ApplySettings, store: IdempotencyStore, owner: str, log: Logger,
+                 leases: Heartbeat) -> None:
+        self.s, self.store, self.owner, self.log, self.leases = settings, store, owner, log, leases
+        self.outcomes: list[dict[str, Any] | None] = []
+        self.redeliver: list[int] = []  # indexes of the changes left for redelivery
+        self._pending: list[tuple[Change, Completion]] = []
+        self._lock = threading.Lock()
+
+    def finish(self, change: Change, status: Status, *, before: dict[str, Any] | None = None,
+               after: dict[str, Any] | None = None, error: SgruleError | None = None, request_id: str | None = None,
+               store: bool = True, marks: dict[str, int] | None = None, entry: str | None = None,
+               id_variant: str | None = None) -> None:
+        """The change's one outcome; with ``store``, queued for the store with its watermarks (``marks``)
+        and the journal entry it closes."""
+        ev, d = change.event, change.event.data
+        token = change.token if (request_id or change.attempts or change.sent) else None
+        outcome = build(status=status, source=self.s.outcome_source, change_source=ev.source, change_id=ev.id,
+                        region_id=d.RegionId, security_group_id=d.SecurityGroupId, rule_id=change.rule_id,
+                        client_token=token, request_id=request_id, before=before, after=after, error=error,
+                        attempts=change.attempts, correlation_id=ev.correlationid, id_variant=id_variant)
+        if store:
+            in_chain = change.rule_id is not None and bool(marks or entry or change.last_in_chain)
+            change.completion = Completion(ev.key, outcome, change.rule_key if in_chain else None, marks,
+                                           release_rule=change.last_in_chain and in_chain, entry=entry)
+            with self._lock:
+                self._pending.append((change, change.completion))
+            change.released_rule = change.last_in_chain
+        self.outcomes[change.index] = outcome
+
+    def reject(self, change: Change, error: SgruleError, id_variant: str | None = None) -> None:
+        """Rejected before the claim (nothing stored: the same input is rejected the same way again)."""
+        self.finish(change, "rejected", error=error, store=False, id_variant=id_variant)
+
+    def transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None = None) -> None:
+        """Still failing transiently: left for redelivery, or ``failed`` after the last delivery."""
+        if change.deliveries >= self.s.max_deliveries:
+            err = SgruleError("Runtime.RetriesExhausted", f"still failing after {change.deliveries} deliveries: "
+                              f"{error.code}: {error.message}", source="runtime")
+            return self.finish(change, "failed", before=live, error=err)
+        self.retry_later(change, error)
+
+    def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
+        if release:  # the attempts made since its request was journaled go with it
+            sent = {**change.sent, "attempts": change.attempts} if change.sent else None
+            self.store.release(change.key, self.owner, sent)
+            self.leases.drop(keys=[change.key])
+        self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)
+        with self._lock:
+            self.redeliver.append(change.index)
+
+    def lost(self, change: Change) -> None:
+        """Our lease ran out and another worker took the change (or its rule) over: it answers."""
+        self.leases.drop(keys=[change.key])
+        with self._lock:
+            self.redeliver.append(change.index)
+
+    def queued(self, changes: list[Change]) -> Completion | None:
+        """The last completion of ``changes`` still waiting for the store."""
+        return next((c.completion for c in reversed(changes) if c.completion is not None), None)
+
+    def flush(self) -> None:
+        """Store the outcomes of finished changes (with watermarks and closed entries, freeing rules)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        done = self.store.complete_many([item for _, item in pending], self.owner, self.s.completed_ttl_s)
+        for (change, item), ok in zip(pending, done):
+            if not ok:  # our lease ran out and another worker took the change over: it answers
+                self.outcomes[change.index] = None
+                self.lost(change)
+                if item.release_rule and item.rule_key:
+                    self.store.release_rule_lock(item.rule_key, self.owner)
+        self.leases.drop(keys=[c.key for c, _ in pending],
+                         rules=[item.rule_key for _, item in pending if item.release_rule and item.rule_key])

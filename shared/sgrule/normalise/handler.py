@@ -1,0 +1,112 @@
+"""The normaliser function's handler body and its per-instance dependencies.
+
+``functions/normalise_descriptions/index.py`` is a thin shim over :func:`handle`. It is started by a timer
+trigger (``{"triggerTime", "triggerName", "payload"}``, the payload JSON text) or invoked synchronously with
+``{"dryRun": true|false, "regions": [...], "securityGroups": [...]}`` (globs, intersected with the allow-list);
+either way it runs (or continues) one pass and returns its report as JSON.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ..contract.envelope import InvocationError
+from ..runtime import instance as fc_instance
+from ..runtime.log import Logger
+from .config import NormaliseSettings
+
+_TIMER_KEYS = {"triggerTime", "triggerName", "payload"}
+
+
+def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..clients.ecs import make_client
+    from ..clients.eventbridge import make_publisher
+    from ..clients.mns import ChangeQueue
+    from ..store import open_store
+    from .policy import load
+    from .run import PassDeps
+
+    s = settings or NormaliseSettings()
+    policy = load(s.normalise_policy)  # an invalid policy fails here, with its line and reason
+    clients: dict[str, Any] = {}
+    clients_lock = threading.Lock()
+
+    def ecs(region: str) -> Any:
+        with clients_lock:
+            if region not in clients:
+                clients[region] = make_client(s, region)
+            return clients[region]
+
+    store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
+                       retention_s=max(s.completed_ttl_s, 3600.0))
+    pool = ThreadPoolExecutor(max_workers=s.normalise_concurrency, thread_name_prefix="sgrule-normalise")
+    queue = ChangeQueue(s) if s.mns_endpoint else None
+    return {"deps": PassDeps(settings=s, ecs=ecs, pool=pool, policy=policy, publisher=make_publisher(s),
+                             log=Logger(), store=store, queue=queue)}
+
+
+def _close(state: dict[str, Any]) -> None:
+    state["deps"].pool.shutdown(wait=True)
+    state["deps"].store.close()
+
+
+def instance(settings: NormaliseSettings | None = None) -> dict[str, Any]:
+    return fc_instance.shared("normalise", lambda: _build(settings), _close)
+
+
+def parse_request(event: Any) -> Any:
+    """The invocation's request: a timer trigger's payload, a synchronous invoke's body, or the defaults."""
+    from pydantic import ValidationError
+
+    from .scope import NormaliseRequest
+
+    if isinstance(event, (bytes, bytearray, str)):
+        text = event.decode("utf-8", "replace") if isinstance(event, (bytes, bytearray)) else event
+        if not text.strip():
+            return NormaliseRequest()
+        try:
+            event = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvocationError(f"the event is not JSON: {exc}") from None
+    if isinstance(event, dict) and "triggerTime" in event and set(event) <= _TIMER_KEYS:
+        payload = event.get("payload")
+        if payload in (None, ""):
+            return NormaliseRequest()
+        try:
+            event = json.loads(payload) if isinstance(payload, str) else payload
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvocationError(f"the timer trigger's payload is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise InvocationError('expected {"dryRun": true|false, "regions": [...], "securityGroups": [...]} '
+                              "or a timer trigger event")
+    try:
+        return NormaliseRequest.model_validate(event)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "event"
+        raise InvocationError(f"{where}: {err['msg'].removeprefix('Value error, ')} (expected "
+                              '{"dryRun": true|false, "regions": [...], "securityGroups": [...]})') from None
+
+
+def handle(event: Any, context: Any) -> str:
+    from .run import Pass
+
+    request = parse_request(event)  # InvocationError: nothing scanned, the caller sees why
+    deps = instance()["deps"]
+    s: NormaliseSettings = deps.settings
+    if not request.dryRun and deps.queue is None:
+        raise InvocationError("a real run enqueues changes: set SGRULE_MNS_ENDPOINT (and SGRULE_CHANGE_QUEUE), "
+                              'or invoke with {"dryRun": true}')
+    deadline = fc_instance.deadline_for(context, s.default_timeout_s, s.time_reserve_ms / 1000)
+    log = deps.log.bind(requestId=getattr(context, "request_id", None))
+    report = Pass(_with_log(deps, log), request, deadline).run()
+    return json.dumps(report, ensure_ascii=False)
+
+
+def _with_log(deps: Any, log: Logger) -> Any:
+    from dataclasses import replace
+
+    return replace(deps, log=log)

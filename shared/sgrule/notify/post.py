@@ -1,0 +1,110 @@
+"""One HTTP request to a ticket system, retried the way their APIs ask: 5xx, 429 and network errors are
+retried with full-jitter exponential backoff, waiting at least what ``Retry-After`` says (seconds or an HTTP
+date), never past the deadline; any other 4xx is final. Redirects are not followed (a POST must not turn
+into a GET). Standard library only (``http.client``): no extra start-up cost for a few requests."""
+from __future__ import annotations
+
+import http.client
+import random
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]  # lower-case names
+
+
+class Transient(Exception):
+    """Still failing (5xx, 429, network) when tries or time ran out: worth trying again later."""
+
+
+class Refused(Exception):
+    """A final answer (4xx other than 429): retrying will not help."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+
+
+@dataclass
+class Poster:
+    deadline: float                 # time.monotonic() by which every attempt must be over
+    timeout_s: float = 10.0         # per attempt
+    base_s: float = 0.1
+    cap_s: float = 5.0
+    max_attempts: int = 8
+    rng: random.Random = field(default_factory=random.Random)
+    attempts: int = 0               # made so far, over every request of this poster
+
+    def send(self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+             done_already: Callable[[], bool] | None = None) -> Reply | None:
+        """The first 2xx reply. ``done_already`` is asked before each retry: a failed attempt may still have
+        taken effect (a lost reply); if it says so, stop and return None."""
+        attempt = 0
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Transient(f"{method} {_where(url)}: out of time after {attempt} attempt(s)")
+            attempt += 1
+            self.attempts += 1
+            wait_at_least = 0.0
+            try:
+                reply = _request(method, url, body, headers or {}, min(self.timeout_s, left))
+            except (OSError, http.client.HTTPException) as exc:
+                reason = f"network error: {type(exc).__name__}"
+            else:
+                if 200 <= reply.status < 300:
+                    return reply
+                if reply.status != 429 and reply.status < 500:
+                    raise Refused(reply.status, reply.body[:300].decode("utf-8", "replace"))
+                reason = f"HTTP {reply.status}"
+                wait_at_least = retry_after(reply.headers.get("retry-after"))
+            delay = max(wait_at_least, self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1))))
+            if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
+                raise Transient(f"{method} {_where(url)}: {reason} after {attempt} attempt(s)")
+            time.sleep(delay)
+            if done_already is not None and done_already():
+                return None
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds to wait per a Retry-After header (delta-seconds or an HTTP date); 0 if absent or unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value), 86400))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when is None or when.tzinfo is None:
+        return 0.0
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"  # never the query or credentials
+
+
+def _request(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> Reply:
+    parts = urlsplit(url)
+    cls: Any = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn.request(method, target, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return Reply(response.status, data, {k.lower(): v for k, v in response.getheaders()})
+    finally:
+        conn.close()

@@ -1,0 +1,55 @@
+"""Every change of a request checked before any is enqueued: all of them pass, or none is sent.
+
+The checks are the apply function's own first two steps -- the rule-change models (each violation with
+the API's error code) and the allow-list (``SGRULE_ALLOWED_*``, narrowed by the sender's own) -- plus what
+only the door can see: a native event must speak for its sender (``source`` = ``ticketing/<sender>``),
+one request cannot carry one change id with two contents, and each change must fit in one queue message.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..contract.errors import SgruleError
+from ..contract.event import parse_event
+from ..runtime.config import CommonSettings
+from .config import Sender
+
+
+def source_for(sender: Sender) -> str:
+    return f"ticketing/{sender.name}"
+
+
+def admit(events: list[Any], sender: Sender, settings: CommonSettings) -> list[dict[str, Any]]:
+    """The errors, one per failing change: ``{"index", "code", "message", "field"}`` (index 0-based).
+    An empty list means every change may be enqueued."""
+    from ..clients.mns import MAX_BYTES_PER_MESSAGE, encode, wire_size
+
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    source = source_for(sender)
+    for index, raw in enumerate(events):
+        try:
+            event = parse_event(raw)
+            if event.source != source:
+                raise SgruleError("InvalidEvent.InvalidAttribute",
+                                  f"Changes sent by {sender.name!r} must have source {source!r}.", field="source")
+            d = event.data
+            if not settings.allows(d.RegionId, d.SecurityGroupId) or not sender.allows(d.RegionId, d.SecurityGroupId):
+                raise SgruleError("Forbidden.SecurityGroupNotAllowed",
+                                  f"{d.RegionId}/{d.SecurityGroupId} is outside the allow-list for sender "
+                                  f"{sender.name!r}.", field="data.SecurityGroupId", source="policy")
+            content = json.dumps(raw, sort_keys=True, ensure_ascii=False)
+            if seen.setdefault(event.id, content) != content:
+                raise SgruleError("IdempotentParameterMismatch",
+                                  f"Change id {event.id!r} appears twice in this request with different content.",
+                                  field="id")
+        except SgruleError as err:
+            errors.append({"index": index, **err.to_dict()})
+            continue
+        size = wire_size(encode(raw))
+        if size > MAX_BYTES_PER_MESSAGE:  # valid, but no queue message can carry it (huge extension attributes)
+            errors.append({"index": index, "code": "Webhook.ChangeTooLarge", "field": None,
+                           "message": f"The change is {size} bytes as a queue message; at most "
+                                      f"{MAX_BYTES_PER_MESSAGE} fit."})
+    return errors

@@ -1,0 +1,86 @@
+"""The application starts from its template and stops cleanly: no worker process outlives it, in-process
+or as ``local start --template`` (SIGTERM)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+from localcloud.app import LocalApp
+
+FCAPP = Path(__file__).resolve().parent / "fcapp" / "template.yml"
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_stop_leaves_no_worker_process_even_mid_invocation(tmp_path: Path) -> None:
+    app = LocalApp(FCAPP, {"SinkFile": str(tmp_path / "sink"), "Prefix": "life"}, retry_base_s=0.05)
+    app.start()
+    try:
+        app.invoker.invoke("life-echo", b"a")
+        app.invoker.invoke("life-boom", b"b")
+        started = threading.Event()
+        busy = threading.Thread(target=lambda: (started.set(), app.invoker.invoke("life-sleepy", b"0.8")))
+        busy.start()
+        started.wait(5)
+        pids = set(app.worker_pids())
+        assert len(pids) >= 2 and pids <= _children(os.getpid())
+    finally:
+        app.stop()
+    busy.join(10)
+    assert not busy.is_alive()
+    assert all(_gone(pid) for pid in pids), "a worker process survived stop()"
+    assert not (pids & _children(os.getpid()))
+
+
+def test_local_start_with_a_template_prints_endpoints_logs_invocations_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = dict(os.environ, ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    proc = subprocess.Popen([sys.executable, "-m", "localcloud", "start", "--port", "0", "--template", str(FCAPP),
+                             "--param", f"SinkFile={tmp_path / 'sink'}", "--param", "Prefix=cli"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert set(info) >= {"endpoint", "ecs", "eventbridge", "mns", "fc", "http"}
+        assert info["fc"] == info["endpoint"] and set(info["http"]) == {"cli-web"}
+        with urllib.request.urlopen(info["http"]["cli-web"] + "/ping?plain=1", data=b"{}") as resp:
+            assert resp.read() == b"just text"
+        workers = _children(proc.pid)
+        assert workers, "the HTTP invocation started no worker"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "cli-web" in line and "http:web" in line]
+    assert lines and lines[0].split()[-2:] == ["ok", "cold"]
+    assert all(_gone(pid) for pid in workers)
+
+
+def test_a_bad_template_is_a_clear_error_exit_2(tmp_path: Path) -> None:
+    env = dict(os.environ, ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    done = subprocess.run([sys.executable, "-m", "localcloud", "start", "--template", str(FCAPP)],
+                          capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 2
+    assert "--param SinkFile=..." in done.stderr and done.stdout == ""

@@ -1,0 +1,61 @@
+"""Fixtures for the notify function: a local Jira (localcloud.jira), a local callback receiver, the real
+FC entry point with targets pointing at them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from notifykit import CALLBACK_SECRET, JIRA_TOKEN, JIRA_USER, Receiver
+
+from localcloud.jira import LocalJira
+from sgrule.notify import handler as runtime
+
+
+@pytest.fixture
+def jira() -> Iterator[LocalJira]:
+    with LocalJira(users={JIRA_USER: JIRA_TOKEN}, issues=["SEC-1042", "SEC-7"]) as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def notify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jira: LocalJira, receiver: Receiver) -> dict[str, str]:
+    targets = [{"sender": "jira", "kind": "jira", "url": jira.url, "user": JIRA_USER, "token": JIRA_TOKEN},
+               {"sender": "pd", "kind": "callback", "url": receiver.url, "secret": CALLBACK_SECRET},
+               {"sender": "zd", "kind": "jira", "url": jira.url, "user": JIRA_USER, "token": JIRA_TOKEN,
+                "statuses": ["rejected", "failed"]}]
+    env = {"SGRULE_NOTIFY_TARGETS": json.dumps(targets),
+           "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
+           "SGRULE_RETRY_BASE_MS": "5", "SGRULE_RETRY_CAP_MS": "20", "SGRULE_TIME_RESERVE_MS": "200"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    runtime.reset()
+    yield env
+    runtime.reset()
+
+
+@pytest.fixture
+def notify(notify_env: dict[str, str]) -> Callable[..., dict[str, int]]:
+    """Invoke the real entry point with outcome events (as FC passes them: bytes); returns its summary."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parents[2] / "functions" / "ticket_notify" / "index.py"
+    spec = importlib.util.spec_from_file_location("fn_ticket_notify", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+
+    def _notify(event: Any, timeout: float = 10) -> dict[str, int]:
+        ctx = SimpleNamespace(request_id="notify-req", function=SimpleNamespace(name="ticket_notify", timeout=timeout))
+        module.initialize(ctx)
+        return json.loads(module.handler(json.dumps(event).encode(), ctx))
+
+    return _notify
