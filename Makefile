@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench schemas package lock clean
+.PHONY: run test bench schemas package lock mutate clean
 
 .PHONY: install help
 install: $(STAMP)
@@ -20,6 +20,7 @@ help:
 	@echo "make schemas  regenerate schemas/ from the models"
 	@echo "make package  one zip per function under build/, dependencies from requirements.lock"
 	@echo "make lock     write requirements.lock from the installed runtime dependencies"
+	@echo "make mutate   mutation testing of the core modules (a tool, not part of CI; docs/testing.md)"
 	@echo "make clean    start over: remove .venv, build output and caches"
 	@echo "Each creates .venv on first use (PYTHON=... picks the interpreter; default python3)."
 
@@ -58,6 +59,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+# Mutation testing of the core modules (pyproject.toml [tool.mutmut]); hours for all of them, so narrow it
+# with MUTANTS, e.g. make mutate MUTANTS='sgrule.clients.retry*'. Survivors: cd build/mutation && mutmut show NAME.
+MUTANTS ?=
+mutate: $(STAMP)
+	rm -rf build/mutation && mkdir -p build/mutation/src
+	cp -r shared/sgrule build/mutation/src/sgrule
+	cp -r tests functions events schemas localcloud docs template.yml README.md pyproject.toml build/mutation/
+	cd build/mutation && $(CURDIR)/$(BIN)/mutmut run $(MUTANTS); $(CURDIR)/$(BIN)/mutmut results
+
 schemas: $(STAMP)
 	$(BIN)/sgrule schemas --write
 
@@ -71,4 +81,4 @@ lock: $(STAMP)
 	$(BIN)/sgrule lock --write
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis mutants

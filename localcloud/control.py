@@ -41,6 +41,11 @@ def _dispatch(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str
         cloud.reset()
         return 200, {"reset": True}
     if route == "calls":
+        if method == "GET" and arg("count") is not None:  # long poll: until that many calls are logged
+            calls = cloud.calls.wait(arg("action"), _int_arg(arg("count"), "count"), _timeout(arg("timeout")))
+            if calls is None:
+                raise ControlError(408, f"fewer than {arg('count')} call(s) logged within the timeout")
+            return 200, {"calls": calls}
         if method == "GET":
             return 200, {"calls": cloud.calls.list(arg("action"))}
         if method == "DELETE":
@@ -86,6 +91,28 @@ def _dispatch(cloud: LocalCloud, method: str, route: str, qs: dict[str, list[str
             if not isinstance(payload, dict) or not isinstance(payload.get("name"), str) or not payload["name"]:
                 raise ControlError(400, "expected {\"name\": \"bus-name\"[, \"description\": ...]}")
             return 200, eb.create_bus(payload["name"], str(payload.get("description", "")))
+    if route.startswith("holds/"):
+        name, _, verb = route[len("holds/"):].partition("/")
+        if method == "POST" and verb == "release":
+            return 200, cloud.faults.gates.release(name)
+        if method == "GET" and not verb:  # long poll: until `count` calls have parked on the gate
+            status = cloud.faults.gates.wait(name, _int_arg(arg("count") or "1", "count"), _timeout(arg("timeout")))
+            if status is None:
+                raise ControlError(408, f"fewer than {arg('count') or 1} call(s) parked on gate {name!r} in time")
+            return 200, status
+    if route == "settings":
+        if method == "GET":
+            return 200, _settings(cloud)
+        if method == "PUT":
+            payload = _json(body)
+            if not isinstance(payload, dict) or not all(isinstance(v, dict) for v in payload.values()):
+                raise ControlError(400, "expected {\"<service>\": {\"<setting>\": value, ...}, ...}")
+            for name, values in payload.items():
+                svc = cloud.services.get(name)
+                if svc is None or not hasattr(svc, "configure"):
+                    raise ControlError(400, f"service {name!r} has no settings; running: {sorted(_settings(cloud))}")
+                svc.configure(values)
+            return 200, _settings(cloud)
     if route == "queues" or route.startswith("queues/") or route == "clock":
         return _mns_control(cloud, method, route, qs, body)
     for extension in getattr(cloud, "control_extensions", []):
@@ -150,6 +177,29 @@ def _queue_view(mns: Any, name: str) -> dict[str, Any]:
         counts[m["state"]] += 1
     return {"name": name, "attributes": asdict(mns.get_attributes(name)), "counts": counts,
             "waitingReceivers": mns.waiting(name), "messages": messages}
+
+
+def _settings(cloud: LocalCloud) -> dict[str, Any]:
+    """Each service's test settings (``settings()``/``configure()``): limits and paging a test can set."""
+    return {name: svc.settings() for name, svc in cloud.services.items() if hasattr(svc, "settings")}
+
+
+def _int_arg(raw: str | None, name: str) -> int:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise ControlError(400, f"{name} must be an integer") from None
+    if value < 0:
+        raise ControlError(400, f"{name} must be >= 0")
+    return value
+
+
+def _timeout(raw: str | None) -> float:
+    try:
+        value = float(raw) if raw else 10.0
+    except ValueError:
+        raise ControlError(400, "timeout must be a number of seconds") from None
+    return min(max(value, 0.0), 120.0)
 
 
 def _json(body: bytes) -> Any:

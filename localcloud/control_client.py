@@ -33,9 +33,13 @@ class Faults:
         security_group_id: str | None = None,
         phase: str = "before",
         seed: int | None = None,
+        hold: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Append one rule; returns all rules. ``error`` = ``{"status", "code", "message", "retryAfter"}``."""
+        """Append one rule; returns all rules. ``error`` = ``{"status", "code", "message", "retryAfter"}``;
+        ``hold`` = a gate name (see :meth:`ControlClient.wait_held` / :meth:`ControlClient.release`)."""
         rule: dict[str, Any] = {"action": action, "phase": phase}
+        if hold is not None:
+            rule["hold"] = hold
         if error is not None:
             rule["error"] = error
         if latency_ms is not None:
@@ -108,6 +112,26 @@ class ControlClient:
     def clear_calls(self) -> None:
         self.request("DELETE", "calls")
 
+    def wait_calls(self, action: str | None = None, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+        """Block until ``count`` calls (of ``action``) are logged, then return them; ControlError on timeout."""
+        query = {"count": str(count), "timeout": str(timeout), **({"action": action} if action else {})}
+        return self.request("GET", "calls", query=query)["calls"]
+
+    def wait_held(self, gate: str, count: int = 1, timeout: float = 10) -> dict[str, Any]:
+        """Block until ``count`` calls have parked on the fault gate ``gate`` (a ``hold`` rule)."""
+        return self.request("GET", f"holds/{gate}", query={"count": str(count), "timeout": str(timeout)})
+
+    def release(self, gate: str) -> dict[str, Any]:
+        """Open the gate: parked calls go on, later ones pass."""
+        return self.request("POST", f"holds/{gate}/release")
+
+    def settings(self) -> dict[str, Any]:
+        return self.request("GET", "settings")
+
+    def configure(self, **services: dict[str, Any]) -> dict[str, Any]:
+        """``configure(ecs={"pageSize": 2}, eventbridge={"refuseEntries": {"count": 1}})``."""
+        return self.request("PUT", "settings", services)
+
     def state(self) -> dict[str, Any]:
         return self.request("GET", "state")
 
@@ -174,6 +198,6 @@ class ControlClient:
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=30)
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=150)  # long polls wait <= 120 s
             self._local.conn = conn
         return conn

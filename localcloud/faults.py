@@ -10,18 +10,24 @@ A rule (JSON, as posted to ``/_emulator/faults``)::
      # exactly one of:
      "error": {"status": 503, "code": "ServiceUnavailable", "message": "...", "retryAfter": 1},
      "latencyMs": 50,
-     "drop": true}
+     "drop": true,
+     "hold": "gate-name"}                                   # wait until the test releases the gate
 
 ``phase: "after"`` runs the action first — its effect happens — then replaces, drops or delays the reply:
 "the call went out but the answer was lost (or is late)", which is what idempotency (ClientToken) is for; a
 late reply also gives a test the moment to kill a caller between the effect and its bookkeeping.
 Rules are checked in order; the first one that matches *and fires* wins.
+
+``hold`` parks the call on a named gate until the test releases it (``POST /_emulator/holds/NAME/release``):
+an event, not a guess at a latency, decides when the call goes on. In phase "after" the call is logged (its
+effect in place) before it parks. A test waits for a call to park with ``GET /_emulator/holds/NAME?count=N``.
 """
 from __future__ import annotations
 
 import random
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 PHASES = ("before", "after")
@@ -51,22 +57,26 @@ class FaultRule:
     error: FaultError | None = None
     latency_ms: int | None = None
     drop: bool = False
+    hold: str | None = None
     fired: int = 0
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> FaultRule:
         if not isinstance(raw, Mapping):
             raise ValueError("a fault rule must be a JSON object")
-        known = {"action", "securityGroupId", "times", "probability", "phase", "error", "latencyMs", "drop"}
+        known = {"action", "securityGroupId", "times", "probability", "phase", "error", "latencyMs", "drop", "hold"}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
         action = raw.get("action")
         if not isinstance(action, str) or not action:
             raise ValueError("fault rule needs 'action' (an API action name or '*')")
-        kinds = [k for k in ("error", "latencyMs", "drop") if raw.get(k) not in (None, False)]
+        kinds = [k for k in ("error", "latencyMs", "drop", "hold") if raw.get(k) not in (None, False)]
         if len(kinds) != 1:
-            raise ValueError("fault rule needs exactly one of 'error', 'latencyMs', 'drop'")
+            raise ValueError("fault rule needs exactly one of 'error', 'latencyMs', 'drop', 'hold'")
+        hold = raw.get("hold")
+        if hold is not None and (not isinstance(hold, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", hold)):
+            raise ValueError("'hold' must be a gate name (letters, digits, '_', '.', '-')")
         phase = raw.get("phase", "before")
         if phase not in PHASES:
             raise ValueError(f"'phase' must be one of {PHASES}")
@@ -104,10 +114,13 @@ class FaultRule:
             error=error,
             latency_ms=int(latency) if latency is not None else None,
             drop=bool(raw.get("drop", False)),
+            hold=hold,
         )
 
     @property
     def kind(self) -> str:
+        if self.hold is not None:
+            return "hold"
         return "error" if self.error else "latency" if self.latency_ms is not None else "drop"
 
     @property
@@ -134,6 +147,8 @@ class FaultRule:
             out["error"] = self.error.to_json()
         elif self.latency_ms is not None:
             out["latencyMs"] = self.latency_ms
+        elif self.hold is not None:
+            out["hold"] = self.hold
         else:
             out["drop"] = True
         return out
@@ -146,6 +161,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._rng = random.Random(seed)
+        self.gates = Gates()
 
     def add(self, raw_rules: list[Mapping[str, Any]], seed: int | None = None) -> list[dict[str, Any]]:
         """Validate all rules first (all-or-nothing), append them, return every rule."""
@@ -165,6 +181,7 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+        self.gates.release_all()  # nothing stays parked past a reset
 
     def seed(self, seed: int | None) -> None:
         with self._lock:
@@ -181,3 +198,51 @@ class FaultInjector:
                 rule.fired += 1
                 return rule
         return None
+
+
+# A parked call gives up after this long, so a test that forgets to release a gate never hangs the server.
+MAX_HOLD_S = 120.0
+
+
+@dataclass
+class _Gate:
+    held: int = 0  # calls that have parked on it
+    opened: threading.Event = field(default_factory=threading.Event)
+
+
+class Gates:
+    """Named gates for ``hold`` rules: calls park on a gate until it is released; tests wait for calls to
+    park. A released gate stays open (later calls pass) until :meth:`release_all` (reset) forgets it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._gates: dict[str, _Gate] = {}
+
+    def park(self, name: str) -> None:
+        with self._cond:
+            gate = self._gates.setdefault(name, _Gate())
+            gate.held += 1
+            self._cond.notify_all()
+        gate.opened.wait(MAX_HOLD_S)
+
+    def release(self, name: str) -> dict[str, Any]:
+        with self._cond:
+            self._gates.setdefault(name, _Gate()).opened.set()
+            return self._status(name)
+
+    def wait(self, name: str, count: int, timeout: float) -> dict[str, Any] | None:
+        """Block until ``count`` calls have parked on the gate; None if ``timeout`` s pass first."""
+        with self._cond:
+            if self._cond.wait_for(lambda: name in self._gates and self._gates[name].held >= count, timeout):
+                return self._status(name)
+            return None
+
+    def release_all(self) -> None:
+        with self._cond:
+            gates, self._gates = self._gates, {}
+        for gate in gates.values():
+            gate.opened.set()
+
+    def _status(self, name: str) -> dict[str, Any]:
+        gate = self._gates.get(name, _Gate())
+        return {"name": name, "held": gate.held, "released": gate.opened.is_set()}

@@ -17,6 +17,7 @@ from localcloud.ecs.validation import (
     PARAM_TO_ATTR,
     Parsed,
     RuleSpec,
+    canonical,
     check_combination,
     parse_fields,
     require_protocol_and_ports,
@@ -49,11 +50,11 @@ def nic_for_group(group: SecurityGroup, explicit: str | None) -> str:
 
 def stateless_spec(raw: dict[str, str], group_id: str) -> tuple[RuleSpec, Parsed]:
     """Create / match mode: a complete rule from the request alone (defaults: accept, priority 1)."""
-    parsed = parse_fields(raw)
+    parsed = parse_fields(raw, group_id)
     require_protocol_and_ports(parsed.values)
     spec = RuleSpec(**parsed.values).with_dest_precedence()
     check_combination(spec, group_id, parsed.values.get("nic_type"))
-    return spec, parsed
+    return canonical(spec), parsed
 
 
 def bind_to_group(backend: EcsBackend, account: str, region: str, group: SecurityGroup, spec: RuleSpec,
@@ -150,13 +151,14 @@ def _modify_by_match(backend: EcsBackend, account: str, region: str, group_id: s
 
 def _modify_by_id(backend: EcsBackend, account: str, region: str, group_id: str, rule_id: str,
                   params: dict[str, str]) -> None:
-    parsed = parse_fields(params)
+    parsed = parse_fields(params, group_id)
     vals = parsed.values
     group = backend.group(account, region, group_id)
     rule = group.rules.get(rule_id)
     if rule is None:
         fail("rule_not_found")
     cur = rule.spec
+    _look_up_named(backend, account, region, vals, cur)
     if "nic_type" in vals and nic_for_group(group, vals["nic_type"]) != cur.nic_type:
         fail("modify_nic_type")
     requested_entity = RuleSpec(**{a: vals[a] for a in DEST_ATTRS if a in vals}).dest_entity()
@@ -171,6 +173,7 @@ def _modify_by_id(backend: EcsBackend, account: str, region: str, group_id: str,
             fail("modify_family", name=ATTR_TO_PARAM[old_attr])
     merged = replace(cur, **{k: v for k, v in vals.items() if k != "nic_type"}).with_dest_precedence()
     check_combination(merged, group_id, vals.get("nic_type"))
+    merged = canonical(merged)
     old_pl = backend.region(account, region).prefix_lists.get(cur.dest_prefix_list_id)
     check_destination(backend, account, region, group, merged,
                       old_prefix_family=old_pl.family if old_pl is not None else None)
@@ -178,6 +181,19 @@ def _modify_by_id(backend: EcsBackend, account: str, region: str, group_id: str,
         if other.rule_id != rule_id and other.spec.identity() == merged.identity():
             fail("modify_duplicate", other=other.rule_id)
     rule.spec = merged
+
+
+def _look_up_named(backend: EcsBackend, account: str, region: str, vals: dict[str, Any], cur: RuleSpec) -> None:
+    """The resources a by-id request names exist (404 / not found) before the checks against the rule: a
+    destination that does not exist is the first thing wrong with the request. Ignored destinations (a
+    CIDR wins over a group, any other destination over a prefix list) are not looked up."""
+    cidr = "dest_cidr" in vals or "dest_cidr6" in vals
+    if vals.get("dest_group_id") and not cidr:
+        owner = vals.get("dest_group_owner_id") or cur.dest_group_owner_id or account
+        if backend.region(owner, region).groups.get(vals["dest_group_id"]) is None:
+            fail("dest_group_not_found")
+    if vals.get("dest_prefix_list_id") and not cidr and not vals.get("dest_group_id"):
+        backend.prefix_list(account, region, vals["dest_prefix_list_id"])
 
 
 # --- wire shape -----------------------------------------------------------------------------------------

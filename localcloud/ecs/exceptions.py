@@ -24,7 +24,12 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "unknown_action": (400, "InvalidAction.NotFound",
                        "Specified api is not found, please check your url and method."),
     "client_token_malformed": (400, "InvalidClientToken.Malformed",
-                               "The specified parameter ClientToken is not valid: ASCII only, at most 64 characters."),
+                               "The specified parameter ClientToken is not valid: printable ASCII only, at most 64 "
+                               "characters."),
+    # The Modify doc lists no ClientToken code: for that action a bad token is its catch-all.
+    "modify_client_token": (400, "InvalidParam.InvalidModifyRuleRequest",
+                            "The request parameters are illegal: ClientToken must be 1 to 64 printable ASCII "
+                            "characters."),
     "idempotent_mismatch": (400, "IdempotentParameterMismatch",
                             "The request uses the same client token as a previous, but non-identical request."),
 
@@ -54,12 +59,16 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "nic_type_invalid": (400, "InvalidNicType.ValueNotSupported", "The specified NicType is not valid."),
     "description_invalid": (400, "InvalidSecurityGroupDiscription.Malformed",
                             "The specified security group rule description is not valid."),
+    # DestGroupOwnerId is a long (the doc's type); anything else is this API's catch-all.
+    "owner_id_invalid": (400, "InvalidParam.InvalidModifyRuleRequest",
+                         "The request parameters are illegal: DestGroupOwnerId must be an account id (a long)."),
 
     # --- addresses ---------------------------------------------------------------------------------------
     # DestCidrIp: the doc has InvalidDestCidrIp.Malformed and InvalidParam.DestCidrIp for the same mistake;
-    # we keep the Invalid<Param>.Malformed one (same family as Policy/Priority) -> InvalidParam.DestCidrIp
-    # is never produced.
-    "dest_cidr_invalid": (400, "InvalidDestCidrIp.Malformed", "The specified parameter DestCidrIp is not valid."),
+    # InvalidParam.<Param> is the one family the doc gives all four address parameters (SourceCidrIp and the
+    # two IPv6 ones have no other), so DestCidrIp reads like them -> InvalidDestCidrIp.Malformed is never
+    # produced.
+    "dest_cidr_invalid": (400, "InvalidParam.DestCidrIp", "The specified param DestCidrIp is not valid."),
     "source_cidr_invalid": (400, "InvalidParam.SourceCidrIp", "The specified param SourceCidrIp is not valid."),
     # The per-parameter IPv6 codes beat the generic InvalidParameter.Ipv6CidrIp (never produced).
     "ipv6_dest_invalid": (400, "InvalidParam.Ipv6DestCidrIp", "The specified parameter Ipv6DestCidrIp is not valid."),

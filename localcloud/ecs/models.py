@@ -140,6 +140,9 @@ class EcsBackend:
     def reset(self) -> None:
         with self.lock:
             self.rule_limit = self.default_rule_limit
+            # Test setting: every Describe* page holds at most this many items whatever MaxResults asks
+            # (None: as asked). Lets a test make a client follow NextToken with a handful of rules.
+            self.page_size: int | None = None
             self.accounts: dict[str, dict[str, Region]] = {}
             # (account, action, token) -> (fingerprint of params, stored response incl. RequestId)
             self.tokens: dict[tuple[str, str, str], tuple[tuple[tuple[str, str], ...], dict[str, Any]]] = {}

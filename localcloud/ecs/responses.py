@@ -57,11 +57,14 @@ def _decode_token(token: str) -> int:
     return int(text[3:])
 
 
-def _keyset_page(groups: list[SecurityGroup], params: dict[str, str]) -> tuple[list[SecurityGroup], str]:
+def _keyset_page(groups: list[SecurityGroup], params: dict[str, str],
+                 cap: int | None = None) -> tuple[list[SecurityGroup], str]:
     """DescribeSecurityGroups' MaxResults/NextToken paging (1-100, default 10) over groups in creation order.
     The token names the last group returned (its creation number) and the next page starts after it, so
     groups created or deleted between two pages never shift a page: no group is skipped or returned twice."""
     size = _int(params, "MaxResults", 10, 1, 100, "max_results_invalid")
+    if cap is not None:  # the page-size test setting
+        size = min(size, cap)
     token = params.get("NextToken", "")
     if token:
         try:
@@ -77,8 +80,11 @@ def _keyset_page(groups: list[SecurityGroup], params: dict[str, str]) -> tuple[l
     return chunk, base64.urlsafe_b64encode(f"lcsg:{chunk[-1].seq}".encode()).decode() if more else ""
 
 
-def _page(items: list[Any], params: dict[str, str], default: int, lo: int, hi: int) -> tuple[list[Any], str]:
+def _page(items: list[Any], params: dict[str, str], default: int, lo: int, hi: int,
+          cap: int | None = None) -> tuple[list[Any], str]:
     size = _int(params, "MaxResults", default, lo, hi, "max_results_invalid")
+    if cap is not None:  # the page-size test setting: fewer than asked, and a NextToken for the rest
+        size = min(size, cap)
     start = _decode_token(params.get("NextToken", ""))
     chunk = items[start:start + size]
     return chunk, (_encode_token(start + size) if start + size < len(items) else "")
@@ -120,8 +126,10 @@ class EcsService:
         with self.backend.lock:  # one lock for the whole call: no lost update, one effect per token
             token = params.get("ClientToken", "") if action in MUTATING else ""
             if token:
-                if len(token) > 64 or not token.isascii():
-                    fail("client_token_malformed")
+                # "up to 64 ASCII characters": printable ones; a control code is not a character of a token
+                if len(token) > 64 or not token.isascii() or not token.isprintable():
+                    fail("modify_client_token" if action == "ModifySecurityGroupEgressRule" else
+                         "client_token_malformed")
                 key = (ctx.account_id, action, token)
                 fingerprint = tuple(sorted((k, v) for k, v in params.items() if k not in _NOISE))
                 seen = self.backend.tokens.get(key)
@@ -136,6 +144,23 @@ class EcsService:
 
     def reset(self) -> None:
         self.backend.reset()
+
+    # --- test settings (control API: GET/PUT /_emulator/settings) -------------------------------------
+    def settings(self) -> dict[str, Any]:
+        with self.backend.lock:
+            return {"ruleLimit": self.backend.rule_limit, "pageSize": self.backend.page_size}
+
+    def configure(self, values: dict[str, Any]) -> None:
+        unknown = set(values) - {"ruleLimit", "pageSize"}
+        if unknown:
+            raise ValueError(f"unknown ECS settings {sorted(unknown)}; known: ruleLimit, pageSize")
+        limit, page = values.get("ruleLimit", self.backend.rule_limit), values.get("pageSize", self.backend.page_size)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError("ruleLimit must be a positive integer")
+        if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
+            raise ValueError("pageSize must be a positive integer, or null for the size MaxResults asks")
+        with self.backend.lock:
+            self.backend.rule_limit, self.backend.page_size = limit, page
 
     def dump_state(self) -> dict[str, Any]:
         return self.backend.dump()
@@ -193,7 +218,7 @@ class EcsService:
             groups = [g for g in groups if ("vpc" if g.vpc_id else "classic") == p["NetworkType"]]
         body: dict[str, Any] = {"RegionId": region, "TotalCount": len(groups)}
         if p.get("MaxResults", "") or p.get("NextToken", ""):
-            chunk, token = _keyset_page(groups, p)
+            chunk, token = _keyset_page(groups, p, self.backend.page_size)
             body["NextToken"] = token
         else:  # legacy PageNumber/PageSize paging
             number = _int(p, "PageNumber", 1, 1, 1 << 31, "page_invalid")
@@ -216,7 +241,7 @@ class EcsService:
         group = self.backend.group(ctx.account_id, region, group_id)
         nic = egress.nic_for_group(group, nic or None)
         rules = [r for r in group.rules.values() if r.spec.nic_type == nic] if direction != "ingress" else []
-        chunk, token = _page(rules, p, 500, 10, 1000)
+        chunk, token = _page(rules, p, 500, 10, 1000, self.backend.page_size)
         return {
             "RegionId": region, "SecurityGroupId": group.group_id, "SecurityGroupName": group.name,
             "Description": group.description, "VpcId": group.vpc_id, "InnerAccessPolicy": "Accept",
@@ -286,7 +311,7 @@ class EcsService:
             lists = [pl for pl in lists if pl.address_family == p["AddressFamily"]]
         if p.get("PrefixListName", ""):
             lists = [pl for pl in lists if pl.name == p["PrefixListName"]]
-        chunk, token = _page(lists, p, 10, 1, 100)
+        chunk, token = _page(lists, p, 10, 1, 100, self.backend.page_size)
         usage: dict[str, int] = {}
         for g in reg.groups.values():
             for r in g.rules.values():

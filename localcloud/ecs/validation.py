@@ -16,7 +16,13 @@ from localcloud.ecs.exceptions import fail
 
 PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "GRE": "GRE", "ALL": "ALL", "ICMPV6": "ICMPV6"}
 PORTED = {"TCP", "UDP"}
-_PORT_RE = re.compile(r"^(-?\d{1,6})/(-?\d{1,6})$")
+# ASCII digits only: ``\d`` and ``int()`` also take other scripts' digits ("١/٢"), which no port is.
+_PORT_RE = re.compile(r"^(-?[0-9]{1,6})/(-?[0-9]{1,6})$")
+_INT_RE = re.compile(r"^-?[0-9]{1,20}$")  # an integer as the wire spells one: no sign +, spaces or "1_0"
+# Sent empty, these are not a deletion but a missing required value, with the parameter's own code (the doc:
+# IpProtocol "should not be null"; PortRange and IpProtocol are required; Description is 1 to 512 characters).
+_EMPTY_IS_INVALID = {"IpProtocol": "protocol_invalid", "PortRange": "port_range_invalid",
+                     "Description": "description_invalid"}
 
 # Request parameter name -> RuleSpec attribute.
 PARAM_TO_ATTR: dict[str, str] = {
@@ -81,8 +87,9 @@ class RuleSpec:
 
     def identity(self) -> tuple[Any, ...]:
         """Everything but Description: two rules with the same identity are the same rule."""
-        return (self.protocol, self.port_range, self.source_port_range, cidr_key(self.dest_cidr),
-                cidr_key(self.dest_cidr6), self.dest_group_id, self.dest_group_owner_id or "",
+        any_source_port = self.source_port_range == "-1/-1"  # -1/-1 and unset mean the same
+        return (self.protocol, self.port_range, "" if any_source_port else self.source_port_range,
+                cidr_key(self.dest_cidr), cidr_key(self.dest_cidr6), self.dest_group_id, self.dest_group_owner_id or "",
                 self.dest_prefix_list_id, cidr_key(self.source_cidr), cidr_key(self.source_cidr6),
                 self.policy, self.priority, self.nic_type)
 
@@ -106,8 +113,10 @@ def cidr_key(value: str) -> str:
 
 
 def _network(value: str, version: int) -> bool:
-    if "/" in value and not value.rsplit("/", 1)[1].isdigit():
+    if "/" in value and not re.fullmatch(r"[0-9]{1,3}", value.rsplit("/", 1)[1]):
         return False  # "1.2.3.4/255.0.0.0" (netmask form) is not a CIDR block
+    if "%" in value:
+        return False  # "fe80::1%eth0": a zone id names an interface, not part of an address or CIDR block
     try:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -127,13 +136,17 @@ def _ports(value: str, error: str) -> str:
     return f"{a}/{b}"
 
 
-def parse_fields(params: dict[str, str]) -> Parsed:
-    """Format checks for each rule field present in ``params`` (in the doc's order of concern)."""
+def parse_fields(params: dict[str, str], security_group_id: str = "") -> Parsed:
+    """Format checks for each rule field present in ``params`` (in the doc's order of concern), then the
+    checks the request alone can fail (:func:`check_request`). Values are taken as sent: the doc lists
+    exact values, so " tcp" or "80/80 " is not one of them."""
     out = Parsed()
     for name in PARAM_TO_ATTR:
         if name in params and params[name] == "":
+            if name in _EMPTY_IS_INVALID:
+                fail(_EMPTY_IS_INVALID[name])
             out.emptied.add(PARAM_TO_ATTR[name])
-    v = {k: params[k].strip() for k in PARAM_TO_ATTR if params.get(k, "").strip() != ""}
+    v = {k: params[k] for k in PARAM_TO_ATTR if params.get(k, "") != ""}
     vals = out.values
     if "IpProtocol" in v:
         proto = PROTOCOLS.get(v["IpProtocol"].upper())
@@ -143,19 +156,17 @@ def parse_fields(params: dict[str, str]) -> Parsed:
     if "PortRange" in v:
         vals["port_range"] = _ports(v["PortRange"], "port_range_invalid")
     if "SourcePortRange" in v:
-        # -1/-1 means "any source port", which is what an unset SourcePortRange means too.
-        spr = _ports(v["SourcePortRange"], "source_port_range_invalid")
-        vals["source_port_range"] = "" if spr == "-1/-1" else spr
+        # Kept as sent here: TCP/UDP with -1/-1 is a mismatch; canonical() turns -1/-1 into "unset" afterwards.
+        vals["source_port_range"] = _ports(v["SourcePortRange"], "source_port_range_invalid")
     if "Policy" in v:
         pol = v["Policy"].lower()
         if pol not in ("accept", "drop"):
             fail("policy_invalid")
         vals["policy"] = pol
     if "Priority" in v:
-        try:
-            prio = int(v["Priority"])
-        except ValueError:
+        if not _INT_RE.match(v["Priority"]):
             fail("priority_malformed")
+        prio = int(v["Priority"])
         if not 1 <= prio <= 100:
             fail("priority_range")
         vals["priority"] = prio
@@ -164,8 +175,8 @@ def parse_fields(params: dict[str, str]) -> Parsed:
         if nic not in ("internet", "intranet"):
             fail("nic_type_invalid")
         vals["nic_type"] = nic
-    if "Description" in params and params["Description"] != "":
-        desc = params["Description"]  # not stripped: spaces are characters
+    if "Description" in v:
+        desc = v["Description"]  # spaces are characters
         if not 1 <= len(desc) <= 512:
             fail("description_invalid")
         vals["description"] = desc
@@ -176,15 +187,48 @@ def parse_fields(params: dict[str, str]) -> Parsed:
             if not _network(v[name], version):
                 fail(error)
             vals[PARAM_TO_ATTR[name]] = v[name]
+    if "DestGroupOwnerId" in v and not re.fullmatch(r"[0-9]{1,19}", v["DestGroupOwnerId"]):
+        fail("owner_id_invalid")
     for name in ("DestGroupId", "DestGroupOwnerAccount", "DestGroupOwnerId", "DestPrefixListId"):
         if name in v:
             vals[PARAM_TO_ATTR[name]] = v[name]
-    # Both families on one side is a property of the request itself.
-    if "dest_cidr" in vals and "dest_cidr6" in vals:
-        fail("dest_both_families", where="the request")
-    if "source_cidr" in vals and "source_cidr6" in vals:
-        fail("source_both_families", where="the request")
+    check_request(vals, security_group_id)
     return out
+
+
+def check_request(vals: dict[str, Any], security_group_id: str) -> None:
+    """What the request's own fields contradict, whatever the rule it modifies holds: checked before any
+    lookup, in the same order as :func:`check_combination` checks a whole rule."""
+    _check_pairs(vals.get("protocol", ""), vals.get("port_range", ""), vals.get("source_port_range", ""),
+                 vals.get("dest_cidr", ""), vals.get("dest_cidr6", ""), vals.get("source_cidr", ""),
+                 vals.get("source_cidr6", ""), where="the request")
+    cidr_given = "dest_cidr" in vals or "dest_cidr6" in vals  # a CIDR takes precedence over DestGroupId
+    if not cidr_given and vals.get("dest_group_id") and vals["dest_group_id"] == security_group_id:
+        fail("dest_group_is_same")
+
+
+def _check_pairs(protocol: str, port_range: str, source_port_range: str, dest4: str, dest6: str, source4: str,
+                 source6: str, where: str) -> None:
+    """The checks between two fields: one family per side, one family in all, protocol vs family, protocol
+    vs ports, source vs destination. Fields that are "" are not known (yet) and take part in no check."""
+    if dest4 and dest6:
+        fail("dest_both_families", where=where)
+    if source4 and source6:
+        fail("source_both_families", where=where)
+    if (dest4 or source4) and (dest6 or source6):
+        fail("family_mix")
+    if protocol == "ICMP" and (dest6 or source6):
+        fail("icmp_with_ipv6")
+    if protocol == "ICMPV6" and (dest4 or source4):
+        fail("icmpv6_with_ipv4")
+    if protocol:
+        ported = protocol in PORTED
+        for pr in (port_range, source_port_range):
+            if pr and ((pr == "-1/-1") == ported):
+                fail("protocol_port_mismatch")
+    # The doc's conflict names the IPv4 pair only (SourceCidrIp vs DestCidrIp).
+    if dest4 and source4 and cidr_key(dest4) == cidr_key(source4):
+        fail("source_equals_dest")
 
 
 def require_protocol_and_ports(values: dict[str, Any]) -> None:
@@ -198,34 +242,21 @@ def require_protocol_and_ports(values: dict[str, Any]) -> None:
 def check_combination(spec: RuleSpec, security_group_id: str, explicit_nic_type: str | None) -> None:
     """Checks of a complete rule: what no single field can tell. ``spec`` already has dest precedence applied.
     Only the NicType the caller sent counts here; a classic group's internet default is checked statefully."""
-    ported = spec.protocol in PORTED
-    for pr in (spec.port_range, spec.source_port_range):
-        if pr and ((pr == "-1/-1") == ported):
-            fail("protocol_port_mismatch")
+    _check_pairs(spec.protocol, spec.port_range, spec.source_port_range, spec.dest_cidr, spec.dest_cidr6,
+                 spec.source_cidr, spec.source_cidr6, where="the rule")
     entity = spec.dest_entity()
+    if entity == "group" and spec.dest_group_id == security_group_id:
+        fail("dest_group_is_same")
     if not entity:
         fail("dest_missing")
-    if spec.dest_cidr and spec.dest_cidr6:
-        fail("dest_both_families", where="the rule")
-    if spec.source_cidr and spec.source_cidr6:
-        fail("source_both_families", where="the rule")
-    has4 = bool(spec.dest_cidr or spec.source_cidr)
-    has6 = bool(spec.dest_cidr6 or spec.source_cidr6)
-    if has4 and has6:
-        fail("family_mix")
-    if spec.protocol == "ICMP" and has6:
-        fail("icmp_with_ipv6")
-    if spec.protocol == "ICMPV6" and has4:
-        fail("icmpv6_with_ipv4")
-    if (spec.dest_cidr and spec.source_cidr and cidr_key(spec.dest_cidr) == cidr_key(spec.source_cidr)) or (
-            spec.dest_cidr6 and spec.source_cidr6 and cidr_key(spec.dest_cidr6) == cidr_key(spec.source_cidr6)):
-        fail("source_equals_dest")
-    if entity == "group":
-        if spec.dest_group_id == security_group_id:
-            fail("dest_group_is_same")
-        # "If DestGroupId is specified but DestCidrIp is not, NicType can only be intranet."
-        if explicit_nic_type == "internet":
-            fail("dest_group_needs_intranet")
+    # "If DestGroupId is specified but DestCidrIp is not, NicType can only be intranet."
+    if entity == "group" and explicit_nic_type == "internet":
+        fail("dest_group_needs_intranet")
+
+
+def canonical(spec: RuleSpec) -> RuleSpec:
+    """The stored form of a checked rule: SourcePortRange -1/-1 ("any source port") is the unset value."""
+    return replace(spec, source_port_range="") if spec.source_port_range == "-1/-1" else spec
 
 
 def rule_family(spec: RuleSpec) -> int | None:

@@ -67,6 +67,21 @@ class EventBridgeBackend:
             for name in self._initial_buses:
                 self.buses[name] = EventBus(name)
             self.events = []
+            # Test setting: refuse entries one by one ({"count", "calls", "code", "message"}), see
+            # EventBridgeService.configure.
+            self.refuse: dict[str, Any] | None = None
+
+    def take_refusal(self) -> tuple[int, str, str] | None:
+        """The per-entry refusal for this PutEvents call, if one is set (counting down its calls)."""
+        with self._lock:
+            r = self.refuse
+            if r is None:
+                return None
+            if r["calls"] is not None:
+                r["calls"] -= 1
+                if r["calls"] <= 0:
+                    self.refuse = None
+            return r["count"], r["code"], r["message"]
 
     def create_bus(self, name: str, description: str = "") -> EventBus:
         with self._lock:

@@ -52,6 +52,34 @@ class EventBridgeService:
     def reset(self) -> None:
         self.backend.reset()
 
+    # --- test settings (control API: GET/PUT /_emulator/settings) ---------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        refuse = self.backend.refuse
+        return {"refuseEntries": dict(refuse) if refuse else None}
+
+    def configure(self, values: dict[str, Any]) -> None:
+        """``refuseEntries``: the next ``calls`` PutEvents (null: every one) refuse their first ``count``
+        otherwise valid entries with ``code``/``message`` -- the per-entry failure a client must not ignore
+        (``FailedEntryCount`` > 0 in a 200 reply). null clears it."""
+        unknown = set(values) - {"refuseEntries"}
+        if unknown:
+            raise ValueError(f"unknown EventBridge settings {sorted(unknown)}; known: refuseEntries")
+        raw = values.get("refuseEntries")
+        if raw is None:
+            self.backend.refuse = None
+            return
+        if not isinstance(raw, dict) or set(raw) - {"count", "calls", "code", "message"}:
+            raise ValueError("refuseEntries must be {count, calls, code, message} or null")
+        count, calls = raw.get("count", 1), raw.get("calls", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError("refuseEntries.count must be a positive integer")
+        if calls is not None and (not isinstance(calls, int) or isinstance(calls, bool) or calls < 1):
+            raise ValueError("refuseEntries.calls must be a positive integer, or null for every call")
+        self.backend.refuse = {"count": count, "calls": calls,
+                               "code": str(raw.get("code", "EventBridgeInternalError")),
+                               "message": str(raw.get("message", "The event could not be stored; retry it."))}
+
     def dump_state(self) -> dict[str, Any]:
         return self.backend.dump()
 
@@ -99,9 +127,14 @@ class EventBridgeService:
         results: list[dict[str, Any]] = []
         accepted: list[ReceivedEvent] = []
         received_at = _now()
+        refusal = self.backend.take_refusal()
+        refused = 0
         for entry in entries:
             trace_id = uuid.uuid4().hex
             error = _entry_error(entry)
+            if error is None and refusal is not None and refused < refusal[0]:
+                refused += 1
+                error = refusal[1], refusal[2]
             event_id = str(_field(entry, "id") or "")
             if error:
                 code, message = error

@@ -37,6 +37,9 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
         if rule.latency_ms is not None:
             time.sleep(rule.latency_ms / 1000)  # then serve normally
             record["fault"] = "latency"
+        elif rule.hold is not None:
+            cloud.faults.gates.park(rule.hold)  # until the test releases the gate, then serve normally
+            record["fault"] = "hold"
         elif rule.drop:
             record.update(status=None, code=None, fault="drop")
             cloud.calls.record(record)
@@ -63,6 +66,13 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
             record.update(status=status, code=code, fault="latency")
             cloud.calls.record(record)
             time.sleep(rule.latency_ms / 1000)
+            return reply
+        if rule.hold is not None:
+            # The effect is in place and logged; the reply waits for the test to release the gate.
+            reply = _reply(protocol, call, request, result, request_id)
+            record.update(status=status, code=code, fault="hold")
+            cloud.calls.record(record)
+            cloud.faults.gates.park(rule.hold)
             return reply
         if rule.drop:
             record.update(status=None, code=None, fault="drop")

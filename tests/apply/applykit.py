@@ -37,9 +37,9 @@ def mns(events: list[dict[str, Any]], b64: bool = False) -> list[dict[str, Any]]
     """Wrap rule-change events as the MNS-through-EventBridge trigger delivers them."""
     out = []
     for i, ev in enumerate(events):
-        body = json.dumps(ev)
+        body = json.dumps(ev, ensure_ascii=False)  # UTF-8 text, as producers send it (not \u escapes)
         if b64:
-            body = base64.b64encode(body.encode()).decode()
+            body = base64.b64encode(body.encode("utf-8")).decode()
         out.append({"id": f"eb-{i}", "source": "acs.mns", "specversion": "1.0", "type": "mns:Queue:SendMessage",
                     "subject": "acs:mns:cn-hangzhou:1234567890123456:queues/sgrule-changes",
                     "time": "2026-11-27T10:00:01Z", "aliyunaccountid": "1234567890123456",

@@ -73,10 +73,15 @@ def test_every_status_from_one_realistic_batch(invoke: Any, world: dict[str, str
     assert applied["correlationid"] == "corr-1" and applied["data"]["correlationId"] == "corr-1"
     assert applied["subject"] == f"{w['sg']}/{w['https']}"
     assert applied["data"]["before"]["PortRange"] == "443/443" and applied["data"]["after"]["PortRange"] == "8443/8443"
-    assert applied["data"]["requestId"] and applied["data"]["clientToken"].startswith("sgrule-")
+    [call] = [c for c in localcloud.calls("ModifySecurityGroupEgressRule")
+              if c["params"]["SecurityGroupRuleId"] == w["https"]]
+    # What ECS answered and was sent, from localcloud's own log.
+    assert (applied["data"]["requestId"], applied["data"]["clientToken"]) == (call["requestId"],
+                                                                            call["params"]["ClientToken"])
     assert applied["data"]["attempts"] == 1
-    assert bad["data"]["error"] == {"code": "InvalidParam.PortRange", "httpStatus": 400, "source": "validation",
-                                    "message": bad["data"]["error"]["message"]}
+    error = bad["data"]["error"]
+    assert (error["code"], error["httpStatus"], error["source"]) == ("InvalidParam.PortRange", 400, "validation")
+    assert "PortRange" in error["message"] and "1-65535" in error["message"]  # the doc's range: 1 to 65535
     assert entity["data"]["error"]["code"] == "InvalidOperation.ModifySgRuleEntityType"
     assert match["data"]["securityGroupRuleId"] == w["dns"]
 
@@ -150,8 +155,11 @@ def test_policy_guard(invoke: Any, world: dict[str, str], monkeypatch: pytest.Mo
     runtime.reset()
     out = invoke([change(by_id(world, "https", Description="x"))])
     assert out[0]["data"]["status"] == "rejected"
-    assert out[0]["data"]["error"] == {"code": "Forbidden.SecurityGroupNotAllowed", "httpStatus": 403,
-                                       "source": "policy", "message": out[0]["data"]["error"]["message"]}
+    error = out[0]["data"]["error"]
+    assert (error["code"], error["httpStatus"], error["source"]) == ("Forbidden.SecurityGroupNotAllowed", 403, "policy")
+    # The message says what is outside and which settings to change.
+    for text in (world["sg"], "cn-hangzhou", "SGRULE_ALLOWED_SECURITY_GROUPS"):
+        assert text in error["message"]
     monkeypatch.setenv("SGRULE_ALLOWED_SECURITY_GROUPS", world["sg"][:5] + "*")
     monkeypatch.setenv("SGRULE_ALLOWED_REGIONS", "us-*")
     runtime.reset()
@@ -175,6 +183,7 @@ def test_duplicate_within_one_batch_runs_once(invoke: Any, world: dict[str, str]
     out = invoke(mns([ev, ev]))
     assert out[0] == out[1] and statuses(out) == ["applied", "applied"]
     assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 1
+    assert [e["eventId"] for e in localcloud.events(bus="default")] == [out[0]["id"]]  # one outcome, published once
 
 
 def test_stateful_checks(invoke: Any, world: dict[str, str], localcloud: Any) -> None:
@@ -203,10 +212,14 @@ def test_unknown_group_is_rejected_with_the_ecs_code(invoke: Any, world: dict[st
 def test_ecs_rejection_is_final_and_stored(invoke: Any, world: dict[str, str], localcloud: Any) -> None:
     """A 4xx the validator could not foresee (here: an unknown destination group) is not retried."""
     out = invoke([change(by_id(world, "pg", DestGroupId="sg-unknowngroup"))])
+    [call] = localcloud.calls("ModifySecurityGroupEgressRule")
     assert out[0]["data"]["status"] == "rejected"
-    assert out[0]["data"]["error"]["source"] == "ecs"
-    assert out[0]["data"]["error"]["code"] in ("InvalidDestGroupId.NotFound", "InvalidDestGroup.NotFound")
-    assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 1
+    # The code and status ECS answered (localcloud's log), passed on as they came.
+    error = out[0]["data"]["error"]
+    assert (error["code"], error["httpStatus"], error["source"]) == (call["code"], call["status"], "ecs")
+    assert call["code"] in ("InvalidDestGroupId.NotFound", "InvalidDestGroup.NotFound")  # the doc's two names
+    # ... with the message ECS sent (the doc's, for the code localcloud chose), not the SDK's wrapping of it.
+    assert error["message"] == "The DestGroupId provided does not exist in our records."
 
 
 def test_outcomes_published_in_as_few_calls_as_the_bus_allows(invoke: Any, ecs_seed: Any, localcloud: Any) -> None:

@@ -36,7 +36,7 @@ INVALID_DATA = [
     ("group missing", {"RegionId": "cn-hangzhou", "SecurityGroupRuleId": "sgr-1"}, "MissingParameter", "SecurityGroupId"),
     ("group malformed", {**BY_ID, "SecurityGroupId": "group-1"}, "InvalidSecurityGroupId.NotFound", "SecurityGroupId"),
     ("rule id malformed", {**BY_ID, "SecurityGroupRuleId": "rule-1"}, "SecurityGroupRule.NotFound", "SecurityGroupRuleId"),
-    ("region malformed", {**BY_ID, "RegionId": "Hangzhou"}, "InvalidParam.InvalidModifyRuleRequest", "RegionId"),
+    ("region malformed", {**BY_ID, "RegionId": "Hangzhou"}, "InvalidSecurityGroupId.NotFound", "RegionId"),
     # protocol
     ("protocol unknown", {**BY_ID, "IpProtocol": "SCTP"}, "InvalidIpProtocol.ValueNotSupported", "IpProtocol"),
     ("protocol empty", {**BY_ID, "IpProtocol": ""}, "InvalidIpProtocol.ValueNotSupported", "IpProtocol"),
@@ -137,11 +137,16 @@ def test_each_documented_rule_has_its_api_code(data: dict[str, Any], code: str, 
 def test_every_code_used_is_in_the_table_with_a_status() -> None:
     for _, _, code, _ in INVALID_DATA:
         assert code in CODES or code == "InvalidDestGroupId.Mismatch"
+    # Statuses as the API's error table gives them.
     err = SgruleError("InvalidDestGroupId.Mismatch")
     assert (err.http_status, err.code) == (403, "InvalidDestGroupId.Mismatch")
     assert SgruleError("InvalidSecurityGroup.IsSame").http_status == 403
     assert SgruleError("SecurityGroupRule.NotFound").http_status == 404
     assert SgruleError("InvalidParam.PortRange").http_status == 400
+    # Ours, by HTTP's meaning (RFC 9110): given up on a transient failure is 503 "temporarily unable to
+    # handle the request" (15.6.4); an unexpected error is 500 "an unexpected condition" (15.6.1).
+    assert SgruleError("Runtime.RetriesExhausted").http_status == 503
+    assert SgruleError("Runtime.Unexpected").http_status == 500
 
 
 INVALID_ENVELOPES = [
@@ -198,10 +203,28 @@ VALID = [
 ]
 
 
-@pytest.mark.parametrize("data", [c[1] for c in VALID], ids=[c[0] for c in VALID])
-def test_valid_events(data: dict[str, Any]) -> None:
+# What each valid case's fields become, by the doc's rules (protocols upper case, ICMPv6 as the doc spells it,
+# policy lower case, Priority and DestGroupOwnerId integers, addresses as CIDR blocks); fields not listed
+# stay as given.
+NORMALISED: dict[str, dict[str, Any]] = {
+    "by id minimal": {},
+    "by id every field": {"Policy": "drop", "Priority": 7, "IpProtocol": "UDP"},
+    "by id ipv6": {"Ipv6SourceCidrIp": "2001:db8:1::1/128"},
+    "by id group cross account": {"DestGroupOwnerId": 1234567890},
+    "by match cidr": {},
+    "by match group intranet": {},
+    "by match prefix list": {},
+    "by match priority": {},
+    "gre": {},
+    "all": {"IpProtocol": "ALL"},
+}
+
+
+@pytest.mark.parametrize("data,normalised", [(c[1], NORMALISED[c[0]]) for c in VALID], ids=[c[0] for c in VALID])
+def test_valid_events(data: dict[str, Any], normalised: dict[str, Any]) -> None:
     ev = parse_event(event(data))
     assert ev.data.mode == ("by_id" if "SecurityGroupRuleId" in data else "by_match")
+    assert ev.data.present() == {**data, **normalised}  # every field kept, none added, each normalised
 
 
 def test_normalises_what_the_api_treats_as_equal() -> None:

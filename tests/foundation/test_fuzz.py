@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sgrule.contract.errors import CODES, SgruleError
 from sgrule.contract.event import MAX_ERRORS, RuleChangeEvent, event_errors, parse_event
 from sgrule.contract.rule import REQUEST_FIELDS
+from sgrule.contract.safe import text as safe_text
 
 BASE = {"specversion": "1.0", "id": "c-1", "source": "tests", "type": "sgrule.egress.modify",
         "time": "2026-11-27T10:00:00Z",
@@ -31,7 +32,21 @@ plausible = st.sampled_from([
 ]) | json_values
 
 
+def named(obj: Any) -> set[str]:
+    """The keys of an object as an error may name them: as given, or as safe display text (control
+    characters escaped, lone surrogates replaced: errors never carry raw hostile text)."""
+    keys = [k for k in obj if isinstance(k, str)] if isinstance(obj, dict) else []
+    return set(keys) | {safe_text(k) for k in keys}
+
+
+ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "correlationid", "data")
+
+
 def check(raw: Any) -> None:
+    """Properties every input has: exactly one answer; a rejection carries a code from the table, the status
+    the table gives it, and names the field at fault (one of the input's, or a required attribute); every
+    error `validate` reports obeys the same, the first is the outcome's, none is said twice; an accepted
+    event is normalised for good (parsing its normalised data again changes nothing)."""
     errors = event_errors(raw)
     assert len(errors) <= MAX_ERRORS
     try:
@@ -39,14 +54,22 @@ def check(raw: Any) -> None:
     except SgruleError as exc:
         for err in [exc, *errors]:
             assert err.code in CODES or err.code == "InvalidDestGroupId.Mismatch"
-            assert err.http_status in (400, 403, 404)
+            assert err.http_status == (403 if err.code == "InvalidDestGroupId.Mismatch" else CODES[err.code][0])
             assert err.message
         assert errors and errors[0].to_dict() == exc.to_dict()  # validate's first error is the outcome's
         assert len({(e.code, e.field) for e in errors}) == len(errors)  # nothing said twice
+        if exc.field is not None:
+            keys = named(raw)
+            top = exc.field.split(".")[0]
+            assert exc.field in keys or top in ATTRIBUTES or top in keys, exc.field
+            if top == "data" and exc.field != "data" and isinstance(raw.get("data"), dict):
+                assert exc.field[len("data."):] in set(REQUEST_FIELDS) | named(raw["data"]), exc.field
     else:
         assert errors == []
         assert isinstance(ev, RuleChangeEvent)
         assert isinstance(ev.time_us, int) and ev.key  # what the apply function reads next never raises
+        again = parse_event({**raw, "data": ev.data.present()})
+        assert again.data.present() == ev.data.present()
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

@@ -8,13 +8,13 @@ import pytest
 from alibabacloud_eventbridge20200401 import models as eb
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from localcloud.eventbridge.responses import (
-    MAX_EVENT_BYTES,
-    MAX_EVENTS_PER_REQUEST,
-    MAX_SOURCE_LEN,
-    MAX_SUBJECT_LEN,
-    MAX_TYPE_LEN,
-)
+# The limits as the EventBridge "Limits" page states them (not the emulator's constants: the test must be able
+# to catch the emulator getting them wrong).
+MAX_EVENTS_PER_REQUEST = 16
+MAX_EVENT_BYTES = 256 * 1024
+MAX_SOURCE_LEN = 128
+MAX_TYPE_LEN = 64
+MAX_SUBJECT_LEN = 512
 
 
 def event(i: int | str = 1, **overrides: Any) -> eb.PutEventsRequestEventList:

@@ -64,6 +64,8 @@ class EventBridgePublisher:
         self.bus = settings.outcome_bus
 
     def publish(self, events: list[dict[str, Any]], retrier: Retrier, pool: Executor | None = None) -> int:
+        # One entry per outcome id: a change delivered twice in one batch has one outcome, published once.
+        events = list({e["id"]: e for e in events}.values())
         groups = batches(events)
         if pool is None or len(groups) < 2:
             return sum(self._publish_batch(batch, retrier) for batch in groups)

@@ -34,6 +34,7 @@ PORTED_PROTOCOLS = frozenset({"TCP", "UDP"})
 ANY_PORT = "-1/-1"
 _RANGE = re.compile(r"^(-?[0-9]{1,6})/(-?[0-9]{1,6})$")  # ASCII digits only (\d takes any script's)
 _DIGITS = re.compile(r"^[0-9]{1,20}$")  # ASCII, and short enough for int() on any input
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")  # an integer as the wire spells one (no "+", spaces or "1_0")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,4}$")
 _ID = {
@@ -57,9 +58,11 @@ def fail(code: str, field: str | None, message: str | None = None) -> PydanticCu
 
 
 def norm_region(v: Any) -> str:
+    # The doc names no code for a bad RegionId; what the API answers is that no such security group exists
+    # there (the group is looked up in that region).
     if not isinstance(v, str) or not _REGION.match(v):
-        raise fail("InvalidParam.InvalidModifyRuleRequest", "RegionId",
-                   "RegionId must be a region id such as cn-hangzhou.")
+        raise fail("InvalidSecurityGroupId.NotFound", "RegionId",
+                   f"RegionId {v!r} is not a region id such as cn-hangzhou: no security group exists there.")
     return v
 
 
@@ -97,7 +100,7 @@ def norm_policy(v: Any) -> str:
 
 
 def norm_priority(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not _DIGITS.match(v)):
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not _INTEGER.match(v)):
         raise fail("InvalidPriority.Malformed", "Priority", "Priority must be an integer from 1 to 100.")
     p = int(v)
     if not 1 <= p <= 100:
@@ -123,6 +126,8 @@ def _norm_cidr(field: str, v: Any) -> str:
     try:
         if not isinstance(v, str) or not v or v != v.strip() or "%" in v:  # no IPv6 zone ids (fe80::1%eth0)
             raise ValueError
+        if "/" in v and not re.fullmatch(r"[0-9]{1,3}", v.rsplit("/", 1)[1]):
+            raise ValueError  # a netmask (10.0.0.0/255.0.0.0) is neither an address nor a CIDR block
         net = ipaddress.ip_network(v, strict=False)
     except ValueError:
         raise fail(code, field, f"{field} {v!r} is not a valid IPv{6 if v6 else 4} address or CIDR block.") from None
@@ -243,6 +248,10 @@ def combination_errors(r: dict[str, Any], *, complete: bool) -> Iterator[Pydanti
                 want = "1-65535 as start/end" if proto in PORTED_PROTOCOLS else "-1/-1"
                 yield fail("InvalidParam.ProtocolAndPortRangeMismatch", field,
                            f"{field} {r[field]} does not fit {proto}: use {want}.")
+    # The doc: "If both DestGroupId and DestCidrIp are specified, DestCidrIp takes precedence" (its IPv6 twin
+    # likewise): the group, and the owner fields that qualify it, are ignored -- dropped so nothing checks them.
+    if "DestGroupId" in r and ("DestCidrIp" in r or "Ipv6DestCidrIp" in r):
+        r = {k: v for k, v in r.items() if k not in ("DestGroupId", "DestGroupOwnerAccount", "DestGroupOwnerId")}
     if r.get("DestGroupId") is not None and r.get("DestGroupId") == r.get("SecurityGroupId"):
         yield fail("InvalidSecurityGroup.IsSame", "DestGroupId")
     if "SourceCidrIp" in r and r.get("SourceCidrIp") == r.get("DestCidrIp"):
