@@ -39,6 +39,7 @@ _METADATA = frozenset({"__spec__", "__name__", "__class__", "__dict__", "__file_
                        "__package__"})
 
 _lock = threading.RLock()
+_loading: dict[int, int] = {}  # id(module) -> the thread running its code (which sees a plain module)
 _annotating: dict[str, dict[str, tuple[str, ...]]] = {}  # importer module -> {deferred module: names}
 _local = threading.local()  # .open: deferred module -> names served as forward references in this thread
 
@@ -53,7 +54,7 @@ class DeferredModule(types.ModuleType):
     """A module whose code has not run yet; any attribute use but its metadata runs it (see module doc)."""
 
     def __getattribute__(self, attr: str) -> Any:
-        if attr in _METADATA:
+        if attr in _METADATA or _loading.get(id(self)) == threading.get_ident():
             return types.ModuleType.__getattribute__(self, attr)
         name = types.ModuleType.__getattribute__(self, "__name__")
         window = _open().get(name)
@@ -65,6 +66,9 @@ class DeferredModule(types.ModuleType):
         return getattr(self, attr)
 
     def __setattr__(self, attr: str, value: Any) -> None:
+        if _loading.get(id(self)) == threading.get_ident():  # its own code, or the import system binding
+            types.ModuleType.__setattr__(self, attr, value)  # one of its submodules while it runs
+            return
         _load(self)
         setattr(self, attr, value)
 
@@ -81,17 +85,21 @@ class DeferredModule(types.ModuleType):
 
 
 def _load(module: types.ModuleType) -> None:
-    """Run the real module's code in ``module`` (once, whichever thread gets here first)."""
+    """Run the real module's code in ``module``: once, in whichever thread gets here first; the others wait
+    here until it has run (they never see it half done)."""
     with _lock:
-        if type(module) is not DeferredModule:
+        if type(module) is not DeferredModule or _loading.get(id(module)) == threading.get_ident():
             return
         spec = types.ModuleType.__getattribute__(module, "__spec__")
-        object.__setattr__(module, "__class__", types.ModuleType)  # from here on an ordinary module
+        _loading[id(module)] = threading.get_ident()
         try:
             spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(spec.name, None)  # as a failed import would
             raise
+        finally:
+            del _loading[id(module)]
+            object.__setattr__(module, "__class__", types.ModuleType)  # from here on an ordinary module
 
 
 def is_deferred(name: str) -> bool:
@@ -103,34 +111,33 @@ def defer(name: str, annotations: dict[str, Sequence[str]] | None = None) -> boo
     """Put a deferred ``name`` in sys.modules, so importing it costs nothing until it is used.
 
     ``annotations``: importer module -> attributes of ``name`` it reads at import time only to annotate.
-    Returns True if ``name`` is deferred now (or already was), False if it is already imported (nothing to
-    save) or cannot be found. Never imports ``name``; for a submodule (``pkg.mod``) not even its package.
+    Returns True if ``name`` is deferred now (or already was); False if it is already imported (nothing to
+    save), cannot be found, or is a submodule whose package is not imported yet (deferring it would mean
+    importing the package). Never runs ``name``'s code.
     """
     with _lock:
         if name in sys.modules:
             return is_deferred(name)
-        spec = _find_spec(name)
+        parent_name, _, child = name.rpartition(".")
+        parent = sys.modules.get(parent_name) if parent_name else None
+        if parent_name:
+            if parent is None or is_deferred(parent_name) or not hasattr(parent, "__path__"):
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(name, list(parent.__path__))
+        else:
+            spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return False
         module = importlib.util.module_from_spec(spec)
         object.__setattr__(module, "__class__", DeferredModule)
         sys.modules[name] = module
+        if parent is not None:
+            setattr(parent, child, module)  # what the import system does for a submodule it imports
         for importer, attrs in (annotations or {}).items():
             _annotating.setdefault(importer, {})[name] = tuple(attrs)
         if _annotating and not any(isinstance(f, _AnnotationWindow) for f in sys.meta_path):
             sys.meta_path.insert(0, _AnnotationWindow())
         return True
-
-
-def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
-    """The spec of ``name`` without importing anything (importlib.util.find_spec imports the parent)."""
-    parent, _, _ = name.rpartition(".")
-    if not parent:
-        return importlib.util.find_spec(name)
-    parent_spec = _find_spec(parent)
-    if parent_spec is None or not parent_spec.submodule_search_locations:
-        return None
-    return importlib.machinery.PathFinder.find_spec(name, list(parent_spec.submodule_search_locations))
 
 
 class _AnnotationWindow:
