@@ -60,6 +60,16 @@ class BenchError(RuntimeError):
     """The bench could not run, or a function did not do its work."""
 
 
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0).ping()
+        return True
+    except Exception:  # noqa: BLE001 - refused, timeout, auth: no Redis to measure with
+        return False
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -91,8 +101,11 @@ class World:
         if store == "redis":
             import redis
 
+            if not redis_reachable():
+                self.stop()
+                raise BenchError(f"no Redis at {REDIS_URL} (the store the template deploys): start redis-server, "
+                                 "or run with --store sqlite")
             self.redis = redis.Redis.from_url(REDIS_URL)
-            self.redis.ping()
 
     @property
     def endpoint(self) -> str:
@@ -117,7 +130,7 @@ class World:
 
     def stop(self) -> None:
         self.jira.stop()
-        if self.store == "redis":
+        if self.store == "redis" and hasattr(self, "redis"):
             for namespace in self.namespaces:
                 keys = list(self.redis.scan_iter(match=f"{namespace}:*", count=1000))
                 if keys:
