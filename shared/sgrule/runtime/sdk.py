@@ -6,8 +6,9 @@ place of that package, a module that imports a model's own file on first use (PE
 Nothing of the SDK is changed or wrapped: the official client gets the official classes. If the package's
 layout is not the one expected, nothing is installed and the normal import happens.
 
-The SDKs' shared core (``Tea.core``, ``darabonba.core``) also imports ``aiohttp`` (~0.1 s with what it
-pulls in) for the ``*_async`` methods only; sgrule never calls them. :func:`defer_async_transport` defers it
+The SDKs' shared core (``Tea.core``, ``darabonba.core``) also imports ``aiohttp`` for the ``*_async``
+methods only (with asyncio and the SSL context it builds at import, a third of what ``import pydantic,
+alibabacloud_ecs20140526.client`` costs); sgrule never calls them. :func:`defer_async_transport` defers it
 (:mod:`sgrule.runtime.lazy`): it loads the first time something touches it, so the async methods still work.
 
 ``SGRULE_LAZY_SDK_MODELS=0`` turns both off (the SDKs then load exactly as they would on their own).
