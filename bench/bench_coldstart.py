@@ -24,7 +24,7 @@ with the spread and the per-round ratios printed, and the child's CPU time (``RU
 steadier second figure. Exits 0 whatever the figures (it is a report); non-zero only when something failed to
 run or a function did not do its work.
 
-    .venv/bin/python bench/bench_coldstart.py [--rounds N] [--functions a,b] [--store redis|sqlite]
+    .venv/bin/python bench/bench_coldstart.py [--rounds N] [--functions a,b] [--store auto|redis|sqlite]
     .venv/bin/python bench/bench_coldstart.py --importtime FUNCTION   # where one cold start's imports go
 """
 from __future__ import annotations
@@ -349,8 +349,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds (each: baseline + every function)")
     ap.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated (default: all four)")
-    ap.add_argument("--store", choices=("redis", "sqlite"), default="redis",
-                    help="idempotency store: redis (as deployed; 127.0.0.1:6379, a fresh namespace per run) or sqlite")
+    ap.add_argument("--store", choices=("auto", "redis", "sqlite"), default="auto",
+                    help="idempotency store: redis (as deployed; 127.0.0.1:6379, a fresh namespace per run), sqlite, "
+                         "or auto: redis when it answers, else sqlite (default)")
     ap.add_argument("--importtime", metavar="FUNCTION", help="instead: one cold start under -X importtime")
     ap.add_argument("--top", type=int, default=25, help="rows of --importtime (default 25)")
     args = ap.parse_args()
@@ -360,15 +361,19 @@ def main() -> int:
         ap.error(f"unknown function(s) {unknown}; choose from {', '.join(FUNCTIONS)}")
 
     t_start = time.perf_counter()
+    store = args.store if args.store != "auto" else "redis" if redis_reachable() else "sqlite"
+    if store != args.store and store == "sqlite":
+        print(f"no Redis at {REDIS_URL}: measuring with the SQLite store (the template deploys Redis)",
+              file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
-    world = World(args.store, tmp)
+    world = World(store, tmp)
     try:
         chosen = {n: c for n, c in cases(world, tmp).items() if n in names}
         if args.importtime:
             importtime(chosen[args.importtime], args.top)
             return 0
         print(f"cold-start bench: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
-              f"{os.getloadavg()[0]:.1f}, store {args.store}, {args.rounds} rounds, localcloud {world.endpoint}")
+              f"{os.getloadavg()[0]:.1f}, store {store}, {args.rounds} rounds, localcloud {world.endpoint}")
         base_walls, base_cpus = measure(world, chosen, args.rounds)
     finally:
         world.stop()
