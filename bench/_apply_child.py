@@ -1,4 +1,5 @@
-"""Fresh-process half of bench/bench_apply.py (not run by ``make bench`` itself: no ``bench_`` prefix).
+"""Fresh-process half of bench/bench_apply.py's peak-RSS figure (not run by ``make bench`` itself: no
+``bench_`` prefix). The cold-start figure uses bench/_coldstart_child.py (initialize, the sample batch).
 
     python bench/_apply_child.py EVENT_FILE
 

@@ -92,3 +92,17 @@ def test_import_does_not_load_backends() -> None:
             "assert not bad, bad\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_redis_store_names_the_version_redis_py_would_look_up(redis_url: str) -> None:
+    """The store passes redis-py its own version (no metadata scan per new connection on a cold start); the
+    server is told what redis-py would have found in the installed package's metadata."""
+    import importlib.metadata
+
+    s = open_store(redis_url, namespace="version-check")
+    try:
+        info = s._r.connection_pool.connection_kwargs["driver_info"]  # type: ignore[attr-defined]
+        assert (info.formatted_name, info.lib_version) == ("redis-py", importlib.metadata.version("redis"))
+        assert s._r.ping()  # type: ignore[attr-defined]
+    finally:
+        s.close()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..contract.rule import RULE_FIELDS, canonical
 from ..runtime.config import CommonSettings, endpoint_parts
-from .base import sdk_config
+from .base import first_request_alone, sdk_config
 from .retry import Retrier
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retr
     while True:
         request = DescribeSecurityGroupAttributeRequest(region_id=region_id, security_group_id=group_id,
                                                         direction="egress", max_results=1000, next_token=token)
-        body = retrier.call(lambda rt: client.describe_security_group_attribute_with_options(request, rt).body)
+        body = retrier.call(first_request_alone(
+            client, retrier, lambda rt: client.describe_security_group_attribute_with_options(request, rt).body))
         for perm in (body.permissions.permission if body.permissions else None) or []:
             live = perm.to_map()
             if str(live.get("Direction", "egress")).lower() != "egress":
@@ -61,7 +62,8 @@ def describe_groups(client: Client, region_id: str, retrier: Retrier,
     token: str | None = None
     while True:
         request = DescribeSecurityGroupsRequest(region_id=region_id, max_results=page_size, next_token=token)
-        body = retrier.call(lambda rt: client.describe_security_groups_with_options(request, rt).body)
+        body = retrier.call(first_request_alone(
+            client, retrier, lambda rt: client.describe_security_groups_with_options(request, rt).body))
         groups = (body.security_groups.security_group if body.security_groups else None) or []
         yield [(g.security_group_id, g.security_group_name or "") for g in groups]
         token = body.next_token

@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from ..runtime.config import CommonSettings, endpoint_parts
-from .base import sdk_config
+from .base import first_request_alone, sdk_config
 from .retry import Retrier, Transient
 
 MAX_EVENTS_PER_CALL = 16
@@ -85,7 +85,8 @@ class EventBridgePublisher:
             request = PutEventsRequest(event_bus_name=self.bus, event_list=entries)
             try:
                 calls += 1
-                body = retrier.call(lambda rt: self.client.put_events_with_options(request, rt).body)
+                body = retrier.call(first_request_alone(
+                    self.client, retrier, lambda rt: self.client.put_events_with_options(request, rt).body))
             except Transient as exc:
                 raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
             except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry

@@ -5,6 +5,13 @@ Each Alibaba SDK's ``models`` package imports every model module on import (ECS:
 place of that package, a module that imports a model's own file on first use (PEP 562 ``__getattr__``).
 Nothing of the SDK is changed or wrapped: the official client gets the official classes. If the package's
 layout is not the one expected, nothing is installed and the normal import happens.
+
+The SDKs' shared core (``Tea.core``, ``darabonba.core``) also imports ``aiohttp`` for the ``*_async``
+methods only (with asyncio and the SSL context it builds at import, a third of what ``import pydantic,
+alibabacloud_ecs20140526.client`` costs); sgrule never calls them. :func:`defer_async_transport` defers it
+(:mod:`sgrule.runtime.lazy`): it loads the first time something touches it, so the async methods still work.
+
+``SGRULE_LAZY_SDK_MODELS=0`` turns both off (the SDKs then load exactly as they would on their own).
 """
 from __future__ import annotations
 
@@ -15,7 +22,25 @@ import re
 import sys
 import types
 
+from . import lazy
+
 _LINE = re.compile(r"^from \.(\w+) import (\w+)\s*$", re.M)
+# The SDK modules that read aiohttp's names at import time, only to annotate with them.
+_AIOHTTP_ANNOTATIONS = {"darabonba.response": ("ClientResponse",),
+                        "darabonba.utils.stream": ("ClientSession", "ClientResponse")}
+
+
+def enabled() -> bool:
+    return os.environ.get("SGRULE_LAZY_SDK_MODELS", "1") != "0"
+
+
+def defer_async_transport() -> bool:
+    """Defer ``aiohttp`` (the SDKs' async transport) until something uses it; True if it is deferred.
+
+    Call before the first SDK import (``sgrule.clients`` does); a no-op once aiohttp is imported."""
+    if not enabled():
+        return False
+    return lazy.defer("aiohttp", annotations=_AIOHTTP_ANNOTATIONS)
 
 
 def lazy_models(package: str) -> bool:
@@ -23,7 +48,7 @@ def lazy_models(package: str) -> bool:
     name = f"{package}.models"
     if name in sys.modules:
         return getattr(sys.modules[name], "__sgrule_lazy__", False)
-    if os.environ.get("SGRULE_LAZY_SDK_MODELS", "1") == "0":
+    if not enabled():
         return False
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None or not spec.submodule_search_locations:
