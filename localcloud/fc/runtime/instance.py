@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from localcloud.fc.models import FunctionSpec
-from localcloud.fc.runtime.worker import END, INIT_END, INIT_START, START
 
 LineSink = Callable[[str, str, str], None]  # (function, instance id, line)
 TAIL_BYTES = 4096  # FC returns the last 4 KB of the log with x-fc-log-type: Tail

@@ -7,7 +7,6 @@ invocations; the SDK model packages load lazily (see ``sgrule.runtime.sdk``) to 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from ..runtime import instance as fc_instance
@@ -22,20 +21,13 @@ class RedeliveryNeeded(RuntimeError):
 def _build(settings: ApplySettings | None = None) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..clients.ecs import make_client
+    from ..clients.ecs import RegionalClients
     from ..clients.eventbridge import make_publisher
     from ..store import open_store
     from .batch import Deps
 
     s = settings or ApplySettings()
-    clients: dict[str, Any] = {}
-    clients_lock = threading.Lock()
-
-    def ecs(region: str) -> Any:
-        with clients_lock:
-            if region not in clients:
-                clients[region] = make_client(s, region)
-            return clients[region]
+    ecs = RegionalClients(s)
 
     log = Logger()
     if not s.allowed_regions or not s.allowed_security_groups:

@@ -69,24 +69,16 @@ def cmd_normalise(args: argparse.Namespace) -> int:
 
 def run(settings: Any, request: Any, progress: Any = None) -> dict[str, Any]:
     """One whole pass with the settings' clients (what the command does, without the printing)."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..clients.ecs import make_client
+    from ..clients.ecs import RegionalClients
     from ..clients.eventbridge import make_publisher
     from ..runtime.log import Logger
     from ..normalise.policy import load
     from ..normalise.run import Pass, PassDeps
 
     policy = load(settings.normalise_policy)
-    clients: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def ecs(region: str) -> Any:
-        with lock:
-            if region not in clients:
-                clients[region] = make_client(settings, region)
-            return clients[region]
+    ecs = RegionalClients(settings)
 
     queue = None
     if not request.dryRun:

@@ -5,6 +5,7 @@ of a Modify carries the same ClientToken.
 """
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..contract.rule import RULE_FIELDS, canonical
@@ -29,6 +30,22 @@ def make_client(settings: CommonSettings, region_id: str = "cn-hangzhou") -> Cli
     if settings.ecs_endpoint:
         config.protocol, config.endpoint = endpoint_parts(settings.ecs_endpoint)
     return Client(config)
+
+
+class RegionalClients:
+    """One official ECS client per region, made on first use (a change names its region; clients are
+    thread-safe, making one is not). Called as ``clients(region)``."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self._settings = settings
+        self._clients: dict[str, Client] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, region: str) -> Client:
+        with self._lock:
+            if region not in self._clients:
+                self._clients[region] = make_client(self._settings, region)
+            return self._clients[region]
 
 
 def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retrier) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,6 @@ either way it runs (or continues) one pass and returns its report as JSON.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from ..contract.envelope import InvocationError
@@ -22,7 +21,7 @@ _TIMER_KEYS = {"triggerTime", "triggerName", "payload"}
 def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..clients.ecs import make_client
+    from ..clients.ecs import RegionalClients
     from ..clients.eventbridge import make_publisher
     from ..clients.mns import ChangeQueue
     from ..store import open_store
@@ -31,14 +30,7 @@ def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
 
     s = settings or NormaliseSettings()
     policy = load(s.normalise_policy)  # an invalid policy fails here, with its line and reason
-    clients: dict[str, Any] = {}
-    clients_lock = threading.Lock()
-
-    def ecs(region: str) -> Any:
-        with clients_lock:
-            if region not in clients:
-                clients[region] = make_client(s, region)
-            return clients[region]
+    ecs = RegionalClients(s)
 
     store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
                        retention_s=max(s.completed_ttl_s, 3600.0))
