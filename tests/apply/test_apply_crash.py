@@ -176,3 +176,36 @@ def test_a_killed_holder_delays_others_by_one_lease_at_most(env: dict[str, str],
     print(f"\nkilled holder: its rule was taken over {delay:.2f} s after the kill "
           f"(lease {LEASE_S} s; the dead invocation's timeout was 30 s)")
     assert 0 < delay <= LEASE_S + 0.5  # one lease, plus the waiter's poll and a loaded machine's slack
+
+
+def test_a_redelivery_that_finds_its_request_settled_meanwhile_makes_no_modify(
+        env: dict[str, str], ecs_seed: Any, localcloud: Any, tmp_path: Path) -> None:
+    """A's instance dies after A took effect. A's redelivery claims A, then reads the group; meanwhile a newer
+    change N on the same rule settles A's request and applies N. When the redelivery gets the rule, A's
+    request is in effect and the rule has moved on: A is reported applied, with no second Modify (neither
+    its old request, which would undo N, nor a rebuilt one: what it asked for is already in place)."""
+    sg = ecs_seed.group()
+    rule = ecs_seed.egress(sg, port_range="80/80", description="v0")
+    localcloud.clear_calls()
+    a = change(edit(sg, rule, Description="A"), id="A", time="2026-11-27T10:01:00Z")
+    n = change(edit(sg, rule, Priority=5), id="N", time="2026-11-27T10:05:00Z")
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", latency_ms=30000, phase="after", times=1)
+    first = Instance(tmp_path, env, [a])
+    effect = wait_for(lambda: modifies(localcloud), "A's Modify")[0]
+    first.kill()
+
+    # A's redelivery: it takes A's claim once the dead instance's lease is over, then its read parks here.
+    localcloud.faults.inject("DescribeSecurityGroupAttribute", hold="redelivery", times=1)
+    redelivery = Instance(tmp_path, env, [a])
+    localcloud.wait_held("redelivery", timeout=20)
+    [out_n] = Instance(tmp_path, env, [n]).outcomes()  # settles A's entry, then applies N
+    assert out_n["data"]["status"] == "applied"
+    settle, n_call = modifies(localcloud)[1:]
+    assert settle["params"] == effect["params"] and n_call["params"]["Priority"] == "5"
+
+    localcloud.release("redelivery")
+    [out_a] = redelivery.outcomes()
+    assert out_a["data"]["status"] == "applied"
+    assert len(modifies(localcloud)) == 3  # the redelivery sent nothing
+    live = rule_state(localcloud, sg, rule)
+    assert (live["Description"], str(live["Priority"])) == ("A", "5")
