@@ -108,9 +108,20 @@ def test_still_failing_after_max_deliveries_ends_as_failed(invoke: Any, two_grou
     assert out[0]["data"]["status"] == "failed"
     assert out[0]["data"]["error"]["code"] == "Runtime.RetriesExhausted"
     assert "ServiceUnavailable" in out[0]["data"]["error"]["message"]
+    # A 503 could have come after the effect: the outcome says its request may still take effect.
+    assert f"its last request (ClientToken {out[0]['data']['clientToken']}) may still have taken effect" in \
+        out[0]["data"]["error"]["message"]
     assert out[0]["data"]["attempts"] == 4
     assert invoke(batch) == out  # terminal: replayed, no more calls
     assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 4
+
+    # The next change to the rule first settles that request (the fault is gone): the rule stays in order.
+    localcloud.faults.clear()
+    later = invoke([change(edit(w["a"], w["a1"], Priority=4), time="2026-11-27T10:30:00Z")])
+    assert later[0]["data"]["status"] == "applied"
+    calls = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert calls[4]["params"]["ClientToken"] == out[0]["data"]["clientToken"] and calls[4]["status"] == 200
+    assert calls[5]["params"]["Description"] == "never" and calls[5]["params"]["Priority"] == "4"
 
 
 def test_describe_failing_transiently_leaves_the_group_for_redelivery(invoke: Any, two_groups: dict[str, str],

@@ -127,8 +127,9 @@ class RuleChain:
                     self.changes = [c for c in self.changes if c not in moved]
                     return bool(self.changes)
         except Transient as exc:
+            journaled = {e.change_key for e in state.journal}  # settled or not: in effect, or it may be
             for change in self.changes:
-                self.b.ledger.transient(change, exc.error)
+                self.b.ledger.transient(change, exc.error, uncertain=change.key in journaled)
             return False
         except LeaseLost:
             for change in self.changes:
@@ -246,7 +247,7 @@ class RuleChain:
         except Transient as exc:  # it may or may not have taken effect: its entry stays open
             b.log.warning("transient failure", changeId=change.event.id, code=exc.error.code,
                           attempts=change.attempts, deliveries=change.deliveries)
-            ledger.transient(change, exc.error, live)
+            ledger.transient(change, exc.error, live, uncertain=True)
             return False
         except NotSent as exc:  # nothing went out: close the entry as never sent, redeliver
             b.deps.store.settle(self.rule_key, b.owner, entry, {"token": entry.token, "error": exc.error.to_outcome()},

@@ -54,11 +54,15 @@ class Ledger:
         """Rejected before the claim (nothing stored: the same input is rejected the same way again)."""
         self.finish(change, "rejected", error=error, store=False, id_variant=id_variant)
 
-    def transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None = None) -> None:
-        """Still failing transiently: left for redelivery, or ``failed`` after the last delivery."""
+    def transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None = None,
+                  uncertain: bool = False) -> None:
+        """Still failing transiently: left for redelivery, or ``failed`` after the last delivery.
+        ``uncertain``: its request may have gone out (its journal entry stays open), which ``failed`` says."""
         if change.deliveries >= self.s.max_deliveries:
+            note = (f"; its last request (ClientToken {change.token}) may still have taken effect: it is re-sent "
+                    "before any other change to this rule" if uncertain else "")
             err = SgruleError("Runtime.RetriesExhausted", f"still failing after {change.deliveries} deliveries: "
-                              f"{error.code}: {error.message}", source="runtime")
+                              f"{error.code}: {error.message}{note}", source="runtime")
             return self.finish(change, "failed", before=live, error=err)
         self.retry_later(change, error)
 
