@@ -34,16 +34,16 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from _localcloud import BenchError, LocalCloudProcess  # a sibling of this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).resolve().parent / "_coldstart_child.py"
@@ -54,10 +54,6 @@ TARGET = 0.7
 REDIS_URL = "redis://127.0.0.1:6379/0"
 JIRA_USER, JIRA_TOKEN = "sgrule-bot@example.com", "bench-jira-api-token-0123456789"
 FUNCTIONS = ("apply_egress_rule", "ticket_webhook", "ticket_notify", "normalise_descriptions")
-
-
-class BenchError(RuntimeError):
-    """The bench could not run, or a function did not do its work."""
 
 
 def redis_reachable(url: str = REDIS_URL) -> bool:
@@ -80,22 +76,14 @@ def spread(xs: list[float], unit: str = " s", fmt: str = ".3f") -> str:
 
 # ---------------------------------------------------------------------------------------------- the world
 
-class World:
+class World(LocalCloudProcess):
     """localcloud (ECS, EventBridge, MNS on one port) and a local Jira, started for the run."""
 
     def __init__(self, store: str, tmp: Path) -> None:
         self.store, self.tmp, self.n = store, tmp, 0
-        self.proc = subprocess.Popen([PY, "-m", "localcloud", "start", "--port", "0"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise BenchError("localcloud did not start")
-        self.info = json.loads(line)
-        from localcloud.control_client import ControlClient
+        super().__init__()
         from localcloud.jira import LocalJira
 
-        self.control = ControlClient(self.info["endpoint"], self.info["accessKeyId"], self.info["accessKeySecret"])
         self.jira = LocalJira(users={JIRA_USER: JIRA_TOKEN}, issues=["SEC-1042"]).start()
         self.namespaces: list[str] = []
         if store == "redis":
@@ -106,10 +94,6 @@ class World:
                 raise BenchError(f"no Redis at {REDIS_URL} (the store the template deploys): start redis-server, "
                                  "or run with --store sqlite")
             self.redis = redis.Redis.from_url(REDIS_URL)
-
-    @property
-    def endpoint(self) -> str:
-        return self.info["endpoint"]
 
     def store_env(self) -> dict[str, str]:
         """A store no earlier run has used: a fresh namespace on Redis, or a fresh SQLite file."""
@@ -135,11 +119,7 @@ class World:
                 keys = list(self.redis.scan_iter(match=f"{namespace}:*", count=1000))
                 if keys:
                     self.redis.delete(*keys)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop()
 
 
 # ---------------------------------------------------------------------------------------------- the functions

@@ -9,16 +9,15 @@ and the CPU each side spends per request: server from /proc/PID/stat (utime+stim
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 from typing import Any, Callable
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+
+from _localcloud import LocalCloudProcess  # noqa: E402  (a sibling of this script)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -85,10 +84,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4, help="client threads of the threaded run (default: 4)")
     args = ap.parse_args()
 
-    proc = subprocess.Popen([sys.executable, "-m", "localcloud", "start", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    info = json.loads(proc.stdout.readline())
+    cloud = LocalCloudProcess()
+    proc, info = cloud.proc, cloud.info
     try:
         name, call = make_call(info)
         for _ in range(200):  # warm up: connections, code paths
@@ -96,8 +93,7 @@ def main() -> int:
         rows = [("serial (1 thread)", measure(proc.pid, 1, args.serial, call)),
                 (f"threaded ({args.threads} threads)", measure(proc.pid, args.threads, args.threaded, call))]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+        cloud.stop()
 
     print(f"localcloud bench: {name}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"{'run':<22}{'calls':>7}{'calls/s':>10}{'server CPU ms/call':>20}{'client CPU ms/call':>20}"

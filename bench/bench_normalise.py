@@ -25,7 +25,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+
+from _localcloud import LocalCloudProcess  # noqa: E402  (a sibling of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
@@ -64,20 +65,14 @@ def estate(groups: int, rules: int) -> dict[str, Any]:
     return {"ecs": {"accounts": {ACCOUNT: {REGION: {"security_groups": sgs}}}}}
 
 
-class Cloud:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "localcloud", "start", "--port", "0"], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        info = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
-        from localcloud.control_client import ControlClient
+class Cloud(LocalCloudProcess):
+    @property
+    def key(self) -> str:
+        return str(self.info["accessKeyId"])
 
-        self.endpoint = info["endpoint"]
-        self.key, self.secret = info["accessKeyId"], info["accessKeySecret"]
-        self.control = ControlClient(self.endpoint)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+    @property
+    def secret(self) -> str:
+        return str(self.info["accessKeySecret"])
 
 
 def settings_env(cloud: Cloud, store: str) -> dict[str, str]:

@@ -24,7 +24,6 @@ import importlib.util
 import io
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,14 @@ from typing import Any
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
+from _localcloud import BenchError, LocalCloudProcess  # noqa: E402  (a sibling of this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "functions" / "ticket_webhook" / "index.py"
 CHILD = Path(__file__).resolve().parent / "_webhook_child.py"
 PY = sys.executable
 QUEUE = "bench-changes"
 SECRET = "bench-jira-secret-0123456789"
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -56,26 +53,10 @@ def spread(xs: list[float], scale: float = 1.0, unit: str = "s", fmt: str = ".3f
     return f"{statistics.median(xs) * scale:{fmt}} {unit} [{min(xs) * scale:{fmt}}-{max(xs) * scale:{fmt}}] (n={len(xs)})"
 
 
-class Cloud:
+class Cloud(LocalCloudProcess):
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([PY, "-m", "localcloud", "start", "--port", "0"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise BenchError("localcloud did not start")
-        self.info = json.loads(line)
-        from localcloud.control_client import ControlClient
-
-        self.control = ControlClient(self.info["endpoint"], self.info["accessKeyId"], self.info["accessKeySecret"])
+        super().__init__()
         self.control.create_queue(QUEUE)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def environment(cloud: Cloud, store: str) -> dict[str, str]:
