@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import roscheck
 from pydantic import AliasChoices
 
 from sgrule.apply.config import ApplySettings as Settings
@@ -30,26 +30,9 @@ FUNCTIONS = {
 }
 
 
-class _RosLoader(yaml.SafeLoader):
-    """SafeLoader that also reads ROS short-form intrinsics (!Ref, !GetAtt, !Sub, ...) as {"Tag": value}."""
-
-
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_RosLoader.add_multi_constructor("!", _any_tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yml").read_text(encoding="utf-8"), Loader=_RosLoader)
+    return roscheck.load(ROOT / "template.yml")
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -187,7 +170,3 @@ def test_put_events_is_scoped_to_the_outcome_bus(template: dict[str, Any]) -> No
     assert principals == ["fc.aliyuncs.com"]
     assert the_function(template)["Role"] == {"Fn::GetAtt": ["ApplyRole", "Arn"]}
 
-
-def test_loader_accepts_ros_short_form_tags() -> None:
-    doc = yaml.load("a: !Ref X\nb: !GetAtt [R, Arn]\nc: !Sub '${A}-b'\n", Loader=_RosLoader)
-    assert doc == {"a": {"Ref": "X"}, "b": {"GetAtt": ["R", "Arn"]}, "c": {"Sub": "${A}-b"}}

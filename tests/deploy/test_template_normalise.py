@@ -6,15 +6,15 @@ import re
 from typing import Any
 
 import pytest
-import yaml
-from test_template import ROOT, _RosLoader, policy_actions, resources
+import roscheck
+from test_template import ROOT, policy_actions, resources
 
 from sgrule.normalise.handler import parse_request
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yml").read_text(encoding="utf-8"), Loader=_RosLoader)
+    return roscheck.load(ROOT / "template.yml")
 
 
 def fn(template: dict[str, Any]) -> dict[str, Any]:
