@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -135,3 +135,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                                     "redis-server or set SGRULE_TEST_REDIS_URL to run them")
     elif _REDIS.url is not None:
         terminalreporter.write_line(_REDIS.note)
+
+
+@pytest.fixture
+def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
+    """``function_env(env, drop=())``: set a function's environment for this test (``drop``: variables to
+    unset) on a fresh FC instance, so the next invocation builds its clients and store from it; the
+    instance is forgotten again afterwards."""
+    from sgrule.runtime import instance
+
+    def use(env: dict[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        for k in drop:
+            monkeypatch.delenv(k, raising=False)
+        instance.reset()
+        return env
+
+    yield use
+    instance.reset()

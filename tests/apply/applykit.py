@@ -2,29 +2,37 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import itertools
 import json
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+import fckit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = fckit.ROOT
+R = "cn-hangzhou"
 _ids = itertools.count(1)
 
 
 def load_handler(name: str = "apply_egress_rule") -> Any:
-    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "index.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return fckit.load_function(name)
 
 
 def fc_context(timeout: float = 30, request_id: str | None = None) -> Any:
-    return SimpleNamespace(request_id=request_id or f"req-{next(_ids)}", region="cn-hangzhou",
-                           account_id="1234567890123456",
-                           function=SimpleNamespace(name="apply_egress_rule", memory=128, timeout=timeout))
+    return fckit.fc_context("apply_egress_rule", timeout, request_id=request_id)
+
+
+def edit(sg: str, rule: str, **fields: Any) -> dict[str, Any]:
+    """A by-ID change's data."""
+    return {"RegionId": R, "SecurityGroupId": sg, "SecurityGroupRuleId": rule, **fields}
+
+
+def rule_state(localcloud: Any, sg: str, rule: str) -> dict[str, Any]:
+    """A rule as localcloud holds it (its state dump)."""
+    for account in localcloud.state()["ecs"]["accounts"].values():
+        for r in account[R]["security_groups"][sg]["rules"]:
+            if r["SecurityGroupRuleId"] == rule:
+                return r
+    raise AssertionError(rule)
 
 
 def change(data: dict[str, Any], *, id: str | None = None, time: str = "2026-11-27T10:00:00Z",

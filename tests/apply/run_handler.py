@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]  # applykit, fckit
 from applykit import fc_context, load_handler  # noqa: E402
 
 args = [a for a in sys.argv[1:] if a != "--go"]

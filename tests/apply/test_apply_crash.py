@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from applykit import change, mns
+from applykit import change, edit, mns, rule_state
 
 HERE = Path(__file__).parent
 R = "cn-hangzhou"
@@ -25,16 +25,6 @@ LEASE_S = 1.0
 pytestmark = pytest.mark.redis
 
 
-def rule_state(localcloud: Any, sg: str, rule: str) -> dict[str, Any]:
-    for account in localcloud.state()["ecs"]["accounts"].values():
-        for r in account[R]["security_groups"][sg]["rules"]:
-            if r["SecurityGroupRuleId"] == rule:
-                return r
-    raise AssertionError(rule)
-
-
-def edit(sg: str, rule: str, **fields: Any) -> dict[str, Any]:
-    return {"RegionId": R, "SecurityGroupId": sg, "SecurityGroupRuleId": rule, **fields}
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:

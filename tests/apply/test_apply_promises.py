@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applykit import change, mns
+from applykit import change, edit, mns
 
 from sgrule.apply import handler as runtime
 from sgrule.apply.handler import RedeliveryNeeded
@@ -27,10 +27,6 @@ HERE = Path(__file__).parent
 R = "cn-hangzhou"
 UNAVAILABLE = {"status": 503, "code": "ServiceUnavailable", "message": "The request has failed due to a "
                "temporary failure of the server."}
-
-
-def edit(sg: str, rule: str, **fields: Any) -> dict[str, Any]:
-    return {"RegionId": R, "SecurityGroupId": sg, "SecurityGroupRuleId": rule, **fields}
 
 
 def rules_of(localcloud: Any, sg: str) -> dict[str, dict[str, Any]]:

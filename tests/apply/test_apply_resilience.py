@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applykit import change, mns
+from applykit import change, edit, mns, rule_state
 
 from sgrule.apply import handler as runtime
 from sgrule.apply.handler import RedeliveryNeeded
@@ -24,13 +24,6 @@ UNAVAILABLE = {"status": 503, "code": "ServiceUnavailable", "message": "The requ
                "temporary failure of the server."}
 
 
-def rule_state(localcloud: Any, sg: str, rule: str) -> dict[str, Any]:
-    for account in localcloud.state()["ecs"]["accounts"].values():
-        for r in account[R]["security_groups"][sg]["rules"]:
-            if r["SecurityGroupRuleId"] == rule:
-                return r
-    raise AssertionError(rule)
-
 
 @pytest.fixture
 def two_groups(ecs_seed: Any, localcloud: Any) -> dict[str, str]:
@@ -40,9 +33,6 @@ def two_groups(ecs_seed: Any, localcloud: Any) -> dict[str, str]:
     localcloud.clear_calls()
     return w
 
-
-def edit(sg: str, rule: str, **fields: Any) -> dict[str, Any]:
-    return {"RegionId": R, "SecurityGroupId": sg, "SecurityGroupRuleId": rule, **fields}
 
 
 def test_throttled_twice_then_applied_with_three_attempts_and_one_token(invoke: Any, two_groups: dict[str, str],

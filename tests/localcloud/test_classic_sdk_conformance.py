@@ -11,7 +11,6 @@ import json
 import re
 from typing import Any, Callable
 
-import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi.exceptions import ClientException as TeaClientException
 from alibabacloud_tea_openapi.exceptions import ServerException as TeaServerException

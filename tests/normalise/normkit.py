@@ -2,12 +2,12 @@
 change queue read back, deliveries to the apply function (fixtures are in conftest.py)."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+import fckit
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "1234567890123456"
@@ -68,16 +68,11 @@ def seed_estate(localcloud: Any, groups: int, rules_per_group: int, prefix: str 
     return {"expected": expected, "rules": before}
 
 
-def load_function(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "index.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+load_function = fckit.load_function
 
 
 def fc_context(timeout: float = 60, name: str = "normalise_descriptions") -> Any:
-    return SimpleNamespace(request_id=f"req-{next(_ids)}", region=REGION, account_id=ACCOUNT,
-                           function=SimpleNamespace(name=name, memory=256, timeout=timeout))
+    return fckit.fc_context(name, timeout, memory=256, region=REGION, account_id=ACCOUNT)
 
 
 def reports_on_bus(localcloud: Any) -> list[dict[str, Any]]:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from fckit import fc_context, load_function
 from notifykit import CALLBACK_SECRET, JIRA_TOKEN, JIRA_USER, Receiver
 
 from localcloud.jira import LocalJira
-from sgrule.notify import handler as runtime
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def notify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jira: LocalJira, receiver: Receiver) -> dict[str, str]:
+def notify_env(function_env: Any, tmp_path: Path, jira: LocalJira, receiver: Receiver) -> dict[str, str]:
     targets = [{"sender": "jira", "kind": "jira", "url": jira.url, "user": JIRA_USER, "token": JIRA_TOKEN},
                {"sender": "pd", "kind": "callback", "url": receiver.url, "secret": CALLBACK_SECRET},
                {"sender": "zd", "kind": "jira", "url": jira.url, "user": JIRA_USER, "token": JIRA_TOKEN,
@@ -35,26 +35,16 @@ def notify_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, jira: LocalJira,
     env = {"SGRULE_NOTIFY_TARGETS": json.dumps(targets),
            "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
            "SGRULE_RETRY_BASE_MS": "5", "SGRULE_RETRY_CAP_MS": "20", "SGRULE_TIME_RESERVE_MS": "200"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    runtime.reset()
-    yield env
-    runtime.reset()
+    return function_env(env)
 
 
 @pytest.fixture
 def notify(notify_env: dict[str, str]) -> Callable[..., dict[str, int]]:
     """Invoke the real entry point with outcome events (as FC passes them: bytes); returns its summary."""
-    import importlib.util
-    from types import SimpleNamespace
-
-    path = Path(__file__).resolve().parents[2] / "functions" / "ticket_notify" / "index.py"
-    spec = importlib.util.spec_from_file_location("fn_ticket_notify", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module = load_function("ticket_notify")
 
     def _notify(event: Any, timeout: float = 10) -> dict[str, int]:
-        ctx = SimpleNamespace(request_id="notify-req", function=SimpleNamespace(name="ticket_notify", timeout=timeout))
+        ctx = fc_context("ticket_notify", timeout, request_id="notify-req")
         module.initialize(ctx)
         return json.loads(module.handler(json.dumps(event).encode(), ctx))
 

@@ -8,24 +8,18 @@ from typing import Any, Callable
 import pytest
 from webhookkit import Answer, fc_context, http_event, load_function, senders_config, sign
 
-from sgrule.webhook import handler as runtime
 
 
 @pytest.fixture
-def webhook_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    env = {
+def webhook_env(function_env: Any, tmp_path: Path) -> dict[str, str]:
+    return function_env({
         "SGRULE_WEBHOOK_SENDERS": json.dumps(senders_config()),
         "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
         "SGRULE_ALLOWED_REGIONS": "cn-*",
         "SGRULE_ALLOWED_SECURITY_GROUPS": "sg-bp1*",
         "SGRULE_RETRY_BASE_MS": "5",
         "SGRULE_RETRY_CAP_MS": "50",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    runtime.reset()
-    yield env
-    runtime.reset()
+    })
 
 
 @pytest.fixture
@@ -55,7 +49,7 @@ def post(webhook: Any) -> Callable[..., Answer]:
 
 
 @pytest.fixture
-def queued(localcloud: Any, mns_account: Any, monkeypatch: pytest.MonkeyPatch,
+def queued(localcloud: Any, mns_account: Any, function_env: Any,
            webhook_env: dict[str, str]) -> Callable[[], list[dict[str, Any]]]:
     """Point the webhook at localcloud's MNS (a fresh change queue) and return ``drain()``: every message
     now visible on the queue, read back with the MNS SDK (received, decoded, deleted)."""
@@ -65,13 +59,10 @@ def queued(localcloud: Any, mns_account: Any, monkeypatch: pytest.MonkeyPatch,
     name = f"changes-{next(_queues)}"
     queue = mns_account.get_queue(name)
     queue.create(QueueMeta())
-    for k, v in {"ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
-                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
-                 "SGRULE_MNS_ENDPOINT": localcloud.endpoint, "SGRULE_CHANGE_QUEUE": name,
-                 "SGRULE_WEBHOOK_BUDGET_MS": "1500"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
-    runtime.reset()
+    function_env({"ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
+                  "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
+                  "SGRULE_MNS_ENDPOINT": localcloud.endpoint, "SGRULE_CHANGE_QUEUE": name,
+                  "SGRULE_WEBHOOK_BUDGET_MS": "1500"}, drop=("ALIBABA_CLOUD_SECURITY_TOKEN",))
 
     def drain() -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

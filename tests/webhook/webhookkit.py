@@ -10,9 +10,9 @@ import itertools
 import json
 import time
 from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any
 
+import fckit
 from standardwebhooks import Webhook
 
 _ids = itertools.count(1)
@@ -94,8 +94,7 @@ def http_event(path: str, body: bytes | str, headers: dict[str, str], method: st
 
 
 def fc_context(timeout: float = 10) -> Any:
-    return SimpleNamespace(request_id=f"fc-{next(_ids)}", region="cn-hangzhou", account_id="1234567890123456",
-                           function=SimpleNamespace(name="ticket_webhook", memory=128, timeout=timeout))
+    return fckit.fc_context("ticket_webhook", timeout)
 
 
 def change(i: int = 0, *, sender: str = "std", group: str = "sg-bp1payments01", **data: Any) -> dict[str, Any]:
@@ -125,16 +124,7 @@ def block(*items: dict[str, Any]) -> str:
     return "Please apply:\n```sgrule\n" + json.dumps(payload, indent=2) + "\n```\nThanks"
 
 
-def load_function(name: str) -> Any:
-    """``functions/<name>/index.py`` as FC loads it (a module of its own)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "functions" / name / "index.py"
-    spec = importlib.util.spec_from_file_location(f"fn_{name}", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+load_function = fckit.load_function
 
 
 class Answer:
