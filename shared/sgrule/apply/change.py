@@ -23,8 +23,12 @@ class Change:
     settled: dict[str, Any] | None = None  # what settling that request learnt: {"token", "requestId" | "error"}
     attempts: int = 0                      # Modify calls for this change, all deliveries we know of
     last_in_chain: bool = False  # its completion also releases the rule lock
-    released_rule: bool = False
     completion: Completion | None = None   # queued for the store (see Ledger.flush)
+
+    @property
+    def released_rule(self) -> bool:
+        """Its stored outcome frees the rule's lock (it ended last in its chain)."""
+        return self.completion is not None and self.completion.release_rule
 
     @property
     def key(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from ..runtime.log import Logger
@@ -40,12 +40,12 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join()
 
-    def hold(self, keys: list[str] = (), rules: list[str] = ()) -> None:  # type: ignore[assignment]
+    def hold(self, keys: Iterable[str] = (), rules: Iterable[str] = ()) -> None:
         with self._lock:
             self._keys.update(keys)
             self._rules.update(rules)
 
-    def drop(self, keys: list[str] = (), rules: list[str] = ()) -> None:  # type: ignore[assignment]
+    def drop(self, keys: Iterable[str] = (), rules: Iterable[str] = ()) -> None:
         with self._lock:
             self._keys.difference_update(keys)
             self._rules.difference_update(rules)

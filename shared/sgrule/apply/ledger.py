@@ -47,7 +47,6 @@ class Ledger:
                                            release_rule=change.last_in_chain and in_chain, entry=entry)
             with self._lock:
                 self._pending.append((change, change.completion))
-            change.released_rule = change.last_in_chain
         self.outcomes[change.index] = outcome
 
     def reject(self, change: Change, error: SgruleError, id_variant: str | None = None) -> None:
