@@ -465,6 +465,48 @@ def test_open_entry_journals_the_request_and_a_new_version(store: IdempotencySto
     assert [j.token for j in store.rule_state("rule").journal] == ["tok-k", "tok-k2"]
 
 
+def test_entries_opened_at_once_each_get_their_own_version(store: IdempotencyStore) -> None:
+    """Many threads journaling at once (a busy batch: the SQLite backend writes them as groups): each entry
+    whose claim and rule lock are its owner's is journaled with its own version, and its request recorded;
+    one whose claim or lock is gone raises LeaseLost and writes nothing -- whatever else shares its group."""
+    n = 48
+    for i in range(n):
+        store.claim(f"k{i}", "fp", "a", LONG)
+        assert lock(store, f"rule{i}", "a" if i % 6 else "b")  # every 6th rule is another worker's
+    store.complete("k3", "a", {}, LONG)  # and k3 is finished: nothing more to send
+    start = threading.Barrier(12)
+    results: dict[int, int | str] = {}
+
+    def opener(first: int) -> None:
+        start.wait()
+        for i in range(first, n, 12):
+            try:
+                results[i] = store.open_entry(f"k{i}", "a", f"rule{i}", entry(f"k{i}", {"Description": f"d{i}"},
+                                                                            Description=i))
+            except LeaseLost as exc:
+                results[i] = f"lost {exc.key}"
+
+    threads = [threading.Thread(target=opener, args=(t,)) for t in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    lost = {i: f"lost k{i}" if i == 3 else f"lost rule{i}" for i in range(n) if i == 3 or i % 6 == 0}
+    assert {i: r for i, r in results.items() if isinstance(r, str)} == lost
+    versions = {i: r for i, r in results.items() if not isinstance(r, str)}
+    assert len(versions) == n - len(lost) and len(set(versions.values())) == len(versions)
+    assert max(versions.values()) == store.sequence()
+    for i in range(n):
+        state = store.rule_state(f"rule{i}")
+        if i in lost:
+            assert state.journal == [] and store.get(f"k{i}").sent_request is None
+        else:
+            assert [(j.change_key, j.params, j.field_times, j.seq) for j in state.journal] == [
+                (f"k{i}", {"Description": f"d{i}"}, {"Description": i}, versions[i])]
+            assert state.version == versions[i]
+            assert store.get(f"k{i}").sent_request == sent({"Description": f"d{i}"})
+
+
 def test_complete_closes_its_entry_with_a_new_version(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", LONG)
     assert lock(store, "rule", "a")

@@ -6,6 +6,11 @@ front, so two processes can never both see a key as free (the claim is atomic ac
 a lock (``sqlite3`` connections must not be used by two threads at once; it also makes ``:memory:`` work).
 Leases use this machine's clock (every process on it reads the same one); the sequence is a counter in the
 file. Expired rows are ignored on read and purged every so often.
+
+The hot paths (``open_entry`` before every Modify, ``complete_many``) fold their checks into their writes:
+``sqlite3`` lets go of the GIL for every statement it steps, and in a busy batch taking it back means waiting
+behind the other threads -- while this store's lock is held, so every statement saved is a wait saved for
+all of them.
 """
 from __future__ import annotations
 
@@ -153,13 +158,12 @@ class SqliteStore(SingleFromMany):
             return done
 
     def _complete(self, c: sqlite3.Connection, item: Completion, owner: str, ttl_s: float, now: float) -> bool:
-        state = self._state(c, item.key, now)
-        if state == ("completed", owner):
-            return True  # a repeated complete (our retry): the first outcome stands
-        if state != ("in_progress", owner):
-            return False
-        c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=?",
-                  (dumps(item.outcome), now + ttl_s, self.namespace, item.key))
+        cur = c.execute("UPDATE idem SET status='completed', outcome=?, expires_at=? WHERE ns=? AND key=? "
+                        "AND expires_at > ? AND status='in_progress' AND owner=?",
+                        (dumps(item.outcome), now + ttl_s, self.namespace, item.key, now, owner))
+        if cur.rowcount == 0:
+            # A repeated complete (our retry): the first outcome stands. Anything else: not ours any more.
+            return self._state(c, item.key, now) == ("completed", owner)
         if item.rule_key is not None:
             self._write_rule(c, item.rule_key, item.field_times or {}, item.entry, ttl_s, now)
             if item.release_rule:
@@ -203,9 +207,8 @@ class SqliteStore(SingleFromMany):
         return row[0] if row else 0
 
     def _next(self, c: sqlite3.Connection) -> int:
-        c.execute("INSERT INTO seq (ns, value) VALUES (?, 1) ON CONFLICT(ns) DO UPDATE SET value = value + 1",
-                  (self.namespace,))
-        return c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0]
+        return c.execute("INSERT INTO seq (ns, value) VALUES (?, 1) ON CONFLICT(ns) DO UPDATE SET value = value + 1 "
+                         "RETURNING value", (self.namespace,)).fetchone()[0]
 
     def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
@@ -266,20 +269,24 @@ class SqliteStore(SingleFromMany):
     def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
         with self._tx() as c:
             now = time.time()
-            if not self._owned(c, key, owner, now):
+            cur = c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=? AND expires_at > ? "
+                            "AND status='in_progress' AND owner=? AND lease_expires_at > ?",
+                            (dumps({"params": entry.params, "attempts": entry.attempts}), self.namespace, key, now,
+                             owner, now))
+            if cur.rowcount == 0:
                 raise LeaseLost(key, owner)
-            if not self._holds(c, rule_key, owner, now):
-                raise LeaseLost(rule_key, owner)
             seq = self._next(c)
-            c.execute("INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES (?,?,?,?,?)",
-                      (self.namespace, rule_key, entry.token, dumps(entry.to_json()), seq))
-            c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
-                      (dumps({"params": entry.params, "attempts": entry.attempts}), self.namespace, key))
-            row = c.execute("SELECT marks, expires_at FROM rule_state WHERE ns=? AND rule_key=? AND expires_at > ?",
-                            (self.namespace, rule_key, now)).fetchone()
-            c.execute("INSERT OR REPLACE INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?,?,?,?,?)",
-                      (self.namespace, rule_key, row[0] if row else "{}", seq,
-                       max(row[1] if row else 0.0, now + self.retention_s)))
+            cur = c.execute("INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) SELECT ?1, ?2, ?3, ?4, ?5 "
+                            "WHERE EXISTS (SELECT 1 FROM rule_lock WHERE ns=?1 AND rule_key=?2 AND owner=?6 "
+                            "AND expires_at > ?7)",
+                            (self.namespace, rule_key, entry.token, dumps(entry.to_json()), seq, owner, now))
+            if cur.rowcount == 0:
+                raise LeaseLost(rule_key, owner)
+            c.execute("INSERT INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?1, ?2, '{}', ?3, ?5) "
+                      "ON CONFLICT (ns, rule_key) DO UPDATE SET version = ?3, "
+                      "marks = CASE WHEN expires_at > ?4 THEN marks ELSE '{}' END, "
+                      "expires_at = max(expires_at, ?5)",
+                      (self.namespace, rule_key, seq, now, now + self.retention_s))
             return seq
 
     def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
