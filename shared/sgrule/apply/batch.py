@@ -2,7 +2,8 @@
 
     admit (validate, allow-list)  ->  claim (one round trip)  ->  read each group (one Describe per group)
     ->  resolve each change to its rule  ->  lock the rules (one round trip)  ->  one chain per rule
-    (``chain.RuleChain``: settle the journal, then newest change first)  ->  store the outcomes (one round trip)
+    (``chain.RuleChain``: settle the journal, then newest change first)  ->  store the outcomes (one round trip
+    per 16 changes of finished chains, while the others run; each stored outcome goes on to ``on_stored``)
 
 Changes another worker holds are waited for (their stored outcome, or a takeover when its lease runs out).
 Different rules run concurrently on a bounded pool; a heartbeat keeps this batch's leases alive.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +30,7 @@ from .leases import Heartbeat
 from .ledger import Ledger
 
 _WAIT_S = 0.05  # poll interval for a change another worker holds
+_FLUSH_EVERY = 16  # finished outcomes stored together while chains still run (one PutEvents call's worth)
 
 
 @dataclass
@@ -45,14 +47,15 @@ class Deps:
 class Batch:
     """One invocation's work. ``run`` returns the outcomes (None where a change must be redelivered)."""
 
-    def __init__(self, deps: Deps, deadline: float, request_id: str | None = None) -> None:
+    def __init__(self, deps: Deps, deadline: float, request_id: str | None = None,
+                 on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.deps = deps
         self.s = deps.settings
         self.deadline = deadline
         self.owner = f"{request_id or 'local'}:{uuid.uuid4().hex[:12]}"
         self.log = deps.log.bind(requestId=request_id)
         self.leases = Heartbeat(deps.store, self.owner, self.s.lease_s, self.log)
-        self.ledger = Ledger(self.s, deps.store, self.owner, self.log, self.leases)
+        self.ledger = Ledger(self.s, deps.store, self.owner, self.log, self.leases, on_stored)
         self.groups = Groups(deps.ecs, deps.store.sequence, self.retrier)
 
     @property
@@ -158,9 +161,17 @@ class Batch:
         # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
         # from the work this batch can do now.
         order = sorted(chains, key=lambda key: held.get(key) is None)
-        futures = [self.deps.pool.submit(RuleChain(self, chains[key], held.get(key)).run) for key in order]
-        for future in futures:
+        futures = {self.deps.pool.submit(RuleChain(self, chains[key], held.get(key)).run): key for key in order}
+        busy = {change.key for chain in chains.values() for change in chain}  # changes of chains still running
+        finished = 0  # changes of chains finished since the last flush
+        for future in as_completed(futures):
             future.result()
+            chain = chains[futures[future]]
+            busy.difference_update(change.key for change in chain)
+            finished += len(chain)
+            if finished >= _FLUSH_EVERY and busy:  # stored (and so published) while the other chains run
+                self.ledger.flush(lambda change: change.key in busy)
+                finished = 0
         self.ledger.flush()
 
     def retrier(self) -> Retrier:

@@ -36,11 +36,14 @@ def _build(settings: ApplySettings | None = None) -> dict[str, Any]:
     store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
                        retention_s=max(s.completed_ttl_s, 3600.0))
     pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
-    return {"settings": s, "publisher": make_publisher(s), "log": log,
+    # PutEvents calls get their own few threads: queued behind the chains they would start too late.
+    publishing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")
+    return {"settings": s, "publisher": make_publisher(s), "log": log, "publishing": publishing,
             "deps": Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool)}
 
 
 def _close(state: dict[str, Any]) -> None:
+    state["publishing"].shutdown(wait=True)
     state["deps"].pool.shutdown(wait=True)
     state["deps"].store.close()
 
@@ -59,6 +62,7 @@ def handle(event: Any, context: Any) -> str:
     from ..clients.retry import Retrier
     from ..contract.envelope import unwrap
     from .batch import Batch
+    from .outbox import Outbox
 
     inst = instance()
     s: ApplySettings = inst["settings"]
@@ -66,18 +70,23 @@ def handle(event: Any, context: Any) -> str:
     request_id = getattr(context, "request_id", None)
     log: Logger = inst["log"].bind(requestId=request_id)
     items = unwrap(event)  # InvocationError on an unknown shape: nothing processed, the caller sees why
-    batch = Batch(inst["deps"], deadline, request_id)
-    outcomes = batch.run(items)
+    # Publishing uses the reserve: it may run until the FC timeout, not past it.
+    outbox = Outbox(inst["publisher"], Retrier(deadline=deadline + s.time_reserve_ms / 1000,
+                                               base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
+                    inst["publishing"])
+    batch = Batch(inst["deps"], deadline, request_id, on_stored=outbox.add)
+    try:
+        outcomes = batch.run(items)
+    except BaseException:
+        outbox.wait()  # calls already under way end with the invocation, not in the next one
+        raise
     done = [o for o in outcomes if o is not None]
     for o in done:
         d = o["data"]
         log.info("outcome", changeId=d["changeId"], status=d["status"], correlationId=o.get("correlationid"),
                  rule=o["subject"], ecsRequestId=d["requestId"], attempts=d["attempts"] or None,
                  code=(d["error"] or {}).get("code"))
-    # Publishing uses the reserve: it may run until the FC timeout, not past it.
-    inst["publisher"].publish(done, Retrier(deadline=deadline + s.time_reserve_ms / 1000,
-                                            base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
-                              pool=inst["deps"].pool)
+    outbox.close(done)  # the rest of the outcomes; raises PublishError if any call failed
     if batch.transient:
         raise RedeliveryNeeded(f"{len(set(batch.transient))} of {len(items)} change(s) failed transiently and "
                                "must be redelivered; the others are finished")

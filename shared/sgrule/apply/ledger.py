@@ -1,13 +1,14 @@
 """Where a batch's changes end: exactly one outcome each, and what the store must remember of it.
 
-Outcomes of finished changes wait here and go to the store in one round trip at the end of each pass
-(:meth:`Ledger.flush`): a crash before that loses nothing, because each Modify's intent is in the rule's
-journal before the call, and whoever takes the rule next settles it.
+Outcomes of finished changes wait here and go to the store together (:meth:`Ledger.flush`): those of
+every 16 changes whose chains have finished while the batch works, and the rest at the end of each pass.
+A crash before that loses nothing, because each Modify's intent is in the rule's journal before the call,
+and whoever takes the rule next settles it. Once stored, outcomes are handed to ``on_stored`` (the outbox that publishes them).
 """
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.errors import SgruleError
 from ..contract.outcome import Status, build
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 
 class Ledger:
     def __init__(self, settings: ApplySettings, store: IdempotencyStore, owner: str, log: Logger,
-                 leases: Heartbeat) -> None:
+                 leases: Heartbeat, on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.s, self.store, self.owner, self.log, self.leases = settings, store, owner, log, leases
+        self.on_stored = on_stored
         self.outcomes: list[dict[str, Any] | None] = []
         self.redeliver: list[int] = []  # indexes of the changes left for redelivery
         self._pending: list[tuple[Change, Completion]] = []
@@ -84,10 +86,16 @@ class Ledger:
         """The last completion of ``changes`` still waiting for the store."""
         return next((c.completion for c in reversed(changes) if c.completion is not None), None)
 
-    def flush(self) -> None:
-        """Store the outcomes of finished changes (with watermarks and closed entries, freeing rules)."""
+    def flush(self, busy: Callable[[Change], bool] | None = None) -> None:
+        """Store the outcomes of finished changes (with watermarks and closed entries, freeing rules).
+        ``busy``: changes whose chain still runs, left queued (the chain may still attach its rule's
+        release to its last completion)."""
         with self._lock:
-            pending, self._pending = self._pending, []
+            if busy is None:
+                pending, self._pending = self._pending, []
+            else:
+                pending = [p for p in self._pending if not busy(p[0])]
+                self._pending = [p for p in self._pending if busy(p[0])]
         if not pending:
             return
         done = self.store.complete_many([item for _, item in pending], self.owner, self.s.completed_ttl_s)
@@ -99,3 +107,5 @@ class Ledger:
                     self.store.release_rule_lock(item.rule_key, self.owner)
         self.leases.drop(keys=[c.key for c, _ in pending],
                          rules=[item.rule_key for _, item in pending if item.release_rule and item.rule_key])
+        if self.on_stored is not None:
+            self.on_stored([item.outcome for (_, item), ok in zip(pending, done) if ok])
