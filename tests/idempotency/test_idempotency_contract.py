@@ -507,6 +507,35 @@ def test_entries_opened_at_once_each_get_their_own_version(store: IdempotencySto
             assert store.get(f"k{i}").sent_request == sent({"Description": f"d{i}"})
 
 
+def test_open_entries_journals_each_item_alone(store: IdempotencyStore) -> None:
+    """A batch's first requests journaled in one step: each held item gets its own version (in item order),
+    its entry and its recorded request; an item whose claim or lock is gone gets its LeaseLost and writes
+    nothing; a rule's watermarks survive."""
+    seq0 = store.sequence()
+    for i in range(6):
+        store.claim(f"k{i}", "fp", "a", LONG)
+        assert lock(store, f"rule{i}", "b" if i == 2 else "a")
+    store.complete("k4", "a", {}, LONG)
+    store.claim("k5b", "fp", "a", LONG)
+    store.open_entry("k5b", "a", "rule5", entry("k5b", Priority=3))  # rule5 has an entry and a version
+    store.complete("k5b", "a", {}, LONG, rule_key="rule5", field_times={"Priority": 3}, entry="tok-k5b")
+    items = [(f"k{i}", "a", f"rule{i}", entry(f"k{i}", {"Description": f"d{i}"}, Description=i)) for i in range(6)]
+    got = store.open_entries(items)
+    assert [type(r).__name__ for r in got] == ["int", "int", "LeaseLost", "int", "LeaseLost", "int"]
+    assert (got[2].key, got[4].key) == ("rule2", "k4")  # type: ignore[union-attr]
+    versions = [got[i] for i in (0, 1, 3, 5)]
+    assert versions == sorted(versions) and len(set(versions)) == 4 and versions[0] > seq0
+    assert store.sequence() == versions[-1]
+    for i in (0, 1, 3, 5):
+        state = store.rule_state(f"rule{i}")
+        assert [(j.change_key, j.params, j.field_times, j.seq) for j in state.journal] == [
+            (f"k{i}", {"Description": f"d{i}"}, {"Description": i}, got[i])]
+        assert state.version == got[i] and store.get(f"k{i}").sent_request == sent({"Description": f"d{i}"})
+    assert store.rule_state("rule5").marks == {"Priority": 3}
+    assert store.rule_state("rule2").journal == [] and store.get("k2").sent_request is None
+    assert store.open_entries([]) == []
+
+
 def test_complete_closes_its_entry_with_a_new_version(store: IdempotencyStore) -> None:
     store.claim("k", "fp", "a", LONG)
     assert lock(store, "rule", "a")

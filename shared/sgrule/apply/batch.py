@@ -20,7 +20,7 @@ from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
 from ..runtime.log import Logger
-from ..store import Claim, ClaimStatus, IdempotencyStore
+from ..store import Claim, ClaimStatus, IdempotencyStore, JournalEntry, LeaseLost
 from .admission import admit
 from .chain import RuleChain
 from .change import Change
@@ -161,7 +161,9 @@ class Batch:
         # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
         # from the work this batch can do now.
         order = sorted(chains, key=lambda key: held.get(key) is None)
-        futures = {self.deps.pool.submit(RuleChain(self, chains[key], held.get(key)).run): key for key in order}
+        rule_chains = [RuleChain(self, chains[key], held.get(key)) for key in order]
+        self._journal_first_requests(rule_chains)
+        futures = {self.deps.pool.submit(chain.run): chain.rule_key for chain in rule_chains}
         busy = {change.key for chain in chains.values() for change in chain}  # changes of chains still running
         finished = 0  # changes of chains finished since the last flush
         for future in as_completed(futures):
@@ -173,6 +175,31 @@ class Batch:
                 self.ledger.flush(lambda change: change.key in busy)
                 finished = 0
         self.ledger.flush()
+
+    def _journal_first_requests(self, chains: list[RuleChain]) -> None:
+        """Every chain's first request that can be planned now, journaled in one store step (one transaction
+        for SQLite) before the chains start -- instead of one step per chain while they all run, where each
+        waits its turn for the store and the GIL. A plan not made or not journaled leaves its chain to
+        journal its request itself."""
+        planned: list[tuple[RuleChain, JournalEntry]] = []
+        for chain in chains:
+            try:
+                entry = chain.plan()
+            except Exception as exc:  # noqa: BLE001 - the chain meets it again, and answers for its change
+                self.log.warning("could not plan a request", rule=chain.rule_key, error=repr(exc))
+                continue
+            if entry is not None:
+                planned.append((chain, entry))
+        if not planned:
+            return
+        try:
+            results = self.deps.store.open_entries([(e.change_key, self.owner, c.rule_key, e) for c, e in planned])
+        except Exception as exc:  # noqa: BLE001 - each chain journals its own request (and meets the error)
+            self.log.warning("could not journal the first requests together", error=repr(exc))
+            return
+        for (chain, entry), result in zip(planned, results):
+            if not isinstance(result, LeaseLost):
+                chain.opened = entry
 
     def retrier(self) -> Retrier:
         return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,

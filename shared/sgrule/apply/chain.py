@@ -5,19 +5,22 @@
 3. Read the rule again if the store says it was written since this batch read it (or after settling).
 4. Each change: keep only the fields no newer change has set (watermarks); stateful checks; no-op
    detection; journal the intent; Modify with the change's ClientToken; queue the outcome with the new
-   watermarks. If a request is left uncertain (transient failure), the chain stops: nothing older may
+   watermarks. (A chain with nothing to settle has its first request planned and journaled by the batch,
+   with every other chain's, in one store step before the chains start: see :meth:`RuleChain.plan`.) If a request is left uncertain (transient failure), the chain stops: nothing older may
    touch the rule until that request is settled.
 5. Free the lock -- in the same store step that records the last outcome's watermarks.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..clients.ecs import live_fields, modify
 from ..clients.retry import NotSent, Transient
 from ..contract.errors import SgruleError
 from ..contract.event import check_request
+from ..contract.outcome import Status
 from ..contract.rule import DESTINATIONS
 from ..store import JournalEntry, LeaseLost, RuleState
 from .change import Change, asked, derived_token, entity, without_token
@@ -40,6 +43,8 @@ class RuleChain:
         self.rule_id: str = changes[0].rule_id  # type: ignore[assignment]
         self.marks: dict[str, int] = {}
         self.moved: list[Change] = []  # by-match changes whose rule no longer matches (left for redelivery)
+        self.planned: Change | None = None  # the change whose request plan() journaled
+        self.opened: JournalEntry | None = None  # the planned entry, once journaled (and until sent)
 
     # ------------------------------------------------------------------ the chain
 
@@ -60,12 +65,50 @@ class RuleChain:
                     go_on = self._apply(change)
                 except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
                     self.b.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
-                    self.b.ledger.transient(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"))
+                    self.b.ledger.transient(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"),
+                                            recorded=self._close_unsent(change))
                     go_on = False  # what it left behind is unknown: nothing older may follow it
                 if not go_on:
                     return self._give_up(self.changes[i + 1:], "an earlier change to this rule is unsettled")
         finally:
+            self._close_unsent()
             self._unlock()
+
+    def plan(self) -> JournalEntry | None:
+        """Before the chains start (in the batch's thread): the journal entry of this chain's first request,
+        when nothing stands before it -- the rule's lock is held, nothing is left to settle or read again, and
+        the first change needs a call (decided exactly as the chain will decide it). The batch journals the
+        entries of every chain at once and sets ``opened``; the chain then sends that request without a
+        store step of its own. Planning changes nothing: a chain whose plan is not used decides afresh."""
+        state = self.state
+        first = self.changes[0]
+        if state is None or state.journal or first.sent is not None or first.settlement() is not None \
+                or state.version > self.b.groups[self.group_key].seen(self.rule_id):
+            return None
+        self.marks = dict(state.marks)
+        decision = self._decide(first)
+        if not isinstance(decision, _Call):
+            return None
+        entry = JournalEntry(first.key, first.token, decision.params,
+                             {k: first.event.time_us for k in decision.wanted}, first.attempts + 1)
+        self.planned = first
+        return entry
+
+    def _close_unsent(self, change: Change | None = None) -> dict[str, Any] | None:
+        """A journaled first request the chain did not send (out of time, an unexpected error): closed as
+        never sent, so no later holder puts it in effect behind the change's back. For ``change`` (the
+        planned one, given up): the request to record for it, its attempts not counting the unsent one."""
+        entry = self.opened
+        if entry is None or (change is not None and change is not self.planned):
+            return None
+        self.opened = None
+        try:
+            self.b.deps.store.settle(self.rule_key, self.b.owner, entry, {"token": entry.token, "error": SgruleError(
+                "Runtime.RetriesExhausted", "journaled but never sent", source="runtime").to_outcome()}, None,
+                self.b.s.completed_ttl_s)
+        except LeaseLost:  # another worker holds the rule now: it settles the entry (re-sends it)
+            return None
+        return {"params": entry.params, "attempts": entry.attempts - 1}
 
     def _wait_for_lock(self) -> RuleState | None:
         store = self.b.deps.store
@@ -80,7 +123,8 @@ class RuleChain:
 
     def _give_up(self, changes: list[Change], why: str) -> None:
         for change in changes:
-            self.b.ledger.transient(change, SgruleError("Runtime.RetriesExhausted", why, source="runtime"))
+            self.b.ledger.transient(change, SgruleError("Runtime.RetriesExhausted", why, source="runtime"),
+                                    recorded=self._close_unsent(change))
 
     def _unlock(self) -> None:
         """Free the rule, but never before the watermarks of its finished changes are stored: if a
@@ -141,7 +185,7 @@ class RuleChain:
 
     def _apply(self, change: Change) -> bool:
         """Work one change to its outcome; False if it left a request unsettled (the chain must stop)."""
-        ledger, ev = self.b.ledger, change.event
+        ledger = self.b.ledger
         settled = change.settlement()
         if settled is not None and settled.get("error", {}).get("source") != "runtime":
             if "requestId" in settled:  # its request was put in effect by a settle
@@ -151,31 +195,39 @@ class RuleChain:
             else:
                 ledger.finish(change, "rejected", error=_error(settled["error"]))
             return True
-        group = self.b.groups[self.group_key]
-        live = group.rules[self.rule_id]  # type: ignore[index]
+        decision = self._decide(change)
+        if isinstance(decision, _Finish):
+            marks = self._mark(change, decision.wanted) if decision.status == "unchanged" else None
+            ledger.finish(change, decision.status, before=decision.live, after=decision.after,
+                          error=decision.error, marks=marks)
+            return True
+        params, live, desired, wanted = decision.params, decision.live, decision.desired, decision.wanted
+        if change.sent is not None and not self._reconcile(change, params, live, desired, wanted):
+            return True
+        return self._call(change, params, live, desired, wanted)
+
+    def _decide(self, change: Change) -> _Finish | _Call:
+        """What a change comes to against our copy of the rule: an outcome without a call, or the request to
+        send. Reads only (the batch plans first requests with it before the chains start)."""
+        ev = change.event
+        live = self.b.groups[self.group_key].rules[self.rule_id]  # type: ignore[index]
         wants = asked(change)
         wanted = {k: v for k, v in wants.items() if self.marks.get(k, -1) <= ev.time_us}
         if wants and not wanted:
-            ledger.finish(change, "superseded", before=live, after=live)
-            return True
+            return _Finish("superseded", live, live)
         error = self._check(live, wanted)
         if error is not None:
-            ledger.finish(change, "rejected", before=live, error=error)
-            return True
+            return _Finish("rejected", live, error=error)
         desired = {**live, **wanted}
         if desired == live and change.sent is None:
-            ledger.finish(change, "unchanged", before=live, after=live, marks=self._mark(change, wanted))
-            return True
+            return _Finish("unchanged", live, live, wanted=wanted)
         d = ev.data
         try:
             params = check_request({"RegionId": d.RegionId, "SecurityGroupId": d.SecurityGroupId,
                                     "SecurityGroupRuleId": self.rule_id, **desired, "ClientToken": change.token})
         except SgruleError as err:
-            ledger.finish(change, "rejected", before=live, error=err)
-            return True
-        if change.sent is not None and not self._reconcile(change, params, live, desired, wanted):
-            return True
-        return self._call(change, params, live, desired, wanted)
+            return _Finish("rejected", live, error=err)
+        return _Call(params, live, desired, wanted)
 
     def _reconcile(self, change: Change, params: dict[str, str], live: dict[str, Any], desired: dict[str, Any],
                    wanted: dict[str, Any]) -> bool:
@@ -224,14 +276,20 @@ class RuleChain:
         change.attempts += 1  # the first attempt of this request, counted before it goes out
         entry = JournalEntry(change.key, change.token, params, {k: change.event.time_us for k in wanted},
                              change.attempts)
-        try:
-            if not b.leases.holds(change.key, self.rule_key):
-                raise LeaseLost(change.key, b.owner)
-            b.deps.store.open_entry(change.key, b.owner, self.rule_key, entry)
-        except LeaseLost:
-            change.attempts -= 1
-            ledger.lost(change)
-            return False
+        planned = self.opened is not None and self.planned is change
+        if planned and self.opened == entry:  # journaled by the batch, before the chains started
+            self.opened = None
+        else:
+            if planned:  # decided otherwise since: the entry below takes its place (the same token)
+                self.opened = None
+            try:
+                if not b.leases.holds(change.key, self.rule_key):
+                    raise LeaseLost(change.key, b.owner)
+                b.deps.store.open_entry(change.key, b.owner, self.rule_key, entry)
+            except LeaseLost:
+                change.attempts -= 1
+                ledger.lost(change)
+                return False
         change.sent = {"params": params, "attempts": change.attempts}
         first = True
 
@@ -275,3 +333,24 @@ class RuleChain:
 def _error(raw: dict[str, Any]) -> SgruleError:
     return SgruleError(raw.get("code", "InternalError"), raw.get("message"), http_status=raw.get("httpStatus"),
                        source=raw.get("source", "ecs"))
+
+
+@dataclass
+class _Finish:
+    """A change's outcome without a call."""
+
+    status: Status
+    live: dict[str, Any]
+    after: dict[str, Any] | None = None
+    error: SgruleError | None = None
+    wanted: dict[str, Any] = field(default_factory=dict)  # what an `unchanged` change sets (its watermarks)
+
+
+@dataclass
+class _Call:
+    """The request a change sends."""
+
+    params: dict[str, str]
+    live: dict[str, Any]
+    desired: dict[str, Any]
+    wanted: dict[str, Any]

@@ -56,20 +56,23 @@ class Ledger:
         self.finish(change, "rejected", error=error, store=False, id_variant=id_variant)
 
     def transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None = None,
-                  uncertain: bool = False) -> None:
+                  uncertain: bool = False, recorded: dict[str, Any] | None = None) -> None:
         """Still failing transiently: left for redelivery, or ``failed`` after the last delivery.
-        ``uncertain``: its request may have gone out (its journal entry stays open), which ``failed`` says."""
+        ``uncertain``: its request may have gone out (its journal entry stays open), which ``failed`` says.
+        ``recorded``: the request the store holds for it, when that is not ``change.sent`` (one journaled
+        for it but never sent: its attempts corrected)."""
         if change.deliveries >= self.s.max_deliveries:
             note = (f"; its last request (ClientToken {change.token}) may still have taken effect: it is re-sent "
                     "before any other change to this rule" if uncertain else "")
             err = SgruleError("Runtime.RetriesExhausted", f"still failing after {change.deliveries} deliveries: "
                               f"{error.code}: {error.message}{note}", source="runtime")
             return self.finish(change, "failed", before=live, error=err)
-        self.retry_later(change, error)
+        self.retry_later(change, error, recorded=recorded)
 
-    def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
+    def retry_later(self, change: Change, error: SgruleError, release: bool = True,
+                    recorded: dict[str, Any] | None = None) -> None:
         if release:  # the attempts made since its request was journaled go with it
-            sent = {**change.sent, "attempts": change.attempts} if change.sent else None
+            sent = {**change.sent, "attempts": change.attempts} if change.sent else recorded
             self.store.release(change.key, self.owner, sent)
             self.leases.drop(keys=[change.key])
         self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)

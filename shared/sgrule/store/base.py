@@ -174,6 +174,12 @@ class IdempotencyStore(Protocol):
         replaces the entry. Returns the rule's new version."""
         ...
 
+    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
+        """:meth:`open_entry` for many ``(key, owner, rule_key, entry)`` at once (a batch's first requests,
+        journaled before its chains start): per item, the rule's new version or the :class:`LeaseLost` it
+        would have raised. Each item stands alone: a lost lease writes nothing for that item only."""
+        ...
+
     def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         """Close an entry found open when the lock was taken, once its request is known to be in effect
@@ -199,10 +205,23 @@ class IdempotencyStore(Protocol):
 
 
 class SingleFromMany:
-    """``complete`` in terms of ``complete_many``, so a backend writes the logic once."""
+    """``complete`` in terms of ``complete_many`` and ``open_entries`` in terms of ``open_entry``, so a backend
+    writes the logic once (and overrides either where doing many at once is cheaper)."""
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
         raise NotImplementedError
+
+    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
+        raise NotImplementedError
+
+    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
+        out: list[int | LeaseLost] = []
+        for key, owner, rule_key, entry in items:
+            try:
+                out.append(self.open_entry(key, owner, rule_key, entry))
+            except LeaseLost as exc:
+                out.append(exc)
+        return out
 
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,

@@ -289,6 +289,57 @@ class SqliteStore(SingleFromMany):
                       (self.namespace, rule_key, seq, now, now + self.retention_s))
             return seq
 
+    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
+        """``items`` in transactions of five statements each, up to 250 items apiece."""
+        return [r for i in range(0, len(items), 250) for r in self._open_chunk(items[i:i + 250])]
+
+    def _open_chunk(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
+        ns = self.namespace
+        out: list[int | LeaseLost] = []
+        with self._tx() as c:
+            now = time.time()
+            checks = c.execute(
+                f"WITH r(i, key, owner, rule_key) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(items))}) "
+                "SELECT r.i, EXISTS (SELECT 1 FROM idem WHERE ns=? AND key=r.key AND expires_at > ? "
+                "AND status='in_progress' AND owner=r.owner AND lease_expires_at > ?), "
+                "EXISTS (SELECT 1 FROM rule_lock WHERE ns=? AND rule_key=r.rule_key AND owner=r.owner "
+                "AND expires_at > ?) FROM r ORDER BY r.i",
+                [v for i, (key, owner, rule_key, _) in enumerate(items) for v in (i, key, owner, rule_key)]
+                + [ns, now, now, ns, now]).fetchall()
+            ok = []
+            for (key, owner, rule_key, entry), (_, owned, holds) in zip(items, checks):
+                if not owned:
+                    out.append(LeaseLost(key, owner))
+                elif not holds:
+                    out.append(LeaseLost(rule_key, owner))
+                else:
+                    out.append(0)
+                    ok.append((len(out) - 1, key, rule_key, entry))
+            if not ok:
+                return out
+            # The sequence moves by one per entry; the entries take its values in order.
+            last = c.execute("INSERT INTO seq (ns, value) VALUES (?1, ?2) ON CONFLICT(ns) DO UPDATE SET value = "
+                             "value + ?2 RETURNING value", (ns, len(ok))).fetchone()[0]
+            seqs = range(last - len(ok) + 1, last + 1)
+            c.execute(f"UPDATE idem SET sent_request = v.column2 FROM (VALUES {', '.join(['(?, ?)'] * len(ok))}) "
+                      "AS v WHERE idem.ns = ? AND idem.key = v.column1",
+                      [v for _, key, _, e in ok for v in (key, dumps({"params": e.params, "attempts": e.attempts}))]
+                      + [ns])
+            fives = ", ".join(["(?, ?, ?, ?, ?)"] * len(ok))
+            c.execute(f"INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES {fives}",
+                      [v for (_, _, rule_key, e), seq in zip(ok, seqs)
+                       for v in (ns, rule_key, e.token, dumps(e.to_json()), seq)])
+            # Each rule's version is its entry's sequence; its watermarks stay (an expired row's are gone).
+            c.execute(f"INSERT INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES {fives} "
+                      "ON CONFLICT (ns, rule_key) DO UPDATE SET version = excluded.version, "
+                      "marks = CASE WHEN rule_state.expires_at > ? THEN rule_state.marks ELSE '{}' END, "
+                      "expires_at = max(rule_state.expires_at, excluded.expires_at)",
+                      [v for (_, _, rule_key, _), seq in zip(ok, seqs)
+                       for v in (ns, rule_key, "{}", seq, now + self.retention_s)] + [now])
+            for (i, *_), seq in zip(ok, seqs):
+                out[i] = seq
+        return out
+
     def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         check_positive("ttl_s", ttl_s)

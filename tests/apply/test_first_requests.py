@@ -1,0 +1,116 @@
+"""A batch journals its chains' first requests together before the chains start (``Batch``, ``RuleChain.plan``).
+
+What users rely on stays true: a change that ends without its request being sent (here: the invocation ran
+out of time before its chain started) has nothing left in flight -- its journaled request is closed as never
+sent, so no later holder of the rule puts it in effect after the change was reported ``failed``.
+
+The real handler, the official SDKs, localcloud over HTTP; one rule in a security group of its own, so a
+``hold`` fault (matched by SecurityGroupId) parks its Modify while the batch's time runs out.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from applykit import change, edit, mns
+
+from sgrule.apply.handler import RedeliveryNeeded
+from sgrule.store import open_store
+
+MODIFY = "ModifySecurityGroupEgressRule"
+
+
+def test_a_request_journaled_but_never_sent_is_never_put_in_effect(
+        apply_env: dict[str, str], function_env: Any, invoke: Any, ecs_seed: Any, localcloud: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One chain at a time, one delivery: a change not worked in time ends `failed` at once.
+    function_env({**apply_env, "SGRULE_CONCURRENCY": "1", "SGRULE_MAX_DELIVERIES": "1",
+                  "SGRULE_TIME_RESERVE_MS": "500"})
+    slow_group, group = ecs_seed.group(), ecs_seed.group()
+    slow_rule = ecs_seed.egress(slow_group, port_range="443/443")
+    rules = [ecs_seed.egress(group, port_range=f"{3000 + i}/{3000 + i}", description=f"rule-{i}") for i in range(3)]
+    localcloud.faults.add([{"action": MODIFY, "securityGroupId": slow_group, "hold": "slow"}])
+    first = [change(edit(slow_group, slow_rule, Description="held")),
+             *[change(edit(group, r, Description=f"late-{i}")) for i, r in enumerate(rules)]]
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = invoke(mns(first), timeout=1.5)  # 1 s of work before the reserve
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        localcloud.wait_held("slow", timeout=10)
+        time.sleep(1.2)  # past the batch's deadline: the other chains start too late
+    finally:
+        localcloud.release("slow")
+    thread.join(30)
+    assert "out" in result, repr(result.get("error"))
+    outcomes = {o["data"]["changeId"]: o["data"] for o in result["out"]}
+    assert outcomes[first[0]["id"]]["status"] == "failed"  # its call timed out: it may have taken effect
+    late = [outcomes[c["id"]] for c in first[1:]]
+    assert [(d["status"], d["clientToken"], d["attempts"]) for d in late] == [("failed", None, 0)] * 3
+    assert [c["params"]["SecurityGroupId"] for c in localcloud.calls(MODIFY)] == [slow_group]
+
+    store = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
+    try:
+        for r in rules:  # nothing in flight for the failed changes
+            assert store.rule_state(f"cn-hangzhou/{group}/{r}").journal == []
+    finally:
+        store.close()
+
+    # The next change to each rule: only its own request goes out (none of the failed ones comes back).
+    localcloud.clear_calls()
+    later = [change(edit(group, r, Description=f"next-{i}"), time="2026-11-27T10:10:00Z")
+             for i, r in enumerate(rules)]
+    out = invoke(mns(later))
+    assert {o["data"]["status"] for o in out} == {"applied"}
+    sent = sorted(c["params"]["Description"] for c in localcloud.calls(MODIFY))
+    assert sent == ["next-0", "next-1", "next-2"]
+
+
+def test_a_redelivered_batch_finds_no_request_left_open(
+        apply_env: dict[str, str], function_env: Any, invoke: Any, ecs_seed: Any, localcloud: Any) -> None:
+    """The same, with deliveries left: the changes are redelivered and each applied with one call."""
+    function_env({**apply_env, "SGRULE_CONCURRENCY": "1", "SGRULE_TIME_RESERVE_MS": "500"})
+    slow_group, group = ecs_seed.group(), ecs_seed.group()
+    slow_rule = ecs_seed.egress(slow_group, port_range="443/443")
+    rules = [ecs_seed.egress(group, port_range=f"{3000 + i}/{3000 + i}") for i in range(2)]
+    localcloud.faults.add([{"action": MODIFY, "securityGroupId": slow_group, "hold": "slow", "times": 1}])
+    batch = mns([change(edit(slow_group, slow_rule, Description="held")),
+                 *[change(edit(group, r, Description=f"d-{i}")) for i, r in enumerate(rules)]])
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = invoke(batch, timeout=1.5)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        localcloud.wait_held("slow", timeout=10)
+        time.sleep(1.2)
+    finally:
+        localcloud.release("slow")
+    thread.join(30)
+    assert isinstance(result.get("error"), RedeliveryNeeded), repr(result)
+    store = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
+    try:
+        assert all(store.rule_state(f"cn-hangzhou/{group}/{r}").journal == [] for r in rules)
+    finally:
+        store.close()
+    localcloud.clear_calls()
+    out = invoke(batch)
+    assert [o["data"]["status"] for o in out] == ["applied"] * 3
+    # One call each: the held request timed out (it may have gone out: re-sent with its token), the two
+    # never sent are sent once -- and their attempts count only that call.
+    assert sorted(c["params"].get("Description") for c in localcloud.calls(MODIFY)) == ["d-0", "d-1", "held"]
+    assert [o["data"]["attempts"] for o in out] == [2, 1, 1]
