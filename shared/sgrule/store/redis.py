@@ -269,14 +269,23 @@ class RedisStore(SingleFromMany):
         self._unlock(keys=[self._k("lock", rule_key)], args=[owner])
 
     def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
-        version = self._open(keys=[self._k("idem", key), self._k("lock", rule_key), self._k("rule", rule_key),
-                                   self._k("seq")],
-                             args=[owner, entry.token, dumps(entry.to_json()),
-                                   dumps({"params": entry.params, "attempts": entry.attempts}),
-                                   _ms(self.retention_s)])
-        if int(version) <= 0:
-            raise LeaseLost(key if int(version) == 0 else rule_key, owner)
-        return int(version)
+        result = self.open_entries([(key, owner, rule_key, entry)])[0]
+        if isinstance(result, LeaseLost):
+            raise result
+        return result
+
+    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
+        if not items:
+            return []
+        pipe = self._r.pipeline(transaction=False)  # one round trip; each entry is still its own script
+        for key, owner, rule_key, entry in items:
+            self._open(keys=[self._k("idem", key), self._k("lock", rule_key), self._k("rule", rule_key),
+                             self._k("seq")],
+                       args=[owner, entry.token, dumps(entry.to_json()),
+                             dumps({"params": entry.params, "attempts": entry.attempts}), _ms(self.retention_s)],
+                       client=pipe)
+        return [int(v) if int(v) > 0 else LeaseLost(key if int(v) == 0 else rule_key, owner)
+                for (key, owner, rule_key, _), v in zip(items, pipe.execute())]
 
     def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
                field_times: dict[str, int] | None, ttl_s: float) -> int:
