@@ -116,3 +116,44 @@ def test_a_redelivered_batch_finds_no_request_left_open(
     # never sent are sent once -- and their attempts count only that call.
     assert sorted(c["params"].get("Description") for c in localcloud.calls(MODIFY)) == ["d-0", "d-1", "held"]
     assert [o["data"]["attempts"] for o in out] == [2, 1, 1]
+
+
+def test_a_planned_request_decided_otherwise_is_closed_before_the_chain_goes_on(
+        apply_env: dict[str, str], function_env: Any, invoke: Any, ecs_seed: Any, localcloud: Any) -> None:
+    """The batch plans each chain's first request against its copy of the group; another chain can change
+    that copy first (here: x takes the port y's newest change wanted, so that change is a duplicate). The
+    plan journaled for it is closed before the chain's next change is sent: were it left open beside that
+    request and the worker to crash, the next holder would put the refused request in effect first."""
+    function_env({**apply_env, "SGRULE_CONCURRENCY": "1"})
+    g = ecs_seed.group()
+    x = ecs_seed.egress(g, port_range="3000/3000")
+    y = ecs_seed.egress(g, port_range="3001/3001")
+    cx = change(edit(g, x, PortRange="3002/3002"), time="2026-11-27T10:00:00Z")
+    y1 = change(edit(g, y, PortRange="3002/3002"), time="2026-11-27T10:05:00Z")  # y's newest: planned first
+    y2 = change(edit(g, y, Description="d2"), time="2026-11-27T10:01:00Z")
+    localcloud.faults.add([{"action": MODIFY, "securityGroupId": g, "latencyMs": 1, "times": 1},  # x's call
+                           {"action": MODIFY, "securityGroupId": g, "hold": "y2"}])              # then y2's
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["out"] = invoke(mns([cx, y1, y2]))
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    store = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
+    try:
+        localcloud.wait_held("y2", timeout=10)
+        journal = store.rule_state(f"cn-hangzhou/{g}/{y}").journal
+    finally:
+        localcloud.release("y2")
+        store.close()
+    thread.join(30)
+    assert [(e.change_key.split("\x1f")[1], e.params.get("Description")) for e in journal] == [(y2["id"], "d2")]
+    out = {o["data"]["changeId"]: o["data"] for o in result["out"]}
+    assert (out[cx["id"]]["status"], out[y2["id"]]["status"]) == ("applied", "applied")
+    assert out[y1["id"]]["status"] == "rejected"
+    assert out[y1["id"]]["error"]["code"] == "InvalidParam.InvalidModifyRuleRequest"
+    assert out[y1["id"]]["clientToken"] is None  # nothing was sent for it

@@ -111,6 +111,9 @@ class Batch:
             change.sent = claim.record.sent_request
             change.settled = claim.record.settled
             change.attempts = int((change.sent or {}).get("attempts", 0))
+            if change.settled is not None and change.settled.get("sent") is False and change.settlement():
+                # Its recorded request was planned, journaled and closed unsent: no request went out.
+                change.attempts, change.sent, change.settled = max(0, change.attempts - 1), None, None
             todo.append(change)
         elif status is ClaimStatus.COMPLETED:
             self.ledger.outcomes[change.index] = claim.record.outcome
@@ -172,7 +175,10 @@ class Batch:
             busy.difference_update(change.key for change in chain)
             finished += len(chain)
             if finished >= _FLUSH_EVERY and busy:  # stored (and so published) while the other chains run
-                self.ledger.flush(lambda change: change.key in busy)
+                try:
+                    self.ledger.flush(lambda change: change.key in busy)
+                except Exception as exc:  # noqa: BLE001 - they stay queued for the flush at the end
+                    self.log.warning("could not store finished outcomes yet", error=repr(exc))
                 finished = 0
         self.ledger.flush()
 
@@ -193,13 +199,14 @@ class Batch:
         if not planned:
             return
         try:
-            results = self.deps.store.open_entries([(e.change_key, self.owner, c.rule_key, e) for c, e in planned])
-        except Exception as exc:  # noqa: BLE001 - each chain journals its own request (and meets the error)
+            results: list[int | LeaseLost | None] = list(self.deps.store.open_entries(
+                [(e.change_key, self.owner, c.rule_key, e) for c, e in planned]))
+        except Exception as exc:  # noqa: BLE001 - some may be written: each chain journals its own again
             self.log.warning("could not journal the first requests together", error=repr(exc))
-            return
+            results = [None] * len(planned)
         for (chain, entry), result in zip(planned, results):
-            if not isinstance(result, LeaseLost):
-                chain.opened = entry
+            if not isinstance(result, LeaseLost):  # in the journal (a version), or maybe (None)
+                chain.opened, chain.journaled = entry, result is not None
 
     def retrier(self) -> Retrier:
         return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,

@@ -43,8 +43,9 @@ class RuleChain:
         self.rule_id: str = changes[0].rule_id  # type: ignore[assignment]
         self.marks: dict[str, int] = {}
         self.moved: list[Change] = []  # by-match changes whose rule no longer matches (left for redelivery)
-        self.planned: Change | None = None  # the change whose request plan() journaled
-        self.opened: JournalEntry | None = None  # the planned entry, once journaled (and until sent)
+        self.planned: Change | None = None  # the change whose request plan() decided
+        self.opened: JournalEntry | None = None  # its entry, journaled or maybe journaled, until sent or closed
+        self.journaled = False  # the batch's store step said the entry is in the journal
 
     # ------------------------------------------------------------------ the chain
 
@@ -65,14 +66,17 @@ class RuleChain:
                     go_on = self._apply(change)
                 except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
                     self.b.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
+                    closed = change is not self.planned or self._close_unsent()
                     self.b.ledger.transient(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"),
-                                            recorded=self._close_unsent(change))
+                                            uncertain=not closed)
                     go_on = False  # what it left behind is unknown: nothing older may follow it
                 if not go_on:
                     return self._give_up(self.changes[i + 1:], "an earlier change to this rule is unsettled")
         finally:
-            self._close_unsent()
-            self._unlock()
+            try:
+                self._close_unsent()  # nothing planned stays open past the chain (normally closed already)
+            finally:
+                self._unlock()
 
     def plan(self) -> JournalEntry | None:
         """Before the chains start (in the batch's thread): the journal entry of this chain's first request,
@@ -94,21 +98,21 @@ class RuleChain:
         self.planned = first
         return entry
 
-    def _close_unsent(self, change: Change | None = None) -> dict[str, Any] | None:
-        """A journaled first request the chain did not send (out of time, an unexpected error): closed as
-        never sent, so no later holder puts it in effect behind the change's back. For ``change`` (the
-        planned one, given up): the request to record for it, its attempts not counting the unsent one."""
-        entry = self.opened
-        if entry is None or (change is not None and change is not self.planned):
-            return None
-        self.opened = None
+    def _close_unsent(self) -> bool:
+        """The planned request, journaled (or maybe journaled) but not sent -- its change ended without it,
+        or the chain gave up before it: closed as never sent, so no later holder of the rule puts it in
+        effect. False if it may still be open (the store refused or failed): then whoever takes the rule
+        next settles it, and the change must say its request may still take effect."""
+        entry, self.opened = self.opened, None
+        if entry is None:
+            return True
         try:
-            self.b.deps.store.settle(self.rule_key, self.b.owner, entry, {"token": entry.token, "error": SgruleError(
-                "Runtime.RetriesExhausted", "journaled but never sent", source="runtime").to_outcome()}, None,
-                self.b.s.completed_ttl_s)
-        except LeaseLost:  # another worker holds the rule now: it settles the entry (re-sends it)
-            return None
-        return {"params": entry.params, "attempts": entry.attempts - 1}
+            self.b.deps.store.settle(self.rule_key, self.b.owner, entry, {"token": entry.token, "sent": False},
+                                     None, self.b.s.completed_ttl_s)
+        except Exception as exc:  # noqa: BLE001 - LeaseLost or a store error: the entry may stay open
+            self.b.log.warning("could not close an unsent request", rule=self.rule_key, error=repr(exc))
+            return False
+        return True
 
     def _wait_for_lock(self) -> RuleState | None:
         store = self.b.deps.store
@@ -123,8 +127,9 @@ class RuleChain:
 
     def _give_up(self, changes: list[Change], why: str) -> None:
         for change in changes:
+            closed = change is not self.planned or self._close_unsent()
             self.b.ledger.transient(change, SgruleError("Runtime.RetriesExhausted", why, source="runtime"),
-                                    recorded=self._close_unsent(change))
+                                    uncertain=not closed)
 
     def _unlock(self) -> None:
         """Free the rule, but never before the watermarks of its finished changes are stored: if a
@@ -197,6 +202,10 @@ class RuleChain:
             return True
         decision = self._decide(change)
         if isinstance(decision, _Finish):
+            if change is self.planned and not self._close_unsent():  # decided otherwise than planned
+                ledger.transient(change, SgruleError("Runtime.RetriesExhausted", "its planned request could not be "
+                                                     "closed", source="runtime"), uncertain=True)
+                return False
             marks = self._mark(change, decision.wanted) if decision.status == "unchanged" else None
             ledger.finish(change, decision.status, before=decision.live, after=decision.after,
                           error=decision.error, marks=marks)
@@ -277,10 +286,14 @@ class RuleChain:
         entry = JournalEntry(change.key, change.token, params, {k: change.event.time_us for k in wanted},
                              change.attempts)
         planned = self.opened is not None and self.planned is change
-        if planned and self.opened == entry:  # journaled by the batch, before the chains started
+        if planned and self.journaled and self.opened == entry:  # journaled by the batch, before the chains
             self.opened = None
+            if not b.leases.holds(change.key, self.rule_key):  # the entry is the next holder's to settle
+                change.attempts -= 1
+                ledger.lost(change)
+                return False
         else:
-            if planned:  # decided otherwise since: the entry below takes its place (the same token)
+            if planned:  # maybe journaled, or decided otherwise since: this entry replaces it (the same token)
                 self.opened = None
             try:
                 if not b.leases.holds(change.key, self.rule_key):

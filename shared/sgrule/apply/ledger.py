@@ -56,23 +56,20 @@ class Ledger:
         self.finish(change, "rejected", error=error, store=False, id_variant=id_variant)
 
     def transient(self, change: Change, error: SgruleError, live: dict[str, Any] | None = None,
-                  uncertain: bool = False, recorded: dict[str, Any] | None = None) -> None:
+                  uncertain: bool = False) -> None:
         """Still failing transiently: left for redelivery, or ``failed`` after the last delivery.
-        ``uncertain``: its request may have gone out (its journal entry stays open), which ``failed`` says.
-        ``recorded``: the request the store holds for it, when that is not ``change.sent`` (one journaled
-        for it but never sent: its attempts corrected)."""
+        ``uncertain``: its request may have gone out (its journal entry stays open), which ``failed`` says."""
         if change.deliveries >= self.s.max_deliveries:
             note = (f"; its last request (ClientToken {change.token}) may still have taken effect: it is re-sent "
                     "before any other change to this rule" if uncertain else "")
             err = SgruleError("Runtime.RetriesExhausted", f"still failing after {change.deliveries} deliveries: "
                               f"{error.code}: {error.message}{note}", source="runtime")
             return self.finish(change, "failed", before=live, error=err)
-        self.retry_later(change, error, recorded=recorded)
+        self.retry_later(change, error)
 
-    def retry_later(self, change: Change, error: SgruleError, release: bool = True,
-                    recorded: dict[str, Any] | None = None) -> None:
+    def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
         if release:  # the attempts made since its request was journaled go with it
-            sent = {**change.sent, "attempts": change.attempts} if change.sent else recorded
+            sent = {**change.sent, "attempts": change.attempts} if change.sent else None
             self.store.release(change.key, self.owner, sent)
             self.leases.drop(keys=[change.key])
         self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)
@@ -101,7 +98,12 @@ class Ledger:
                 self._pending = [p for p in self._pending if busy(p[0])]
         if not pending:
             return
-        done = self.store.complete_many([item for _, item in pending], self.owner, self.s.completed_ttl_s)
+        try:
+            done = self.store.complete_many([item for _, item in pending], self.owner, self.s.completed_ttl_s)
+        except BaseException:
+            with self._lock:  # not stored: queued again, for the next flush
+                self._pending[:0] = pending
+            raise
         for (change, item), ok in zip(pending, done):
             if not ok:  # our lease ran out and another worker took the change over: it answers
                 self.outcomes[change.index] = None

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 _COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at, settled"
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # older SQLite (upserts need 3.24): a SELECT after
 
 
 class SqliteStore(SingleFromMany):
@@ -206,9 +207,13 @@ class SqliteStore(SingleFromMany):
             row = self._conn.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()
         return row[0] if row else 0
 
-    def _next(self, c: sqlite3.Connection) -> int:
-        return c.execute("INSERT INTO seq (ns, value) VALUES (?, 1) ON CONFLICT(ns) DO UPDATE SET value = value + 1 "
-                         "RETURNING value", (self.namespace,)).fetchone()[0]
+    def _next(self, c: sqlite3.Connection, by: int = 1) -> int:
+        """Move the sequence on by ``by``; its new value."""
+        bump = "INSERT INTO seq (ns, value) VALUES (?1, ?2) ON CONFLICT(ns) DO UPDATE SET value = value + ?2"
+        if _RETURNING:
+            return c.execute(bump + " RETURNING value", (self.namespace, by)).fetchone()[0]
+        c.execute(bump, (self.namespace, by))
+        return c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0]
 
     def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
@@ -290,7 +295,7 @@ class SqliteStore(SingleFromMany):
             return seq
 
     def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
-        """``items`` in transactions of five statements each, up to 250 items apiece."""
+        """``items`` in transactions of a few statements each (whatever their number), 250 items apiece."""
         return [r for i in range(0, len(items), 250) for r in self._open_chunk(items[i:i + 250])]
 
     def _open_chunk(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
@@ -318,13 +323,10 @@ class SqliteStore(SingleFromMany):
             if not ok:
                 return out
             # The sequence moves by one per entry; the entries take its values in order.
-            last = c.execute("INSERT INTO seq (ns, value) VALUES (?1, ?2) ON CONFLICT(ns) DO UPDATE SET value = "
-                             "value + ?2 RETURNING value", (ns, len(ok))).fetchone()[0]
+            last = self._next(c, by=len(ok))
             seqs = range(last - len(ok) + 1, last + 1)
-            c.execute(f"UPDATE idem SET sent_request = v.column2 FROM (VALUES {', '.join(['(?, ?)'] * len(ok))}) "
-                      "AS v WHERE idem.ns = ? AND idem.key = v.column1",
-                      [v for _, key, _, e in ok for v in (key, dumps({"params": e.params, "attempts": e.attempts}))]
-                      + [ns])
+            c.executemany("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
+                          [(dumps({"params": e.params, "attempts": e.attempts}), ns, key) for _, key, _, e in ok])
             fives = ", ".join(["(?, ?, ?, ?, ?)"] * len(ok))
             c.execute(f"INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES {fives}",
                       [v for (_, _, rule_key, e), seq in zip(ok, seqs)
