@@ -1,12 +1,16 @@
-"""Builders for apply tests: FC context, rule-change events, MNS-through-EventBridge envelopes."""
+"""Builders for apply tests: FC context, rule-change events, MNS-through-EventBridge envelopes, and an
+invocation run in a thread while the test looks at the bus, the store and localcloud's held calls."""
 from __future__ import annotations
 
 import base64
 import itertools
 import json
+import threading
+import time
 from typing import Any
 
 import fckit
+from localcloud.control_client import ControlError
 
 ROOT = fckit.ROOT
 R = "cn-hangzhou"
@@ -57,3 +61,43 @@ def mns(events: list[dict[str, Any]], b64: bool = False) -> list[dict[str, Any]]
     return out
 
 
+class Invocation:
+    """The handler run in a thread, so the test can look at the bus and the store while it works."""
+
+    def __init__(self, invoke: Any, payload: Any, timeout: float = 20) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(invoke, payload, timeout), daemon=True)
+        self.thread.start()
+
+    def _run(self, invoke: Any, payload: Any, timeout: float) -> None:
+        try:
+            self.result = invoke(payload, timeout=timeout)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            self.error = exc
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def wait(self, localcloud: Any, gate: str | None = None, put_events: int = 0, timeout: float = 10) -> None:
+        """Until a call parks on ``gate`` / ``put_events`` PutEvents calls are logged; fails at once, with the
+        invocation's own error, if it ends first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if gate is not None:
+                    localcloud.wait_held(gate, timeout=0.5)
+                if put_events:
+                    localcloud.wait_calls("PutEvents", count=put_events, timeout=0.5)
+                return
+            except ControlError:
+                if not self.running:
+                    raise AssertionError(f"the invocation ended first: {self.error!r}") from self.error
+                if time.monotonic() > deadline:
+                    raise
+
+    def join(self, timeout: float = 15) -> Invocation:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the invocation did not return"
+        return self

@@ -9,17 +9,28 @@ The real handler, the official SDKs, localcloud over HTTP; one rule in a securit
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import pytest
-from applykit import change, edit, mns
+from applykit import Invocation, change, edit, mns
 
 from sgrule.apply.handler import RedeliveryNeeded
 from sgrule.store import open_store
 
 MODIFY = "ModifySecurityGroupEgressRule"
+
+
+def run_past_deadline(run: Invocation, localcloud: Any) -> None:
+    """Hold the batch's first Modify (gate ``slow``) until the batch's deadline has passed, then let it go
+    and wait for the invocation and for the held call to be served (its client gave up on it)."""
+    try:
+        run.wait(localcloud, "slow")
+        time.sleep(1.2)  # past the batch's deadline: the other chains start too late
+    finally:
+        localcloud.release("slow")
+    run.join(30)
+    localcloud.wait_calls(MODIFY, count=1)
 
 
 def test_a_request_journaled_but_never_sent_is_never_put_in_effect(
@@ -35,25 +46,10 @@ def test_a_request_journaled_but_never_sent_is_never_put_in_effect(
     first = [change(edit(slow_group, slow_rule, Description="held")),
              *[change(edit(group, r, Description=f"late-{i}")) for i, r in enumerate(rules)]]
 
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["out"] = invoke(mns(first), timeout=1.5)  # 1 s of work before the reserve
-        except BaseException as exc:  # noqa: BLE001 - inspected below
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        localcloud.wait_held("slow", timeout=10)
-        time.sleep(1.2)  # past the batch's deadline: the other chains start too late
-    finally:
-        localcloud.release("slow")
-    thread.join(30)
-    localcloud.wait_calls(MODIFY, count=1)  # the held call, served once released (its client gave up on it)
-    assert "out" in result, repr(result.get("error"))
-    outcomes = {o["data"]["changeId"]: o["data"] for o in result["out"]}
+    run = Invocation(invoke, mns(first), timeout=1.5)  # 1 s of work before the reserve
+    run_past_deadline(run, localcloud)
+    assert run.error is None, repr(run.error)
+    outcomes = {o["data"]["changeId"]: o["data"] for o in run.result}
     assert outcomes[first[0]["id"]]["status"] == "failed"  # its call timed out: it may have taken effect
     late = [outcomes[c["id"]] for c in first[1:]]
     assert [(d["status"], d["clientToken"], d["attempts"]) for d in late] == [("failed", None, 0)] * 3
@@ -86,24 +82,9 @@ def test_a_redelivered_batch_finds_no_request_left_open(
     localcloud.faults.add([{"action": MODIFY, "securityGroupId": slow_group, "hold": "slow", "times": 1}])
     batch = mns([change(edit(slow_group, slow_rule, Description="held")),
                  *[change(edit(group, r, Description=f"d-{i}")) for i, r in enumerate(rules)]])
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["out"] = invoke(batch, timeout=1.5)
-        except BaseException as exc:  # noqa: BLE001 - inspected below
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        localcloud.wait_held("slow", timeout=10)
-        time.sleep(1.2)
-    finally:
-        localcloud.release("slow")
-    thread.join(30)
-    localcloud.wait_calls(MODIFY, count=1)  # the held call, served once released (its client gave up on it)
-    assert isinstance(result.get("error"), RedeliveryNeeded), repr(result)
+    run = Invocation(invoke, batch, timeout=1.5)
+    run_past_deadline(run, localcloud)
+    assert isinstance(run.error, RedeliveryNeeded), repr(run.error)
     store = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
     try:
         assert all(store.rule_state(f"cn-hangzhou/{group}/{r}").journal == [] for r in rules)
@@ -133,26 +114,17 @@ def test_a_planned_request_decided_otherwise_is_closed_before_the_chain_goes_on(
     y2 = change(edit(g, y, Description="d2"), time="2026-11-27T10:01:00Z")
     localcloud.faults.add([{"action": MODIFY, "securityGroupId": g, "latencyMs": 1, "times": 1},  # x's call
                            {"action": MODIFY, "securityGroupId": g, "hold": "y2"}])              # then y2's
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["out"] = invoke(mns([cx, y1, y2]))
-        except BaseException as exc:  # noqa: BLE001 - inspected below
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    run = Invocation(invoke, mns([cx, y1, y2]))
     store = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
     try:
-        localcloud.wait_held("y2", timeout=10)
+        run.wait(localcloud, "y2")
         journal = store.rule_state(f"cn-hangzhou/{g}/{y}").journal
     finally:
         localcloud.release("y2")
         store.close()
-    thread.join(30)
+    run.join()
     assert [(e.change_key.split("\x1f")[1], e.params.get("Description")) for e in journal] == [(y2["id"], "d2")]
-    out = {o["data"]["changeId"]: o["data"] for o in result["out"]}
+    out = {o["data"]["changeId"]: o["data"] for o in run.result}
     assert (out[cx["id"]]["status"], out[y2["id"]]["status"]) == ("applied", "applied")
     assert out[y1["id"]]["status"] == "rejected"
     assert out[y1["id"]]["error"]["code"] == "InvalidParam.InvalidModifyRuleRequest"

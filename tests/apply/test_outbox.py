@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import time
 from typing import Any, Callable
 
 import pytest
-from applykit import change, edit, mns
-from localcloud.control_client import ControlError
+from applykit import Invocation, change, edit, mns
 
 from sgrule.clients.eventbridge import PublishError
 from sgrule.store import ClaimStatus, open_store
@@ -49,48 +46,6 @@ def store(apply_env: dict[str, str]) -> Any:
     s = open_store(apply_env["SGRULE_IDEMPOTENCY_URL"])
     yield s
     s.close()
-
-
-class Invocation:
-    """The handler run in a thread, so the test can look at the bus and the store while it works."""
-
-    def __init__(self, invoke: Any, payload: Any, timeout: float = 20) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(invoke, payload, timeout), daemon=True)
-        self.thread.start()
-
-    def _run(self, invoke: Any, payload: Any, timeout: float) -> None:
-        try:
-            self.result = invoke(payload, timeout=timeout)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
-            self.error = exc
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def wait(self, localcloud: Any, gate: str | None = None, put_events: int = 0, timeout: float = 10) -> None:
-        """Until a call parks on ``gate`` / ``put_events`` PutEvents calls are logged; fails at once, with the
-        invocation's own error, if it ends first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if gate is not None:
-                    localcloud.wait_held(gate, timeout=0.5)
-                if put_events:
-                    localcloud.wait_calls("PutEvents", count=put_events, timeout=0.5)
-                return
-            except ControlError:
-                if not self.running:
-                    raise AssertionError(f"the invocation ended first: {self.error!r}") from self.error
-                if time.monotonic() > deadline:
-                    raise
-
-    def join(self, timeout: float = 15) -> Invocation:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the invocation did not return"
-        return self
 
 
 @pytest.fixture

@@ -205,23 +205,20 @@ class IdempotencyStore(Protocol):
 
 
 class SingleFromMany:
-    """``complete`` in terms of ``complete_many`` and ``open_entries`` in terms of ``open_entry``, so a backend
-    writes the logic once (and overrides either where doing many at once is cheaper)."""
+    """``complete`` in terms of ``complete_many`` and ``open_entry`` in terms of ``open_entries``, so a backend
+    writes each logic once."""
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
         raise NotImplementedError
 
-    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
+    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
         raise NotImplementedError
 
-    def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
-        out: list[int | LeaseLost] = []
-        for key, owner, rule_key, entry in items:
-            try:
-                out.append(self.open_entry(key, owner, rule_key, entry))
-            except LeaseLost as exc:
-                out.append(exc)
-        return out
+    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
+        result = self.open_entries([(key, owner, rule_key, entry)])[0]
+        if isinstance(result, LeaseLost):
+            raise result
+        return result
 
     def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
                  rule_key: str | None = None, field_times: dict[str, int] | None = None,

@@ -268,12 +268,6 @@ class RedisStore(SingleFromMany):
     def release_rule_lock(self, rule_key: str, owner: str) -> None:
         self._unlock(keys=[self._k("lock", rule_key)], args=[owner])
 
-    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
-        result = self.open_entries([(key, owner, rule_key, entry)])[0]
-        if isinstance(result, LeaseLost):
-            raise result
-        return result
-
     def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
         if not items:
             return []

@@ -7,7 +7,8 @@ a lock (``sqlite3`` connections must not be used by two threads at once; it also
 Leases use this machine's clock (every process on it reads the same one); the sequence is a counter in the
 file. Expired rows are ignored on read and purged every so often.
 
-The hot paths (``open_entry`` before every Modify, ``complete_many``) fold their checks into their writes:
+Journal entries are opened many at a time (``open_entries``: a batch's first requests, before its chains
+start) in a few statements whatever their number, and completions fold their checks into their writes:
 ``sqlite3`` lets go of the GIL for every statement it steps, and in a busy batch taking it back means waiting
 behind the other threads -- while this store's lock is held, so every statement saved is a wait saved for
 all of them.
@@ -270,29 +271,6 @@ class SqliteStore(SingleFromMany):
         c.execute("INSERT OR REPLACE INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?,?,?,?,?)",
                   (self.namespace, rule_key, dumps(marks), version, expires_at))
         return version
-
-    def open_entry(self, key: str, owner: str, rule_key: str, entry: JournalEntry) -> int:
-        with self._tx() as c:
-            now = time.time()
-            cur = c.execute("UPDATE idem SET sent_request=? WHERE ns=? AND key=? AND expires_at > ? "
-                            "AND status='in_progress' AND owner=? AND lease_expires_at > ?",
-                            (dumps({"params": entry.params, "attempts": entry.attempts}), self.namespace, key, now,
-                             owner, now))
-            if cur.rowcount == 0:
-                raise LeaseLost(key, owner)
-            seq = self._next(c)
-            cur = c.execute("INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) SELECT ?1, ?2, ?3, ?4, ?5 "
-                            "WHERE EXISTS (SELECT 1 FROM rule_lock WHERE ns=?1 AND rule_key=?2 AND owner=?6 "
-                            "AND expires_at > ?7)",
-                            (self.namespace, rule_key, entry.token, dumps(entry.to_json()), seq, owner, now))
-            if cur.rowcount == 0:
-                raise LeaseLost(rule_key, owner)
-            c.execute("INSERT INTO rule_state (ns, rule_key, marks, version, expires_at) VALUES (?1, ?2, '{}', ?3, ?5) "
-                      "ON CONFLICT (ns, rule_key) DO UPDATE SET version = ?3, "
-                      "marks = CASE WHEN expires_at > ?4 THEN marks ELSE '{}' END, "
-                      "expires_at = max(expires_at, ?5)",
-                      (self.namespace, rule_key, seq, now, now + self.retention_s))
-            return seq
 
     def open_entries(self, items: list[tuple[str, str, str, JournalEntry]]) -> list[int | LeaseLost]:
         """``items`` in transactions of a few statements each (whatever their number), 250 items apiece."""
