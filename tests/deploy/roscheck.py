@@ -2,7 +2,8 @@
 resource type, property name and ``Fn::GetAtt`` attribute is one the reference documents (:mod:`ros_spec`).
 
 :func:`problems` returns one readable line per fault (empty: the template passes); it never stops at the
-first. Written for tests: independent of localcloud's own template reader, so each catches the other's gaps.
+first. Written for tests: independent of localcloud's own template reader, so each catches the other's gaps
+(the YAML short forms are read by sgrule's ``sgrule.cli.sdevs.ros_loader``, the s.yaml generator's).
 """
 from __future__ import annotations
 
@@ -10,32 +11,15 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from ros_spec import (FUNCTIONS, PARAMETER_FIELDS, PARAMETER_TYPES, PSEUDO_PARAMETERS, RESOURCE_FIELDS,
                       RESOURCES, SECTIONS, TRIGGER_CONFIG)
 
-
-class RosLoader(yaml.SafeLoader):
-    """SafeLoader that reads the ROS short forms (``!Ref X``, ``!GetAtt R.A``, ``!Sub ...``) as long forms."""
-
-
-def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-RosLoader.add_multi_constructor("!", _short_form)
+from sgrule.cli.sdevs import load_template
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=RosLoader)
+    """The template as sgrule's own tooling reads it (``sgrule s-yaml``): ROS short forms as long forms."""
+    return load_template(Path(path))
 
 
 _SUB = re.compile(r"\$\{([^}]*)\}")

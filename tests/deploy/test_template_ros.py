@@ -11,6 +11,8 @@ import pytest
 import roscheck
 from ros_spec import RESOURCES
 
+from sgrule.cli.sdevs import ros_loader
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -110,5 +112,5 @@ def test_dependson_conditions_and_required_properties_are_checked(template: dict
 def test_short_form_tags_are_read_as_long_forms() -> None:
     import yaml
 
-    doc = yaml.load("a: !Ref X\nb: !GetAtt R.Arn\nc: !Sub '${A}-b'\n", Loader=roscheck.RosLoader)
+    doc = yaml.load("a: !Ref X\nb: !GetAtt R.Arn\nc: !Sub '${A}-b'\n", Loader=ros_loader())
     assert doc == {"a": {"Ref": "X"}, "b": {"Fn::GetAtt": ["R", "Arn"]}, "c": {"Fn::Sub": "${A}-b"}}

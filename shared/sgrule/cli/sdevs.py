@@ -13,6 +13,7 @@ Without ``--write`` the command compares the committed s.yaml with what it would
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 from pathlib import Path, PurePosixPath
@@ -177,8 +178,10 @@ def generate(template: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_template(path: Path) -> dict[str, Any]:
-    """template.yml, ROS short forms (``!Ref``, ``!GetAtt``, ``!Sub``) read as long forms."""
+@functools.cache
+def ros_loader() -> Any:
+    """A PyYAML SafeLoader that reads the ROS short forms (``!Ref X``, ``!GetAtt R.A``, ``!Sub ...``) as long
+    forms; built on first use, so PyYAML stays off the CLI's start-up."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -196,7 +199,14 @@ def load_template(path: Path) -> dict[str, Any]:
         return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
 
     Loader.add_multi_constructor("!", short)
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
+    return Loader
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """template.yml, ROS short forms (``!Ref``, ``!GetAtt``, ``!Sub``) read as long forms."""
+    import yaml
+
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=ros_loader())
 
 
 def render(template_path: Path) -> str:
