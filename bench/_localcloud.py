@@ -1,5 +1,6 @@
-"""localcloud in a process of its own, for the benchmark scripts: ``python -m localcloud start --port 0``,
-whose first stdout line says where it listens. Its CPU is apart from the benchmark's own."""
+"""What the benchmark scripts share: localcloud in a process of its own (``python -m localcloud start --port 0``,
+whose first stdout line says where it listens; its CPU is apart from the benchmark's own), and the cold-start
+baseline every script compares with."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# What any function would pay just to import pydantic and an official Alibaba Cloud client.
+BASELINE_IMPORT = "import pydantic, alibabacloud_ecs20140526.client"
 
 
 class BenchError(RuntimeError):

@@ -50,7 +50,7 @@ from typing import Any
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
-from _localcloud import BenchError, LocalCloudProcess  # noqa: E402  (a sibling of this script)
+from _localcloud import BASELINE_IMPORT, BenchError, LocalCloudProcess  # noqa: E402  (a sibling of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "functions" / "apply_egress_rule" / "index.py"
@@ -59,7 +59,6 @@ PY = sys.executable
 REGION = "cn-hangzhou"
 ACCOUNT = "1234567890123456"
 BASE_TIME = datetime(2026, 11, 27, 9, 0, 0, tzinfo=timezone.utc)
-BASELINE_IMPORT = "import pydantic, alibabacloud_ecs20140526.client"
 MB = 1024 * 1024
 
 

@@ -43,13 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from _localcloud import BenchError, LocalCloudProcess  # a sibling of this script
+from _localcloud import BASELINE_IMPORT, BenchError, LocalCloudProcess  # a sibling of this script
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).resolve().parent / "_coldstart_child.py"
 EVENTS = ROOT / "events"
 PY = sys.executable
-BASELINE_IMPORT = "import pydantic, alibabacloud_ecs20140526.client"
 TARGET = 0.7
 REDIS_URL = "redis://127.0.0.1:6379/0"
 JIRA_USER, JIRA_TOKEN = "sgrule-bot@example.com", "bench-jira-api-token-0123456789"
