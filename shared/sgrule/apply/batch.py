@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..clients.eventbridge import MAX_EVENTS_PER_CALL
 from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
@@ -30,7 +31,7 @@ from .leases import Heartbeat
 from .ledger import Ledger
 
 _WAIT_S = 0.05  # poll interval for a change another worker holds
-_FLUSH_EVERY = 16  # finished outcomes stored together while chains still run (one PutEvents call's worth)
+_FLUSH_EVERY = MAX_EVENTS_PER_CALL  # outcomes stored together while chains still run: one PutEvents call
 
 
 @dataclass
