@@ -21,10 +21,15 @@ def drop_namespace(url: str, namespace: str) -> None:
         client.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["sqlite", "sqlite-before-3.35", pytest.param("redis", marks=pytest.mark.redis)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) -> Iterator[str]:
-    """A URL for each backend: a fresh SQLite file, or the test Redis (keys cleaned up afterwards)."""
-    if request.param == "sqlite":
+    """A URL for each backend: a fresh SQLite file, or the test Redis (keys cleaned up afterwards).
+    ``sqlite-before-3.35``: the SQLite backend as it runs on a library without ``RETURNING``."""
+    if request.param.startswith("sqlite"):
+        if request.param == "sqlite-before-3.35":
+            import sgrule.store.sqlite
+
+            request.getfixturevalue("monkeypatch").setattr(sgrule.store.sqlite, "_RETURNING", False)
         yield f"sqlite://{tmp_path / 'idem.sqlite3'}"
         return
     url = request.getfixturevalue("redis_url")
