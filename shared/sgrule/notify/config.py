@@ -10,8 +10,6 @@ this function never holds a webhook's verification secret. Secrets are :class:`p
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Literal
 from urllib.parse import urlsplit
@@ -19,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..runtime.config import CommonSettings
+from ..runtime.config import CommonSettings, is_standard_webhooks_secret
 
 
 class Target(BaseModel):
@@ -49,7 +47,7 @@ class Target(BaseModel):
             raise ValueError(f"target for {self.sender!r}: a jira target needs user and token")
         if self.kind == "callback":
             raw = self.secret.get_secret_value() if self.secret else ""
-            if not raw.startswith("whsec_") or not _b64_key(raw[len("whsec_"):]):
+            if not is_standard_webhooks_secret(raw):
                 raise ValueError(f"target for {self.sender!r}: a callback needs secret 'whsec_' + base64 "
                                  "of at least 16 random bytes")
         return self
@@ -61,13 +59,6 @@ class Target(BaseModel):
 
     def wants(self, status: str) -> bool:
         return not self.statuses or status in self.statuses
-
-
-def _b64_key(text: str) -> bool:
-    try:
-        return len(base64.b64decode(text + "=" * (-len(text) % 4), validate=True)) >= 16
-    except (binascii.Error, ValueError):
-        return False
 
 
 class NotifySettings(CommonSettings):

@@ -6,6 +6,8 @@ is ``SGRULE_*``. Each function's settings subclass :class:`CommonSettings` in it
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,3 +76,15 @@ def endpoint_parts(url: str) -> tuple[str, str]:
         return "https", url
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
+
+
+def is_standard_webhooks_secret(raw: str) -> bool:
+    """A Standard Webhooks signing secret: ``whsec_`` and the base64 of at least 16 random bytes (for the
+    webhook's ``standard`` senders and notify's callbacks alike)."""
+    if not raw.startswith("whsec_"):
+        return False
+    text = raw[len("whsec_"):]
+    try:
+        return len(base64.b64decode(text + "=" * (-len(text) % 4), validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        return False

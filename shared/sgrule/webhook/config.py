@@ -11,8 +11,6 @@ its description and its latest comment; the scheme's ticket system has defaults 
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
 import re
 from typing import Any, Literal
@@ -20,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..runtime.config import CommonSettings
+from ..runtime.config import CommonSettings, is_standard_webhooks_secret
 
 Scheme = Literal["standard", "github", "jira", "pagerduty", "zendesk", "token"]
 SCHEMES: tuple[str, ...] = ("standard", "github", "jira", "pagerduty", "zendesk", "token")
@@ -92,7 +90,7 @@ class Sender(_Camel):
         for i, secret in enumerate(self.secrets):
             raw = secret.get_secret_value()
             if self.scheme == "standard":
-                if not raw.startswith("whsec_") or not _b64_key(raw[len("whsec_"):]):
+                if not is_standard_webhooks_secret(raw):
                     raise ValueError(f"secrets[{i}] of sender {self.name!r}: a Standard Webhooks secret is "
                                      "'whsec_' followed by base64 of at least 16 random bytes")
             elif len(raw) < MIN_SECRET_CHARS or raw != raw.strip():
@@ -105,13 +103,6 @@ class Sender(_Camel):
         return ((not self.allowed_regions or any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions))
                 and (not self.allowed_security_groups
                      or any(fnmatch.fnmatchcase(group, p) for p in self.allowed_security_groups)))
-
-
-def _b64_key(text: str) -> bool:
-    try:
-        return len(base64.b64decode(text + "=" * (-len(text) % 4), validate=True)) >= 16
-    except (binascii.Error, ValueError):
-        return False
 
 
 class WebhookSettings(CommonSettings):
