@@ -69,6 +69,9 @@ class Sender(_Camel):
                                      description="Schemes with a signed timestamp: how old or new it may be.")
     delivery_header: str | None = Field(None, description="Header carrying the delivery id (token scheme; "
                                                           "default: a digest of the body).")
+    authorize: str | None = Field(None, min_length=1, max_length=4096,
+                                  description="CEL over payload, headers, sender and block: true accepts the "
+                                              "block's changes. Unset: only native rule-change events.")
 
     @field_validator("name")
     @classmethod

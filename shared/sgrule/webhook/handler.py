@@ -2,8 +2,9 @@
 
 Pipeline (each step's failure is its own answer): sender from the path (404) -> POST only (405) -> body at
 most 256 KB (413) -> JSON content type (415) -> the sender's scheme verifies the raw body (401) -> the
-delivery id is claimed: a replay gets the first answer (:mod:`.memory`) -> body to changes (400, 413 over
-100) -> every change validated (400, nothing sent) -> enqueued with the MNS SDK (503 if the queue cannot be
+delivery id is claimed: a replay gets the first answer (:mod:`.memory`) -> body to changes, each place
+(native, comment, description) judged by the sender's ``authorize`` (:mod:`.authorize`; 403 when nothing
+found is authorized; 400, 413 over 100) -> every change validated (400, nothing sent) -> enqueued with the MNS SDK (503 if the queue cannot be
 reached; nothing remembered, so the sender's retry succeeds later) -> 202 ``{"accepted", "queue"}``.
 
 ``functions/ticket_webhook/index.py`` is a thin shim over :func:`handle`. The MNS SDK and jmespath load on
@@ -42,6 +43,9 @@ class _Instance:
                                 retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s))
         self._queue: Any = None
         self._lock = threading.Lock()
+        from .authorize import Policies
+
+        self.policies = Policies()
 
     @property
     def queue(self) -> Any:
@@ -163,8 +167,9 @@ class _Request:
     def _work(self, sender: Sender, memory: Any) -> tuple[dict[str, Any], bool]:
         """The answer, and whether it is final for this delivery (remembered) or must be retried."""
         from .admit import admit
+        from .authorize import PolicyError
         from .memory import Busy
-        from .tickets import BodyError, extract, loads
+        from .tickets import BodyError, NotAuthorized, extract, loads
 
         try:
             doc = loads(self.request.body)
@@ -172,9 +177,17 @@ class _Request:
             return _errors([{"index": None, "code": "InvalidEvent.Malformed",
                              "message": f"The body is not JSON: {exc}", "field": None}]), True
         try:
-            found = extract(doc, sender)
+            found = extract(doc, sender, self.inst.policies.judge(sender, doc, self.request.headers))
         except BodyError as exc:
             return _errors(exc.errors), True
+        except NotAuthorized as exc:
+            self.log.warning("not authorized", refused=exc.refused)
+            return answer("Webhook.NotAuthorized", "No change in this request is authorized by sender "
+                                                   f"{sender.name!r}'s policy (refused: {', '.join(exc.refused)}); "
+                                                   "nothing was accepted."), True
+        except PolicyError as exc:  # fail closed; fixed by the operator, so the sender's retry may succeed
+            self.log.error("authorize does not compile", error=str(exc))
+            return answer("Webhook.Misconfigured", headers={"Retry-After": "60"}), False
         events = found.events
         if len(events) > MAX_CHANGES:
             return answer("Webhook.TooManyChanges", f"The request carries {len(events)} changes; at most "

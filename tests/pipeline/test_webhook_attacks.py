@@ -1,0 +1,187 @@
+"""The ticket webhook attacked as an outsider would: real signed requests over HTTP (127.0.0.1) to the HTTP
+trigger of template.yml run by localcloud, the change queue read back with the MNS SDK.
+
+A valid signature proves which ticket *system* sent a request, never that a *person* with authority asked:
+each attack below is something a commenter, an outsider or a replaying eavesdropper could do.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEBHOOK = "sgrule-ticket-webhook"
+pytestmark = pytest.mark.slow
+
+
+def _secret(name: str) -> str:  # long and random-looking, as the webhook demands
+    return hashlib.sha256(f"attack-tests/{name}".encode()).hexdigest()[:48]
+
+
+JIRA_AUTH = ('block.from == "native" || (block.from == "description" '
+             '&& payload.issue.fields.status.name == "Approved")')
+GITHUB_AUTH = ('block.author.roles.exists(r, r in ["OWNER", "MEMBER"]) '
+               '&& payload.issue.labels.exists(l, l.name == "sgrule-approved")')
+SENDERS = [
+    {"name": "jira", "scheme": "jira", "secrets": [_secret("jira")], "authorize": JIRA_AUTH},
+    {"name": "jira-open", "scheme": "jira", "secrets": [_secret("jira-open")]},  # no authorize
+    {"name": "jira-broken", "scheme": "jira", "secrets": [_secret("jira-broken")],
+     "authorize": 'block.from == "description" &&'},
+    {"name": "github", "scheme": "github", "secrets": [_secret("github")], "authorize": GITHUB_AUTH},
+]
+SECRET = {s["name"]: s["secrets"][0] for s in SENDERS}
+DATA = {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-bp1payments01", "SecurityGroupRuleId": "sgr-bp1https01",
+        "DestCidrIp": "10.21.0.0/16"}
+OPEN = {**DATA, "DestCidrIp": "0.0.0.0/0"}
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def app(localcloud_app_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from localcloud.template import load_template
+
+    tmp = tmp_path_factory.mktemp("attacks")
+    params = {"CodeBucket": "local", "AllowedSecurityGroups": "sg-bp1*", "RedisUrl": f"sqlite:///{tmp}/idem.sqlite3",
+              "WebhookSenders": json.dumps(SENDERS)}
+    template = load_template(ROOT / "template.yml", params)
+    del template.resources["ChangeTrigger"]  # nobody consumes the queue: what reached it can be read back
+    return localcloud_app_factory(template, state=None, env={"SGRULE_RETRY_BASE_MS": "10",
+                                                            "SGRULE_RETRY_CAP_MS": "50"})
+
+
+@pytest.fixture
+def queue(app: Any) -> Iterator[Any]:
+    """Drain the change queue before the test; the test reads what its requests enqueued."""
+    q = app.mns_account().get_queue("sgrule-changes")
+    drain(q)
+    yield q
+
+
+def drain(queue: Any) -> list[dict[str, Any]]:
+    from mns.mns_exception import MNSServerException
+
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            messages = queue.batch_receive_message(16)
+        except MNSServerException as exc:
+            assert exc.type == "MessageNotExist"
+            return out
+        for m in messages:
+            out.append(json.loads(m.message_body))
+            queue.delete_message(m.receipt_handle)
+
+
+def post(app: Any, sender: str, body: bytes | dict[str, Any] | list[Any], *, delivery: str | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """What Jira / GitHub send: the body signed with the sender's secret, a fresh delivery id."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    mac = "sha256=" + hmac.new(SECRET[sender].encode(), raw, hashlib.sha256).hexdigest()
+    delivery = delivery or f"dlv-attack-{next(_ids)}"
+    scheme = next(s["scheme"] for s in SENDERS if s["name"] == sender)
+    signed = ({"X-Hub-Signature-256": mac, "X-GitHub-Delivery": delivery, "X-GitHub-Event": "issue_comment"}
+              if scheme == "github" else {"X-Hub-Signature": mac, "X-Atlassian-Webhook-Identifier": delivery})
+    req = urllib.request.Request(app.http_url(WEBHOOK) + "/" + sender, data=raw, method="POST",
+                                 headers={"Content-Type": "application/json", **signed, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read()), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+def sgrule(data: dict[str, Any]) -> str:
+    return "Please apply:\n```sgrule\n" + json.dumps(data, indent=2) + "\n```\n"
+
+
+def jira(key: str = "SEC-1042", description: str = "", status: str = "In Progress",
+         comment: str | None = None, commenter: str = "557058:0b5d1c5e-outsider") -> dict[str, Any]:
+    doc: dict[str, Any] = {"timestamp": 1795770900000, "webhookEvent": "jira:issue_updated",
+                           "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Ana Lima"},
+                           "issue": {"id": "10042", "key": key, "fields": {
+                               "summary": "Vendor egress", "description": description,
+                               "status": {"name": status}, "updated": "2026-11-27T09:15:00.000+0000"}}}
+    if comment is not None:
+        doc["webhookEvent"] = "comment_created"
+        doc["comment"] = {"id": str(next(_ids)), "body": comment, "updated": "2026-11-27T09:16:00.000+0000",
+                          "author": {"accountId": commenter, "displayName": "Anyone"}}
+    return doc
+
+
+def github(comment: str, association: str, labels: tuple[str, ...] = ("sgrule-approved",),
+           number: int = 42) -> dict[str, Any]:
+    return {"action": "created",
+            "issue": {"number": number, "body": "Tracking the vendor change.", "updated_at": "2026-11-27T12:29:59Z",
+                      "labels": [{"name": n} for n in labels], "user": {"login": "ana", "id": 583231},
+                      "author_association": "MEMBER"},
+            "comment": {"id": next(_ids), "body": comment, "updated_at": "2026-11-27T12:29:59Z",
+                        "user": {"login": "mallory", "id": 999}, "author_association": association},
+            "repository": {"full_name": "acme/infra"}, "sender": {"login": "mallory", "id": 999}}
+
+
+def native(sender: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": f"AUTO-{next(_ids)}", "source": f"ticketing/{sender}",
+            "type": "sgrule.egress.modify", "time": "2026-11-27T12:30:00Z", "data": data, **extra}
+
+
+# ------------------------------------------------------------------------------------ who may ask
+
+def test_anyones_comment_opening_the_rule_is_refused_403_and_nothing_enqueued(app: Any, queue: Any) -> None:
+    status, body, _ = post(app, "jira", jira(comment=sgrule(OPEN)))
+    assert status == 403 and [e["code"] for e in body["errors"]] == ["Webhook.NotAuthorized"]
+    assert drain(queue) == []
+
+
+def test_an_approved_description_is_accepted(app: Any, queue: Any) -> None:
+    status, body, _ = post(app, "jira", jira(description=sgrule(DATA), status="Approved"))
+    assert status == 202, body
+    assert [m["data"]["DestCidrIp"] for m in drain(queue)] == ["10.21.0.0/16"]
+
+
+def test_a_description_of_an_unapproved_issue_is_refused(app: Any, queue: Any) -> None:
+    status, body, _ = post(app, "jira", jira(key="SEC-7", description=sgrule(DATA), status="In Progress"))
+    assert status == 403 and drain(queue) == []
+
+
+@pytest.mark.parametrize("comment", ["```sgrule\n```", "```sgrule\n{not json\n```", sgrule(OPEN)])
+def test_a_refused_comment_cannot_suppress_an_authorized_description(app: Any, queue: Any, comment: str) -> None:
+    data = {**DATA, "Description": f"vendor {next(_ids)}"}
+    status, body, _ = post(app, "jira", jira(key="SEC-8", description=sgrule(data), status="Approved",
+                                             comment=comment))
+    assert status == 202, body
+    assert [m["data"] for m in drain(queue)] == [data]
+
+
+def test_without_authorize_only_native_events_are_accepted(app: Any, queue: Any) -> None:
+    status, body, _ = post(app, "jira-open", jira(description=sgrule(DATA), status="Approved"))
+    assert status == 403 and body["errors"][0]["code"] == "Webhook.NotAuthorized"
+    assert drain(queue) == []
+    event = native("jira-open", DATA)
+    status, body, _ = post(app, "jira-open", event)
+    assert status == 202 and [m["id"] for m in drain(queue)] == [event["id"]]
+
+
+def test_a_github_outsiders_comment_is_refused_and_a_members_accepted(app: Any, queue: Any) -> None:
+    status, _, _ = post(app, "github", github(sgrule(OPEN), "NONE"))
+    assert status == 403 and drain(queue) == []
+    status, _, _ = post(app, "github", github(sgrule(DATA), "MEMBER", labels=()))  # not approved
+    assert status == 403 and drain(queue) == []
+    status, body, _ = post(app, "github", github(sgrule(DATA), "MEMBER"))
+    assert status == 202, body
+    assert [m["data"]["DestCidrIp"] for m in drain(queue)] == ["10.21.0.0/16"]
+
+
+def test_an_authorize_that_does_not_compile_refuses_everything_503(app: Any, queue: Any) -> None:
+    for body in (jira(description=sgrule(DATA), status="Approved"), native("jira-broken", DATA)):
+        status, answer, headers = post(app, "jira-broken", body)
+        assert status == 503 and answer["errors"][0]["code"] == "Webhook.Misconfigured"
+        assert int(headers["Retry-After"]) > 0
+    assert drain(queue) == []
