@@ -185,3 +185,24 @@ def test_an_authorize_that_does_not_compile_refuses_everything_503(app: Any, que
         assert status == 503 and answer["errors"][0]["code"] == "Webhook.Misconfigured"
         assert int(headers["Retry-After"]) > 0
     assert drain(queue) == []
+
+
+# ------------------------------------------------------------------------------ only what readers see
+
+def _adf_expand(data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Nothing to change."}]},
+        {"type": "expand", "attrs": {"title": "old notes"}, "content": [
+            {"type": "codeBlock", "attrs": {"language": "sgrule"}, "content": [{"type": "text", "text": json.dumps(data)}]}]}]}
+
+
+@pytest.mark.parametrize("description", [
+    "Nothing to change.\n<!--\n" + sgrule(OPEN) + "-->\n",
+    "For example:\n````text\n" + sgrule(OPEN) + "````\n",
+    "{noformat}\n{code:sgrule}" + json.dumps(OPEN) + "{code}\n{noformat}",
+    _adf_expand(OPEN),
+], ids=["html-comment", "text-fence", "noformat", "adf-expand"])
+def test_a_block_readers_never_see_is_not_a_change(app: Any, queue: Any, description: Any) -> None:
+    status, body, _ = post(app, "jira", jira(key="SEC-9", description=description, status="Approved"))
+    assert status == 202 and body["accepted"] == [] and "no sgrule block" in body["note"], body
+    assert drain(queue) == []
