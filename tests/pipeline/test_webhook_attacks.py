@@ -206,3 +206,28 @@ def test_a_block_readers_never_see_is_not_a_change(app: Any, queue: Any, descrip
     status, body, _ = post(app, "jira", jira(key="SEC-9", description=description, status="Approved"))
     assert status == 202 and body["accepted"] == [] and "no sgrule block" in body["note"], body
     assert drain(queue) == []
+
+
+# ------------------------------------------------------------------------------------- identity is ours
+
+def test_a_ticket_block_may_not_set_client_token(app: Any, queue: Any) -> None:
+    status, body, _ = post(app, "jira", jira(key="SEC-11", status="Approved",
+                                             description=sgrule({**DATA, "ClientToken": "my-own-token-1"})))
+    assert status == 400 and [(e["code"], e["field"]) for e in body["errors"]] == [
+        ("InvalidEvent.InvalidAttribute", "data.ClientToken")]
+    assert drain(queue) == []
+
+
+def test_no_sender_can_name_a_token_sgrule_derives(app: Any, queue: Any) -> None:
+    """Another ticket's change gets ClientToken sgrule-<digest of its source and id>: anyone can compute it,
+    so no event may carry a token of that form (it would make that change end IdempotentParameterMismatch)."""
+    from sgrule.contract.outcome import client_token
+
+    status, body, _ = post(app, "jira", jira(key="SEC-12", status="Approved", description=sgrule(DATA)))
+    [victim] = body["accepted"]
+    stolen = client_token("ticketing/jira", victim)
+    for token in (stolen, stolen.upper()):
+        status, body, _ = post(app, "jira-open", native("jira-open", {**DATA, "ClientToken": token}))
+        assert status == 400 and [(e["code"], e["field"]) for e in body["errors"]] == [
+            ("InvalidParam.InvalidModifyRuleRequest", "data.ClientToken")]
+    assert [m["id"] for m in drain(queue)] == [victim]

@@ -207,6 +207,13 @@ def _ticket(doc: dict[str, Any], sender: Sender, mapping: Mapping, judge: Judge)
         items.extend(value if isinstance(value, list) else [value])
     if errors:
         raise BodyError(errors)
+    for n, item in enumerate(items):
+        if isinstance(item, dict) and "ClientToken" in item:  # identity is ours: see change_id_for
+            errors.append(error("InvalidEvent.InvalidAttribute", "A ticket's change may not set ClientToken: "
+                                "sgrule derives it from the sender, the ticket and the change. Remove it.",
+                                "data.ClientToken", n))
+    if errors:
+        raise BodyError(errors)
     events: list[dict[str, Any]] = []
     seen: set[str] = set()
     for item in items:
