@@ -31,7 +31,7 @@ JIRA_AUTH = ('block.from == "native" || (block.from == "description" '
 GITHUB_AUTH = ('block.author.roles.exists(r, r in ["OWNER", "MEMBER"]) '
                '&& payload.issue.labels.exists(l, l.name == "sgrule-approved")')
 SENDERS = [
-    {"name": "jira", "scheme": "jira", "secrets": [_secret("jira")], "authorize": JIRA_AUTH},
+    {"name": "jira", "scheme": "jira", "secrets": [_secret("jira")], "authorize": JIRA_AUTH, "projects": ["SEC-*"]},
     {"name": "jira-open", "scheme": "jira", "secrets": [_secret("jira-open")]},  # no authorize
     {"name": "jira-broken", "scheme": "jira", "secrets": [_secret("jira-broken")],
      "authorize": 'block.from == "description" &&'},
@@ -231,3 +231,33 @@ def test_no_sender_can_name_a_token_sgrule_derives(app: Any, queue: Any) -> None
         assert status == 400 and [(e["code"], e["field"]) for e in body["errors"]] == [
             ("InvalidParam.InvalidModifyRuleRequest", "data.ClientToken")]
     assert [m["id"] for m in drain(queue)] == [victim]
+
+
+# ------------------------------------------------------------------------------------- replays and time
+
+def test_a_captured_request_resent_with_a_new_delivery_id_is_a_replay(app: Any, queue: Any) -> None:
+    event = native("jira", DATA)
+    first = post(app, "jira", event, delivery="dlv-captured")
+    again = post(app, "jira", event, delivery="dlv-forged-new-id")
+    assert first[0] == 202 and again[:2] == first[:2] and again[2].get("Sgrule-Replayed") == "true"
+    assert [m["id"] for m in drain(queue)] == [event["id"]]
+
+
+@pytest.mark.parametrize("when", ["9998-12-31T23:59:59Z", "2099-01-01T00:00:00Z"])
+def test_a_change_time_far_ahead_of_the_clock_is_refused(app: Any, queue: Any, when: str) -> None:
+    status, body, _ = post(app, "jira", native("jira", DATA, time=when))
+    assert status == 400 and [(e["code"], e["field"]) for e in body["errors"]] == [
+        ("InvalidEvent.InvalidAttribute", "time")]
+    ticket = jira(key="SEC-13", description=sgrule(DATA), status="Approved")
+    ticket["issue"]["fields"]["updated"] = when.replace("Z", ".000+0000")
+    status, body, _ = post(app, "jira", ticket)
+    assert status == 400 and body["errors"][0]["field"] == "time"
+    assert drain(queue) == []
+
+
+def test_a_native_event_may_name_only_its_senders_projects_as_correlationid(app: Any, queue: Any) -> None:
+    own, foreign = native("jira", DATA, correlationid="SEC-77"), native("jira", DATA, correlationid="HR-1")
+    status, body, _ = post(app, "jira", [own, foreign])
+    assert status == 202 and body["correlationDropped"] == [foreign["id"]]
+    queued = {m["id"]: m for m in drain(queue)}
+    assert queued[own["id"]]["correlationid"] == "SEC-77" and "correlationid" not in queued[foreign["id"]]

@@ -143,11 +143,25 @@ def test_ticket_block_errors(post: Callable[..., Answer]) -> None:
     assert a.status == 400 and a.json["errors"][0]["field"] == "sgrule[0]"
 
 
-def test_same_delivery_id_with_another_body_is_refused(post: Callable[..., Answer]) -> None:
-    first = post("jira", b"[]", delivery="dlv-reused")
+@pytest.mark.parametrize("name", ["std", "zd"])
+def test_same_delivery_id_with_another_body_is_refused(post: Callable[..., Answer], name: str) -> None:
+    """Schemes that sign their delivery id key the replay guard on it."""
+    first = post(name, b"[]", delivery=f"dlv-reused-{name}")
     assert first.status == 400
-    other = post("jira", b"[1]", delivery="dlv-reused")
+    other = post(name, b"[1]", delivery=f"dlv-reused-{name}")
     assert other.status == 400 and other.codes == ["IdempotentParameterMismatch"]
+
+
+@pytest.mark.parametrize("name", ["gh", "jira", "pd", "sn"])
+def test_schemes_signing_no_delivery_id_key_replays_on_the_body(post: Callable[..., Answer], name: str) -> None:
+    """A captured request re-sent with a fresh delivery id is the same delivery: the first answer, once."""
+    body = [change(sender=name, group="sg-outside01")]  # refused (400): a final answer, no queue needed
+    first = post(name, body, delivery=f"dlv-first-{name}", headers={"X-ServiceNow-Request-Id": "first"})
+    again = post(name, body, delivery=f"dlv-other-{name}", headers={"X-ServiceNow-Request-Id": "other"})
+    assert first.status == 400 and again.json == first.json and again.headers.get("Sgrule-Replayed") == "true"
+    # The same id with another body is another delivery (the id is not signed: it proves nothing).
+    other = post(name, [change(1, sender=name, group="sg-outside01")], delivery=f"dlv-first-{name}")
+    assert other.status == 400 and other.headers.get("Sgrule-Replayed") is None
 
 
 @pytest.mark.parametrize("event", [b"", b"not json", b"[]", b'{"rawPath": "/jira"}', b'"text"',

@@ -69,6 +69,10 @@ class Sender(_Camel):
                                      description="Schemes with a signed timestamp: how old or new it may be.")
     delivery_header: str | None = Field(None, description="Header carrying the delivery id (token scheme; "
                                                           "default: a digest of the body).")
+    projects: list[str] = Field(default_factory=list, max_length=100,
+                                description="Globs of the ticket keys this sender speaks for (SEC-*, "
+                                            "acme/infra#*): a native event's correlationid outside them is "
+                                            "dropped, so outcomes are only posted where the sender may.")
     authorize: str | None = Field(None, min_length=1, max_length=4096,
                                   description="CEL over payload, headers, sender and block: true accepts the "
                                               "block's changes. Unset: only native rule-change events.")
@@ -101,6 +105,14 @@ class Sender(_Camel):
                                  "no surrounding whitespace")
         return self
 
+    @property
+    def signs_delivery(self) -> bool:
+        """Whether the scheme signs a delivery id or time; if not, a replay can carry any id it likes."""
+        return self.scheme in ("standard", "zendesk")
+
+    def owns(self, ticket: str) -> bool:
+        return any(fnmatch.fnmatchcase(ticket, p) for p in self.projects)
+
     def allows(self, region: str, group: str) -> bool:
         """The sender's own narrowing of the allow-list (empty: no narrowing)."""
         return ((not self.allowed_regions or any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions))
@@ -115,6 +127,9 @@ class WebhookSettings(CommonSettings):
     # How long a ticket's change is remembered (with the time it was first seen), so a ticket re-sent after
     # any later edit never enqueues it again; keep it longer than tickets stay open.
     webhook_change_ttl_s: float = Field(90 * 24 * 3600, gt=0)
+    # A change's `time` may be at most this far ahead of the webhook's clock (a far-future time would make
+    # every later change to its fields `superseded` for as long as the watermark lives).
+    webhook_max_skew_s: float = Field(300, ge=0, le=86400)
 
     @field_validator("webhook_senders")
     @classmethod

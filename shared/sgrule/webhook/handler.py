@@ -131,12 +131,18 @@ class _Request:
     def _once(self, sender: Sender, delivery: str) -> dict[str, Any]:
         from .memory import Memory
 
+        digest = hashlib.sha256(self.request.body).hexdigest()
+        # A scheme that signs no delivery id nor time cannot tell a retry from a replay with a fresh id: the
+        # body is the delivery, remembered as long as a ticket's changes are.
+        signed = sender.signs_delivery
         memory = Memory(self.inst.store, owner=f"{self.request.request_id}:{uuid.uuid4().hex}",
-                        lease_s=self.lease_s, delivery_ttl_s=self.s.completed_ttl_s,
+                        lease_s=self.lease_s,
+                        delivery_ttl_s=self.s.completed_ttl_s if signed else max(self.s.completed_ttl_s,
+                                                                                 self.s.webhook_change_ttl_s),
                         change_ttl_s=self.s.webhook_change_ttl_s)
-        key = memory.delivery_key(sender.name, delivery)
+        key = memory.delivery_key(sender.name, delivery if signed else f"sha256:{digest}")
         try:
-            claim = memory.claim_delivery(key, hashlib.sha256(self.request.body).hexdigest(), self.deadline)
+            claim = memory.claim_delivery(key, digest, self.deadline)
         except Exception as exc:
             self.log.error("store unavailable", errorType=type(exc).__name__)
             return answer("Webhook.StoreUnavailable")
@@ -194,10 +200,17 @@ class _Request:
                                                     f"{MAX_CHANGES} are accepted at once."), True
         if not events:
             return respond(202, {"accepted": [], "queue": self.s.change_queue, "note": found.note}), True
-        errors = admit(events, sender, self.s)
+        errors = admit(events, sender, self.s, time.time(), self.s.webhook_max_skew_s)
         if errors:
             self.log.info("rejected", errors=len(errors), codes=sorted({e["code"] for e in errors}))
             return _errors(errors), True
+        # A native event names its ticket itself: only one of the sender's projects keeps it (the outcome is
+        # posted there); any other is dropped, so the bot comments only where the sender may.
+        dropped = [e["id"] for e in events if found.native and "correlationid" in e
+                   and not sender.owns(str(e["correlationid"]))]
+        for e in events:
+            if e["id"] in dropped:
+                del e["correlationid"]
         claims: list[Any] = []
         send = events
         if not found.native:
@@ -229,6 +242,8 @@ class _Request:
         repeated = [e["id"] for e, c in zip(events, claims) if not c.fresh]
         if repeated:
             body["alreadyQueued"] = repeated
+        if dropped:
+            body["correlationDropped"] = dropped
         self.log.info("accepted", changes=len(events), sent=len(send), ticket=found.ticket)
         return respond(202, body), True
 
