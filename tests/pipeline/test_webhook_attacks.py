@@ -81,12 +81,12 @@ def drain(queue: Any) -> list[dict[str, Any]]:
 
 
 def post(app: Any, sender: str, body: bytes | dict[str, Any] | list[Any], *, delivery: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+         headers: dict[str, str] | None = None, secret: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     """What Jira / GitHub send: the body signed with the sender's secret, a fresh delivery id."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    mac = "sha256=" + hmac.new(SECRET[sender].encode(), raw, hashlib.sha256).hexdigest()
+    mac = "sha256=" + hmac.new((secret or SECRET[sender]).encode(), raw, hashlib.sha256).hexdigest()
     delivery = delivery or f"dlv-attack-{next(_ids)}"
-    scheme = next(s["scheme"] for s in SENDERS if s["name"] == sender)
+    scheme = "github" if sender == "github" else "jira"
     signed = ({"X-Hub-Signature-256": mac, "X-GitHub-Delivery": delivery, "X-GitHub-Event": "issue_comment"}
               if scheme == "github" else {"X-Hub-Signature": mac, "X-Atlassian-Webhook-Identifier": delivery})
     req = urllib.request.Request(app.http_url(WEBHOOK) + "/" + sender, data=raw, method="POST",
@@ -261,3 +261,79 @@ def test_a_native_event_may_name_only_its_senders_projects_as_correlationid(app:
     assert status == 202 and body["correlationDropped"] == [foreign["id"]]
     queued = {m["id"]: m for m in drain(queue)}
     assert queued[own["id"]]["correlationid"] == "SEC-77" and "correlationid" not in queued[foreign["id"]]
+
+
+# ------------------------------------------------------------------------------ config that cannot lie
+
+def test_a_huge_ticket_timestamp_is_a_400_not_a_500(app: Any, queue: Any) -> None:
+    ticket = jira(key="SEC-14", description=sgrule(DATA), status="Approved")
+    del ticket["issue"]["fields"]["updated"]  # Jira's mapping falls back to the webhook's timestamp
+    ticket["timestamp"] = 10 ** 400  # beyond any float: dividing it overflows
+    status, body, _ = post(app, "jira", ticket)
+    assert status == 400 and body["errors"][0]["field"] == "time", body
+    assert drain(queue) == []
+
+
+@pytest.fixture
+def hung_store() -> Iterator[str]:
+    """A Redis URL whose server accepts connections and never answers (a hung Tair/Redis)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for s in held:
+        s.close()
+    server.close()
+
+
+def test_a_hung_store_is_answered_503_within_the_budget_with_retry_after(
+        localcloud_app_factory: Any, hung_store: str) -> None:
+    import time
+
+    budget_ms = 1000
+    params = {"CodeBucket": "local", "AllowedSecurityGroups": "sg-bp1*", "RedisUrl": hung_store,
+              "WebhookSenders": json.dumps(SENDERS)}
+    hung = localcloud_app_factory(ROOT / "template.yml", params, state=None,
+                                  env={"SGRULE_WEBHOOK_BUDGET_MS": str(budget_ms)})
+    post(hung, "jira", native("jira", DATA))  # a cold start is not what is measured
+    started = time.monotonic()
+    status, body, headers = post(hung, "jira", native("jira", DATA))
+    elapsed = time.monotonic() - started
+    assert status == 503 and body["errors"][0]["code"] == "Webhook.StoreUnavailable"
+    assert int(headers["Retry-After"]) > 0
+    # The store's timeouts fit in the budget (the old 5 s socket timeout answered after the sender gave up).
+    assert elapsed < budget_ms / 1000 + 1.0, elapsed
+
+
+def test_two_senders_sharing_a_secret_are_refused_at_start(localcloud_app_factory: Any,
+                                                          tmp_path: Path) -> None:
+    """A body refused at /jira (outside its allow-list) must not be accepted via /jira2 with the same secret:
+    the configuration is refused, every request answered 503 until the operator gives each its own."""
+    shared = [{"name": "jira", "scheme": "jira", "secrets": [SECRET["jira"]], "authorize": JIRA_AUTH,
+               "allowedSecurityGroups": ["sg-bp1database*"]},
+              {"name": "jira2", "scheme": "jira", "secrets": [SECRET["jira"]], "authorize": JIRA_AUTH}]
+    params = {"CodeBucket": "local", "AllowedSecurityGroups": "sg-bp1*",
+              "RedisUrl": f"sqlite:///{tmp_path}/idem.sqlite3", "WebhookSenders": json.dumps(shared)}
+    bad = localcloud_app_factory(ROOT / "template.yml", params, state=None)
+    for name in ("jira", "jira2"):
+        status, body, headers = post(bad, name, native(name, DATA), secret=SECRET["jira"])
+        assert status == 503 and body["errors"][0]["code"] == "Webhook.Misconfigured"
+        assert int(headers["Retry-After"]) > 0

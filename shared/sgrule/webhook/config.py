@@ -12,13 +12,15 @@ its description and its latest comment; the scheme's ticket system has defaults 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..runtime.config import CommonSettings, is_standard_webhooks_secret
+from ..runtime.config import (MIN_SECRET_BITS, CommonSettings, is_standard_webhooks_secret, secret_bits,
+                              standard_webhooks_key)
 
 Scheme = Literal["standard", "github", "jira", "pagerduty", "zendesk", "token"]
 SCHEMES: tuple[str, ...] = ("standard", "github", "jira", "pagerduty", "zendesk", "token")
@@ -103,6 +105,11 @@ class Sender(_Camel):
             elif len(raw) < MIN_SECRET_CHARS or raw != raw.strip():
                 raise ValueError(f"secrets[{i}] of sender {self.name!r}: at least {MIN_SECRET_CHARS} characters, "
                                  "no surrounding whitespace")
+            key = standard_webhooks_key(raw) if self.scheme == "standard" else raw.encode("utf-8", "replace")
+            if secret_bits(key or b"") < MIN_SECRET_BITS:
+                raise ValueError(f"secrets[{i}] of sender {self.name!r} is not random enough (repeated or "
+                                 "sequential characters, or too few different ones): generate one, e.g. "
+                                 "`openssl rand -hex 32`")
         return self
 
     @property
@@ -138,6 +145,16 @@ class WebhookSettings(CommonSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sender names must be unique: {dupes}")
+        # A secret verifies at every sender holding it: a body one sender's allow-list or policy refuses would
+        # be accepted at the other's URL. Compared by digest; the message names senders, never a secret.
+        owner: dict[bytes, str] = {}
+        for sender in senders:
+            for secret in sender.secrets:
+                digest = hashlib.sha256(secret.get_secret_value().encode("utf-8", "replace")).digest()
+                other = owner.setdefault(digest, sender.name)
+                if other != sender.name:
+                    raise ValueError(f"senders {other!r} and {sender.name!r} share a secret: give each sender "
+                                     "its own, or a request refused at one would be accepted at the other")
         return senders
 
     def sender(self, name: str) -> Sender | None:

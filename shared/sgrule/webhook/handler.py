@@ -26,6 +26,7 @@ from .http import MAX_BODY_BYTES, MAX_CHANGES, BadRequest, HttpRequest, answer, 
 from .schemes import Unauthorized, verify
 
 _NAME = "ticket_webhook"
+STORE_CALLS_PER_BUDGET = 4  # a hung store costs a request at most this many calls' timeouts
 
 
 class _Instance:
@@ -39,8 +40,10 @@ class _Instance:
         self.log = Logger()
         if not s.webhook_senders:
             self.log.warning("no senders configured (SGRULE_WEBHOOK_SENDERS): every request answers 404")
+        # A request makes a few store calls in turn (claim, release): each must fit well inside the budget.
         self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
-                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s))
+                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s),
+                                timeout_s=min(5.0, s.webhook_budget_ms / 1000 / STORE_CALLS_PER_BUDGET))
         self._queue: Any = None
         self._lock = threading.Lock()
         from .authorize import Policies
