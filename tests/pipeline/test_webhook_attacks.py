@@ -337,3 +337,57 @@ def test_two_senders_sharing_a_secret_are_refused_at_start(localcloud_app_factor
         status, body, headers = post(bad, name, native(name, DATA), secret=SECRET["jira"])
         assert status == 503 and body["errors"][0]["code"] == "Webhook.Misconfigured"
         assert int(headers["Retry-After"]) > 0
+
+
+# ------------------------------------------------------------------------ localcloud's own door (127.0.0.1)
+
+def _control(app: Any, method: str, route: str, *, host: str | None = None, content_type: str | None = None,
+             body: bytes = b"") -> tuple[int, Any]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(app.endpoint)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    headers = {"Content-Length": str(len(body))}
+    if host is not None:
+        headers["Host"] = host
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    conn.request(method, f"/_emulator/{route}", body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, json.loads(data) if data else None
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:80", "10.0.0.5:8080", ""])
+def test_the_control_api_refuses_any_host_but_this_machine(app: Any, host: str) -> None:
+    """DNS rebinding: a page on attacker.example resolved to 127.0.0.1 sends its own Host."""
+    assert _control(app, "GET", "health", host=host)[0] == 403
+    assert _control(app, "POST", "reset", host=host, content_type="application/json")[0] == 403
+
+
+def test_the_control_api_answers_localhost_names(app: Any) -> None:
+    port = app.endpoint.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+        assert _control(app, "GET", "health", host=host)[0] == 200
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None])
+def test_control_api_writes_need_a_json_body(app: Any, ctype: str | None) -> None:
+    """What a cross-site form or fetch without preflight can send is refused before it does anything."""
+    status, _ = _control(app, "PUT", "state", content_type=ctype, body=b'{"ecs": {}}')
+    assert status == 415
+    assert _control(app, "POST", "reset", content_type=ctype)[0] == 415
+
+
+def test_secrets_are_masked_unless_asked_for(app: Any) -> None:
+    status, info = _control(app, "GET", "app")
+    assert status == 200 and info["accessKeySecret"] == "******" and info["accessKeyId"]
+    assert _control(app, "GET", "app?secrets=true")[1]["accessKeySecret"] == app.access_key_secret
+    from alibabacloud_fc20230330 import models as fc_models
+
+    fn = app.fc_client().get_function(WEBHOOK, fc_models.GetFunctionRequest()).body
+    env = fn.environment_variables
+    assert env["SGRULE_WEBHOOK_SENDERS"] == "******" and SECRET["jira"] not in json.dumps(fn.to_map())
+    assert env["SGRULE_WEBHOOK_BUDGET_MS"] == "4000"  # the rest stays readable
