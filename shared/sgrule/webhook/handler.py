@@ -191,9 +191,9 @@ class _Request:
             return _errors(exc.errors), True
         except NotAuthorized as exc:
             self.log.warning("not authorized", refused=exc.refused)
-            return answer("Webhook.NotAuthorized", "No change in this request is authorized by sender "
-                                                   f"{sender.name!r}'s policy (refused: {', '.join(exc.refused)}); "
-                                                   "nothing was accepted."), True
+            return answer("Webhook.NotAuthorized", "No change in this request is authorized by the policy "
+                                                   f"(authorize) of sender {sender.name!r}; refused: "
+                                                   f"{', '.join(exc.refused)}. Nothing was accepted."), True
         except PolicyError as exc:  # fail closed; fixed by the operator, so the sender's retry may succeed
             self.log.error("authorize does not compile", error=str(exc))
             return answer("Webhook.Misconfigured", headers={"Retry-After": "60"}), False
