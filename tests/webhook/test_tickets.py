@@ -221,3 +221,67 @@ def test_times(value: object, expected: str | None) -> None:
 def test_strict_json(text: str) -> None:
     with pytest.raises(ValueError):
         loads(text.encode("latin-1") if text == "\xff" else text)
+
+
+# ------------------------------------------------------------------------------------------- who may ask
+
+def _judged(doc: dict, s: Sender, allow: tuple[str, ...] = ()) -> tuple[list[tuple[str, dict]], object]:
+    """Every (place, author) the judge was asked about, and extract's result (or the NotAuthorized)."""
+    from sgrule.webhook.tickets import NotAuthorized
+
+    asked: list[tuple[str, dict]] = []
+
+    def judge(origin: str, author: dict) -> bool:
+        asked.append((origin, author))
+        return origin in allow
+
+    try:
+        return asked, extract(doc, s, judge)
+    except NotAuthorized as exc:
+        return asked, exc
+
+
+def test_each_system_names_the_author_the_readme_documents() -> None:
+    jira = jira_issue(description=block(DATA), comment=block(DATA2))
+    jira["user"] = {"accountId": "5b10-editor", "displayName": "Ed"}
+    jira["comment"]["author"] = {"accountId": "5b10-commenter", "displayName": "Cy"}
+    asked, _ = _judged(jira, sender())
+    assert asked == [("comment", {"id": "5b10-commenter", "name": "Cy", "roles": []}),
+                     ("description", {"id": "5b10-editor", "name": "Ed", "roles": []})]
+    gh = {"issue": {"number": 7, "body": block(DATA), "updated_at": "2026-11-27T09:00:00Z",
+                    "user": {"id": 11, "login": "owner"}, "author_association": "OWNER"},
+          "comment": {"body": block(DATA2), "user": {"id": 12, "login": "drive-by"}, "author_association": "NONE"},
+          "repository": {"full_name": "acme/infra"}}
+    asked, _ = _judged(gh, sender("gh", "github"))
+    assert asked == [("comment", {"id": "12", "name": "drive-by", "roles": ["NONE"]}),
+                     ("description", {"id": "11", "name": "owner", "roles": ["OWNER"]})]
+    pd = {"event": {"occurred_at": "2026-11-27T09:00:00Z", "agent": {"id": "PLH1HKV", "summary": "Ana",
+                                                                     "type": "user_reference"},
+                    "data": {"incident": {"id": "PGR0VU2"}, "content": block(DATA)}}}
+    asked, _ = _judged(pd, sender("pd", "pagerduty"))
+    assert asked == [("comment", {"id": "PLH1HKV", "name": "Ana", "roles": ["user_reference"]})]
+    zd = {"detail": {"id": "35436", "updated_at": "2026-11-27T09:00:00Z", "description": "none", "requester_id": 9},
+          "event": {"comment": {"body": block(DATA), "author": {"id": 1508129, "is_staff": True, "name": "Ana"}}}}
+    asked, _ = _judged(zd, sender("zd", "zendesk"))
+    assert asked == [("comment", {"id": "1508129", "name": "Ana", "roles": ["staff"]})]
+
+
+def test_a_refused_comment_is_never_read_and_the_description_still_counts() -> None:
+    doc = jira_issue(description=block(DATA), comment="```sgrule\n{broken\n```")
+    asked, found = _judged(doc, sender(), allow=("description",))
+    assert [o for o, _ in asked] == ["comment", "description"]
+    assert [e["data"] for e in found.events] == [DATA] and found.refused == ["comment"]
+
+
+def test_nothing_authorized_names_every_refused_place() -> None:
+    from sgrule.webhook.tickets import NotAuthorized
+
+    _, result = _judged(jira_issue(description=block(DATA), comment=block(DATA2)), sender())
+    assert isinstance(result, NotAuthorized) and result.refused == ["comment", "description"]
+    _, result = _judged([parse_event_raw()], sender())
+    assert isinstance(result, NotAuthorized) and result.refused == ["native"]
+
+
+def parse_event_raw() -> dict:
+    return {"specversion": "1.0", "id": "n-1", "source": "ticketing/jira", "type": "sgrule.egress.modify",
+            "time": "2026-11-27T09:00:00Z", "data": DATA}

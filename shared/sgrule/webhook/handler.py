@@ -7,8 +7,8 @@ delivery id is claimed: a replay gets the first answer (:mod:`.memory`) -> body 
 found is authorized; 400, 413 over 100) -> every change validated (400, nothing sent) -> enqueued with the MNS SDK (503 if the queue cannot be
 reached; nothing remembered, so the sender's retry succeeds later) -> 202 ``{"accepted", "queue"}``.
 
-``functions/ticket_webhook/index.py`` is a thin shim over :func:`handle`. The MNS SDK and jmespath load on
-the first request that needs them; a sender waits 5 s at most.
+``functions/ticket_webhook/index.py`` is a thin shim over :func:`handle`. The MNS SDK, jmespath and the CEL
+library (``authorize``) load on the first request that needs them; a sender waits 5 s at most.
 """
 from __future__ import annotations
 
