@@ -156,7 +156,7 @@ def test_a_refused_comment_cannot_suppress_an_authorized_description(app: Any, q
     data = {**DATA, "Description": f"vendor {next(_ids)}"}
     status, body, _ = post(app, "jira", jira(key="SEC-8", description=sgrule(data), status="Approved",
                                              comment=comment))
-    assert status == 202, body
+    assert status == 202 and body["notAuthorized"] == ["comment"], body
     assert [m["data"] for m in drain(queue)] == [data]
 
 

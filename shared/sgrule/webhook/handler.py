@@ -247,6 +247,8 @@ class _Request:
             body["alreadyQueued"] = repeated
         if dropped:
             body["correlationDropped"] = dropped
+        if found.refused:  # places whose blocks the sender's policy refused (the accepted ones came from elsewhere)
+            body["notAuthorized"] = found.refused
         self.log.info("accepted", changes=len(events), sent=len(send), ticket=found.ticket)
         return respond(202, body), True
 
