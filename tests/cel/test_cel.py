@@ -3,6 +3,7 @@ on: compile errors with a position, undeclared names refused before any request,
 (errors on absent fields, absorbed by ``||``), custom functions, and fail-closed ``is_true``."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -107,3 +108,35 @@ def test_importing_the_seam_does_not_load_the_library() -> None:
     code = "import sys, sgrule.cel; print('celpy' in sys.modules or 'lark' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_parser_cache_is_loaded_instead_of_built_and_parses_the_same(tmp_path: Any) -> None:
+    """A package ships the built parser; a first compile in a fresh process then loads it and every
+    expression means the same (values, errors and their positions) as with the parser built there."""
+    cache = cel.write_parser_cache(tmp_path / "parser.cache")
+    exprs = ['block.from == "description" && payload.labels.exists(l, l.name == "x")',
+             'has(payload.a) ? 1u + 2u : -3', '"a\\u00e9".matches("^a") || [1, 2][0] in {1: true}',
+             'payload.missing == 1', 'payload.a ==', 'nope(1)']
+    code = f"""
+import json, pathlib
+import sgrule.cel as c
+if {str(cache)!r}:
+    c.PARSER_CACHE = pathlib.Path({str(cache)!r})
+from celpy.celparser import CELParser
+out = []
+for e in {exprs!r}:
+    try:
+        out.append(["value", c.evaluate(c.compile(e, {{"payload", "block"}}),
+                                        {{"payload": {{"a": 1, "labels": [{{"name": "x"}}]}},
+                                          "block": {{"from": "description"}}}})])
+    except c.CelError as exc:
+        out.append([type(exc).__name__, exc.line, exc.column])
+print(json.dumps([out, type(CELParser.CEL_PARSER.options.cache).__name__]))
+"""
+    cached = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout)
+    built = json.loads(subprocess.run([sys.executable, "-c", code.replace(repr(str(cache)), "''", 1)],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert cached[1] == "str" and built[1] == "bool"  # loaded through the cache file / built by celpy itself
+    assert cached[0] == built[0] and [r[0] for r in cached[0]] == [
+        "value", "value", "value", "EvaluationError", "CompileError", "CompileError"]

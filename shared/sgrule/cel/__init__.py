@@ -10,11 +10,17 @@ Activations are plain JSON-like Python values (dict, list, str, int, float, bool
 the same way. :func:`register` adds a custom function (plain Python values in and out; an exception it
 raises is a CEL error, absorbed by ``||``/``&&`` as CEL's own errors are). The library loads on the first
 :func:`compile`, never on import of this module: a function that never evaluates a policy never pays for it.
+
+Building the CEL parser is most of a first compile's cost. :func:`write_parser_cache` writes it, built, to
+:data:`PARSER_CACHE` beside this module (a packaging step: the deployed code folder is read-only); when that
+file is there, the first compile loads it instead of building. Without it, or if it was built for another
+grammar or library version, the parser is built as usual.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 MAX_EXPRESSION_CHARS = 4096
@@ -23,6 +29,7 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 # Names CEL's macros bind (``l`` in ``labels.exists(l, ...)``) are not free variables.
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
+PARSER_CACHE = Path(__file__).with_name("parser.cache")
 _functions: dict[str, Callable[..., Any]] = {}
 _lock = threading.Lock()
 _env: Any = None
@@ -125,12 +132,38 @@ def is_true(program: Program | None, activation: Mapping[str, Any]) -> bool:
 
 # ----------------------------------------------------------------------------------------- internals
 
+def write_parser_cache(path: Path = PARSER_CACHE) -> Path:
+    """Build the CEL parser and write it to ``path`` (for a package: the first compile then loads it)."""
+    path.unlink(missing_ok=True)
+    _parser(path)
+    if not path.is_file():
+        raise OSError(f"the CEL parser could not be written to {path}")
+    return path
+
+
+def _parser(cache: Path) -> Any:
+    """The parser celpy builds for itself (the same grammar and options), through lark's cache file."""
+    import re
+
+    import celpy
+    import lark
+    from celpy.celparser import CELParser
+
+    grammar = (Path(celpy.__file__).parent / "cel.lark").read_text()
+    return lark.Lark(grammar, parser="lalr", start="expr", debug=True, g_regex_flags=re.M,
+                     lexer_callbacks={"IDENT": CELParser.ambiguous_literals}, propagate_positions=True,
+                     maybe_placeholders=False, priority="invert", tree_class=lark.Tree, cache=str(cache))
+
+
 def _environment() -> Any:
     global _env
     with _lock:
         if _env is None:
-            import celpy  # noqa: F401 - the library loads here, on the first compile
+            import celpy  # the library loads here, on the first compile
+            from celpy.celparser import CELParser
 
+            if CELParser.CEL_PARSER is None and PARSER_CACHE.is_file():
+                CELParser.CEL_PARSER = _parser(PARSER_CACHE)
             _env = celpy.Environment()
         return _env
 
