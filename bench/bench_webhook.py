@@ -66,9 +66,15 @@ def environment(cloud: Cloud, store: str) -> dict[str, str]:
                ALIBABA_CLOUD_ECS_METADATA_DISABLED="true", SGRULE_MNS_ENDPOINT=cloud.info["endpoint"],
                SGRULE_CHANGE_QUEUE=QUEUE, SGRULE_IDEMPOTENCY_URL=f"sqlite:///{store}",
                SGRULE_ALLOWED_REGIONS="cn-hangzhou", SGRULE_ALLOWED_SECURITY_GROUPS="sg-bench*",
-               SGRULE_WEBHOOK_SENDERS=json.dumps([{"name": "jira", "scheme": "jira", "secrets": [SECRET]}]),
+               SGRULE_WEBHOOK_SENDERS=json.dumps([{"name": "jira", "scheme": "jira", "secrets": [SECRET],
+                                                   "authorize": AUTHORIZE}]),
                PYTHONPATH=str(ROOT / "shared"))
     return env
+
+
+# The README's Jira policy: every request below is judged by it (the CEL evaluation is part of the figure).
+AUTHORIZE = ('block.from == "native" || (block.from == "description" '
+             '&& payload.issue.fields.status.name == "Approved")')
 
 
 def data(i: int) -> dict[str, Any]:
@@ -82,6 +88,7 @@ def jira_event(tag: str, i: int) -> bytes:
     body = json.dumps({"timestamp": 1795770900000, "webhookEvent": "jira:issue_updated",
                        "issue": {"id": str(10000 + i), "key": f"{tag}-{i}", "fields": {
                            "summary": "vendor egress", "updated": "2026-11-27T09:15:00.000+0000",
+                           "status": {"name": "Approved"},
                            "description": "Please apply:\n```sgrule\n" + json.dumps(data(i)) + "\n```"}}}).encode()
     headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": f"{tag}-dlv-{i}",
                "X-Hub-Signature": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from localcloud.eventbridge import EventBridgeService
 from localcloud.eventbridge.rules import RuleRouter, rules_from
-from localcloud.fc.models import FcBackend, Invocation, functions_from
+from localcloud.fc.models import MASK, FcBackend, Invocation, functions_from
 from localcloud.fc.responses import FcService
 from localcloud.fc.runtime.asyncinvoke import AsyncDispatcher
 from localcloud.fc.runtime.destinations import Destinations
@@ -57,7 +57,7 @@ class LocalApp:
                  credentials: Mapping[str, Any] | None = None, region: str = "cn-hangzhou",
                  account_id: str = DEFAULT_ACCOUNT_ID, max_instances: int = 2, retry_base_s: float = 0.5,
                  env: Mapping[str, str] | None = None, function_output: LineSink | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, reveal_secrets: bool = False) -> None:
         self.template = template if isinstance(template, Template) else \
             load_template(template, params, region=region, account_id=account_id)
         self.region, self.account_id = region, account_id
@@ -70,7 +70,7 @@ class LocalApp:
         buses = [r.name for r in self.template.of_type("ALIYUN::EventBridge::EventBus")]
         buses += [r.bus for r in self.rule_specs if r.bus not in buses]
 
-        self.fc = FcBackend(functions)
+        self.fc = FcBackend(functions, reveal_secrets=reveal_secrets)
         self.invoker = Invoker(self.fc, max_instances=max_instances, sink=function_output)
         self.mns_service = MnsService()
         self.eventbridge = EventBridgeService(buses)
@@ -286,8 +286,11 @@ class LocalApp:
         if route == "rules" and method == "GET":
             return 200, {"rules": [r.to_json() for r in self.rule_specs],
                          "deliveries": [d.to_json() for d in list(self.router.deliveries)]}
-        if route == "app" and method == "GET":
-            return 200, self.info()
+        if route == "app" and method == "GET":  # the secret key only when asked for (?secrets=true)
+            info = self.info()
+            if (arg("secrets") or "").lower() not in ("1", "true"):
+                info["accessKeySecret"] = MASK
+            return 200, info
         if route == "idle" and method == "GET":
             return 200, {"idle": self.idle()}
         return None

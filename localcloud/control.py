@@ -20,6 +20,27 @@ class ControlError(Exception):
         self.message = message
 
 
+LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def refuse(cloud: LocalCloud, method: str, host_header: str | None, content_type: str | None) -> tuple[int, Any] | None:
+    """Why a control request is refused, or None. The control API is unsigned, so a web page the developer
+    visits must not reach it: only a ``Host`` naming this machine (a DNS-rebound name is refused: 403) and,
+    for writes, only ``application/json`` bodies (a page cannot send those cross-site without a preflight,
+    which is never answered: 415)."""
+    host = (host_header or "").strip().lower()
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    bound = cloud.host.lower()
+    if name not in LOCAL_NAMES and not (name == bound and bound not in ("0.0.0.0", "::", "")):
+        return 403, {"error": "the control API answers only requests to 127.0.0.1, localhost or the name it is "
+                              "bound to (Host header)"}
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if method.upper() not in _READS and media != "application/json":
+        return 415, {"error": "control API writes must be Content-Type: application/json"}
+    return None
+
+
 def handle_control(cloud: LocalCloud, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
     """Run one control request; returns (HTTP status, JSON-able body)."""
     try:

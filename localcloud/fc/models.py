@@ -9,6 +9,7 @@ names from those folders, so the two stay one mapping. A function whose folder i
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -54,13 +55,15 @@ class FunctionSpec:
     def arn(self) -> str:
         return f"acs:fc:{self.region}:{self.account_id}:functions/{self.name}"
 
-    def to_api(self) -> dict[str, Any]:
-        """The ``Function`` struct of GetFunction / ListFunctions."""
+    def to_api(self, reveal: bool = False) -> dict[str, Any]:
+        """The ``Function`` struct of GetFunction / ListFunctions; secret-looking environment values masked
+        unless ``reveal`` (a developer tool still should not hand webhook secrets to whoever asks)."""
         out: dict[str, Any] = {
             "functionName": self.name, "functionArn": self.arn, "functionId": f"local-{self.name}",
             "handler": self.handler, "runtime": self.runtime, "timeout": int(self.timeout_s),
             "memorySize": self.memory_mb, "description": self.description,
-            "environmentVariables": dict(self.environment), "instanceConcurrency": self.instance_concurrency,
+            "environmentVariables": dict(self.environment) if reveal else masked(self.environment),
+            "instanceConcurrency": self.instance_concurrency,
             "state": "Active", "createdTime": self.created, "lastModifiedTime": self.created,
             "codeSize": 0, "codeChecksum": "",
         }
@@ -178,10 +181,22 @@ class InvocationLog:
             self._items.clear()
 
 
+MASK = "******"
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|SENDERS|TARGETS|(^|_)KEY(_|$)", re.I)
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^/@]*(@)", re.I)
+
+
+def masked(environment: dict[str, str]) -> dict[str, str]:
+    """Environment values as GetFunction shows them: secret-looking names masked whole, URL passwords cut."""
+    return {k: MASK if _SECRET_NAME.search(k) else _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<2>", v)
+            for k, v in environment.items()}
+
+
 class FcBackend:
     """The functions of one account and region, and what FC remembers about async submissions."""
 
-    def __init__(self, functions: dict[str, FunctionSpec] | None = None) -> None:
+    def __init__(self, functions: dict[str, FunctionSpec] | None = None, reveal_secrets: bool = False) -> None:
+        self.reveal_secrets = reveal_secrets  # GetFunction shows environment values unmasked
         self._lock = threading.Lock()
         self.functions: dict[str, FunctionSpec] = dict(functions or {})
         self._task_ids: dict[tuple[str, str], float] = {}

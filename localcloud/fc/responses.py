@@ -76,7 +76,7 @@ class FcService:
         return spec
 
     def _action_GetFunction(self, params: dict[str, str], ctx: CallContext, request: HttpRequest) -> dict[str, Any]:
-        return self._spec(params).to_api()
+        return self._spec(params).to_api(self.backend.reveal_secrets)
 
     def _action_ListFunctions(self, params: dict[str, str], ctx: CallContext,
                               request: HttpRequest) -> dict[str, Any]:
@@ -91,7 +91,7 @@ class FcService:
         start = params.get("nextToken") or ""
         names = [n for n in names if n > start] if start else names
         page = names[:limit]
-        out: dict[str, Any] = {"functions": [self.backend.functions[n].to_api() for n in page]}
+        out: dict[str, Any] = {"functions": [self.backend.functions[n].to_api(self.backend.reveal_secrets) for n in page]}
         if len(names) > limit:
             out["nextToken"] = page[-1]
         return out

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from localcloud.base import CallContext, Service
 from localcloud.calls import CallLog
 from localcloud.control import PREFIX as CONTROL_PREFIX
-from localcloud.control import handle_control
+from localcloud.control import handle_control, refuse
 from localcloud.eventbridge import EventBridgeService
 from localcloud.faults import FaultInjector
 from localcloud.mns import MnsBackend, MnsService
@@ -182,7 +182,9 @@ class LocalCloud:
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Serve one HTTP request (the server calls this from its connection threads)."""
         if request.path.startswith(CONTROL_PREFIX):
-            status, payload = handle_control(self, request.method, request.path, request.raw_query, request.body)
+            refused = refuse(self, request.method, request.header("host"), request.header("content-type"))
+            status, payload = refused or handle_control(self, request.method, request.path, request.raw_query,
+                                                        request.body)
             return json_reply(status, payload)
         protocol = next(p for p in self.protocols if p.matches(request))
         return dispatch.serve(self, protocol, request)

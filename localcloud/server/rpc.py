@@ -107,7 +107,8 @@ class RpcProtocol:
         payload = dict(result)
         payload.setdefault("RequestId", call.ctx.request_id)  # a ClientToken replay keeps the original RequestId
         call.record["requestId"] = payload["RequestId"]  # the log shows the id the caller got
-        headers = {"x-acs-request-id": str(payload["RequestId"])}
+        # The header names this HTTP call, whatever the body repeats (ECS's gateway id for every request).
+        headers = {"x-acs-request-id": call.ctx.request_id}
         if wants_xml(call.params):
             return xml_response(200, f"{call.action}Response", payload, headers)
         return json_response(200, payload, headers)

@@ -271,3 +271,26 @@ def test_a_redelivered_change_already_in_place_makes_no_modify(invoke: Any, grou
     assert localcloud.calls("ModifySecurityGroupEgressRule") == []
     live = rules_of(localcloud, sg)[r1]
     assert (live["Description"], live["PortRange"]) == ("from C", "8080/8080")
+
+
+# --- an outcome never claims a state it did not see --------------------------------------------------------------
+
+def test_a_client_token_replay_after_the_records_expired_reports_the_live_rule(
+        invoke: Any, group: dict[str, Any], localcloud: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An old change delivered again once its records are gone: ECS keeps ClientTokens (its documentation
+    states no validity window) and answers the first call's result without changing anything. The outcome
+    must say so, with the rule as it is, not as the change wanted it."""
+    sg, r1 = group["sg"], group["rules"][0]
+    old = change(edit(sg, r1, Description="vendor A"), id="replayed-1", time="2026-11-27T12:00:00Z")
+    assert invoke([old])[0]["data"]["status"] == "applied"
+    later = change(edit(sg, r1, Description="vendor B"), id="later-1", time="2026-11-27T13:00:00Z")
+    assert invoke([later])[0]["data"]["status"] == "applied"
+
+    monkeypatch.setenv("SGRULE_IDEMPOTENCY_URL", f"sqlite:///{tmp_path}/expired.sqlite3")  # the records expired
+    runtime.reset()
+    localcloud.clear_calls()
+    [out] = invoke([old])
+    [call] = localcloud.calls("ModifySecurityGroupEgressRule")
+    assert call["params"]["ClientToken"] == out["data"]["clientToken"]  # the old token, answered as a replay
+    assert out["data"]["status"] == "rejected" and out["data"]["error"]["code"] == "ClientToken.Replayed"
+    assert out["data"]["after"]["Description"] == "vendor B"  # what the rule is, read after the answer

@@ -28,10 +28,14 @@ WEBHOOK = "sgrule-ticket-webhook"
 pytestmark = pytest.mark.slow
 
 
+AUTHORIZE = 'block.from == "native" || (block.from == "description" && payload.issue.fields.status.name == "Approved")'
+
+
 def params(tmp: Path, jira_url: str) -> dict[str, str]:
     return {"CodeBucket": "local", "AllowedSecurityGroups": "sg-bp1*", "RedisUrl": f"sqlite:///{tmp}/idem.sqlite3",
             "BatchSize": "4", "BatchWindowSeconds": "1",
-            "WebhookSenders": json.dumps([{"name": "jira", "scheme": "jira", "secrets": [SECRET, NEXT]}]),
+            "WebhookSenders": json.dumps([{"name": "jira", "scheme": "jira", "secrets": [SECRET, NEXT],
+                                            "authorize": AUTHORIZE}]),
             "NotifyTargets": json.dumps([{"sender": "jira", "kind": "jira", "url": jira_url, "user": JIRA_USER,
                                           "token": JIRA_TOKEN}])}
 
@@ -62,7 +66,7 @@ def post(url: str, body: bytes, delivery: str, secret: str = SECRET) -> tuple[in
 def jira_issue(key: str, data: dict[str, Any], updated: str) -> bytes:
     block = "Please open the vendor range:\n```sgrule\n" + json.dumps(data, indent=2) + "\n```"
     return json.dumps({"timestamp": 1795770900000, "webhookEvent": "jira:issue_updated",
-                       "issue": {"id": "10042", "key": key, "fields": {"summary": "Vendor egress",
+                       "issue": {"id": "10042", "key": key, "fields": {"summary": "Vendor egress", "status": {"name": "Approved"},
                                                                        "description": block, "updated": updated}},
                        "user": {"displayName": "Ana"}}).encode()
 

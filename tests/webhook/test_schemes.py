@@ -240,3 +240,40 @@ def test_duplicate_sender_names_and_bad_mapping_are_refused(monkeypatch: pytest.
         WebhookSettings()
     with pytest.raises(ValidationError, match="JMESPath"):
         Sender(name="a", scheme="jira", secrets=[SECRETS["jira"][0]], mapping={"key": "issue.[key"})
+
+
+# ------------------------------------------------------------------------------ secrets that cannot lie
+
+def _senders(*secrets: tuple[str, str, str]) -> list[dict[str, str | list[str]]]:
+    return [{"name": n, "scheme": scheme, "secrets": [s]} for n, scheme, s in secrets]
+
+
+def test_two_senders_sharing_a_secret_are_refused_naming_them_not_the_secret() -> None:
+    from sgrule.webhook.config import describe_error
+
+    shared = SECRETS["jira"][0]
+    with pytest.raises(ValidationError) as info:
+        WebhookSettings(webhook_senders=_senders(("jira", "jira", shared), ("gh", "github", SECRETS["gh"][0]),
+                                                 ("jira2", "jira", shared)))
+    text = describe_error(info.value)
+    assert "'jira' and 'jira2' share a secret" in text and shared not in text
+
+
+@pytest.mark.parametrize("scheme, secret", [
+    ("jira", "aaaaaaaaaaaaaaaa"), ("github", "abcdefghijklmnopqrstuvwxyz"), ("pagerduty", "password12345678"),
+    ("token", "abababababababababababab"), ("zendesk", "1212121212121212121212"),
+    ("standard", "whsec_" + base64.b64encode(b"\0" * 32).decode()),
+    ("standard", "whsec_" + base64.b64encode(b"abcdefghijklmnopqrstuvwxyz").decode()),
+])
+def test_a_secret_without_enough_randomness_is_refused(scheme: str, secret: str) -> None:
+    from sgrule.webhook.config import describe_error
+
+    with pytest.raises(ValidationError) as info:
+        WebhookSettings(webhook_senders=_senders(("s", scheme, secret)))
+    assert "not random enough" in describe_error(info.value) and secret not in describe_error(info.value)
+
+
+@pytest.mark.parametrize("secret", ["3f9c1e7a0b5d2c8e4f6a1b3c5d7e9f0a", "sample-jira-webhook-secret-0001",
+                                    "k7Hq-2ZpX9vR_mWc4TfL"])
+def test_random_enough_secrets_are_accepted(secret: str) -> None:
+    assert WebhookSettings(webhook_senders=_senders(("s", "jira", secret))).webhook_senders[0].name == "s"

@@ -143,11 +143,25 @@ def test_ticket_block_errors(post: Callable[..., Answer]) -> None:
     assert a.status == 400 and a.json["errors"][0]["field"] == "sgrule[0]"
 
 
-def test_same_delivery_id_with_another_body_is_refused(post: Callable[..., Answer]) -> None:
-    first = post("jira", b"[]", delivery="dlv-reused")
+@pytest.mark.parametrize("name", ["std", "zd"])
+def test_same_delivery_id_with_another_body_is_refused(post: Callable[..., Answer], name: str) -> None:
+    """Schemes that sign their delivery id key the replay guard on it."""
+    first = post(name, b"[]", delivery=f"dlv-reused-{name}")
     assert first.status == 400
-    other = post("jira", b"[1]", delivery="dlv-reused")
+    other = post(name, b"[1]", delivery=f"dlv-reused-{name}")
     assert other.status == 400 and other.codes == ["IdempotentParameterMismatch"]
+
+
+@pytest.mark.parametrize("name", ["gh", "jira", "pd", "sn"])
+def test_schemes_signing_no_delivery_id_key_replays_on_the_body(post: Callable[..., Answer], name: str) -> None:
+    """A captured request re-sent with a fresh delivery id is the same delivery: the first answer, once."""
+    body = [change(sender=name, group="sg-outside01")]  # refused (400): a final answer, no queue needed
+    first = post(name, body, delivery=f"dlv-first-{name}", headers={"X-ServiceNow-Request-Id": "first"})
+    again = post(name, body, delivery=f"dlv-other-{name}", headers={"X-ServiceNow-Request-Id": "other"})
+    assert first.status == 400 and again.json == first.json and again.headers.get("Sgrule-Replayed") == "true"
+    # The same id with another body is another delivery (the id is not signed: it proves nothing).
+    other = post(name, [change(1, sender=name, group="sg-outside01")], delivery=f"dlv-first-{name}")
+    assert other.status == 400 and other.headers.get("Sgrule-Replayed") is None
 
 
 @pytest.mark.parametrize("event", [b"", b"not json", b"[]", b'{"rawPath": "/jira"}', b'"text"',
@@ -197,3 +211,31 @@ def test_a_change_too_big_for_a_queue_message_is_named(post: Callable[..., Answe
     events[1]["note"] = "x" * 70000  # a valid CloudEvents extension attribute, but past an MNS message
     a = post("std", events)
     assert a.status == 400 and [(e["index"], e["code"]) for e in a.json["errors"]] == [(1, "Webhook.ChangeTooLarge")]
+
+
+def test_checks_run_in_the_documented_order(post: Callable[..., Answer], monkeypatch: pytest.MonkeyPatch,
+                                           webhook_env: dict[str, str]) -> None:
+    """README: size, sender, method, media type, signature, replay, body, authorize, count, validation.
+    Each request fails two neighbouring checks and gets the earlier one's answer."""
+    huge = json.dumps({"pad": "x" * (256 * 1024)}).encode()
+    assert post("jira", huge, path="/nobody").codes == ["Webhook.PayloadTooLarge"]
+    assert post("jira", change(), path="/nobody", method="GET").codes == ["Webhook.UnknownSender"]
+    assert post("jira", change(), method="GET", headers={"Content-Type": "text/plain"}).codes == [
+        "Webhook.MethodNotAllowed"]
+    assert post("jira", b"{", headers={"Content-Type": "text/plain"}, secret="wrong-secret-0123456789x").codes \
+        == ["Webhook.UnsupportedMediaType"]
+    assert post("jira", b"{", secret="wrong-secret-0123456789x").codes == ["Webhook.Unauthorized"]
+    first = post("jira", b"{", delivery="dlv-order")
+    assert first.codes == ["InvalidEvent.Malformed"]
+    # Senders without authorize: a ticket's invalid block is refused as unauthorized, not as invalid.
+    from webhookkit import load_function, senders_config
+
+    monkeypatch.setenv("SGRULE_WEBHOOK_SENDERS", json.dumps(senders_config(jira={"authorize": None})))
+    runtime.reset()
+    fn = load_function("ticket_webhook")
+    body = json.dumps(jira_issue(description=block({**DATA, "PortRange": "99999/1"}))).encode()
+    a = Answer(fn.handler(http_event("/jira", body, sign("jira", body)), fc_context()))
+    assert a.status == 403 and a.codes == ["Webhook.NotAuthorized"]
+    many = json.dumps([change(i, sender="jira", group="sg-outside01") for i in range(101)]).encode()
+    a = Answer(fn.handler(http_event("/jira", many, sign("jira", many)), fc_context()))
+    assert a.status == 413 and a.codes == ["Webhook.TooManyChanges"]

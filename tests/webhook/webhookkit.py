@@ -32,8 +32,10 @@ SENDERS = tuple(SCHEME)
 
 
 def senders_config(**extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """SGRULE_WEBHOOK_SENDERS for every scheme; ``extra[name]`` adds fields to that sender."""
-    return [{"name": n, "scheme": SCHEME[n], "secrets": SECRETS[n], **extra.get(n, {})} for n in SENDERS]
+    """SGRULE_WEBHOOK_SENDERS for every scheme, each authorizing every place (``authorize: true``: these
+    tests are about other steps); ``extra[name]`` adds or replaces fields of that sender."""
+    return [{"name": n, "scheme": SCHEME[n], "secrets": SECRETS[n], "authorize": "true", **extra.get(n, {})}
+            for n in SENDERS]
 
 
 def hexmac(secret: str, data: bytes) -> str:

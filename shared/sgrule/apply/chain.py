@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..clients.ecs import live_fields, modify
+from ..clients.ecs import live_fields, modify_answer
 from ..clients.retry import NotSent, Transient
 from ..contract.errors import SgruleError
 from ..contract.event import check_request
@@ -314,7 +314,8 @@ class RuleChain:
 
         client = b.deps.ecs(params["RegionId"])
         try:
-            request_id = b.retrier().call(lambda rt: modify(client, params, rt), on_attempt=count)
+            request_id, replayed = b.retrier().call(lambda rt: modify_answer(client, params, rt),
+                                                    on_attempt=count)
         except Transient as exc:  # it may or may not have taken effect: its entry stays open
             b.log.warning("transient failure", changeId=change.event.id, code=exc.error.code,
                           attempts=change.attempts, deliveries=change.deliveries)
@@ -329,9 +330,35 @@ class RuleChain:
         except SgruleError as err:  # refused: closed without watermarks
             ledger.finish(change, "rejected", before=live, error=err, entry=entry.token)
             return True
+        if replayed:  # an old answer: what the rule is now is read, never assumed
+            return self._replayed(change, entry.token, live, desired, wanted, request_id)
         b.groups[self.group_key].update(self.rule_id, desired)
         ledger.finish(change, "applied", before=live, after=desired, request_id=request_id,
                       marks=self._mark(change, wanted), entry=entry.token)
+        return True
+
+    def _replayed(self, change: Change, token: str, live: dict[str, Any], desired: dict[str, Any],
+                  wanted: dict[str, Any], request_id: str) -> bool:
+        """ECS answered a ClientToken replay: the outcome's ``after`` is the rule as read now. In place as
+        wanted: ``applied``; otherwise ``rejected`` ``ClientToken.Replayed`` (nothing was changed now)."""
+        ledger = self.b.ledger
+        self.b.log.warning("ClientToken replay answered", changeId=change.event.id, requestId=request_id)
+        try:
+            now = self.b.groups.refresh_rule(self.group_key, self.rule_id)
+        except Transient as exc:  # the rule cannot be seen: its entry stays open, a redelivery looks again
+            ledger.transient(change, exc.error, live, uncertain=True)
+            return False
+        except SgruleError as err:
+            ledger.finish(change, "rejected", before=live, error=err, entry=token)
+            return True
+        if now == desired:
+            ledger.finish(change, "applied", before=live, after=now, request_id=request_id,
+                          marks=self._mark(change, wanted), entry=token)
+            return True
+        ledger.finish(change, "rejected", before=live, after=now, request_id=request_id, entry=token,
+                      error=SgruleError("ClientToken.Replayed", f"ECS answered ClientToken {token} with the result "
+                                        f"of an earlier request ({request_id}) and changed nothing now; send the "
+                                        "change again with a new id.", source="ecs"))
         return True
 
     def _mark(self, change: Change, wanted: dict[str, Any]) -> dict[str, int]:

@@ -100,7 +100,17 @@ def live_fields(perm: dict[str, Any]) -> dict[str, Any]:
 
 def modify(client: Client, params: dict[str, str], runtime: Any) -> str:
     """One ModifySecurityGroupEgressRule call (``runtime``: SDK RuntimeOptions); returns the RequestId."""
+    return modify_answer(client, params, runtime)[0]
+
+
+def modify_answer(client: Client, params: dict[str, str], runtime: Any) -> tuple[str, bool]:
+    """One Modify call: its RequestId, and whether ECS answered it as a ClientToken replay. A used token
+    with the same parameters gets the same result as its first submission (RequestId included) and has no
+    effect now, while every HTTP answer names its own request in ``x-acs-request-id``: the two differ."""
     from alibabacloud_ecs20140526.models import ModifySecurityGroupEgressRuleRequest
 
     request = ModifySecurityGroupEgressRuleRequest().from_map(params)
-    return client.modify_security_group_egress_rule_with_options(request, runtime).body.request_id
+    response = client.modify_security_group_egress_rule_with_options(request, runtime)
+    headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+    this_call = headers.get("x-acs-request-id")
+    return response.body.request_id, bool(this_call) and this_call != response.body.request_id

@@ -92,6 +92,10 @@ CODES: dict[str, tuple[int, str]] = {
     "Forbidden.SecurityGroupNotAllowed": (
         403, "The region or security group is outside the configured allow-list."),
     "DuplicateRule": (400, "The modified rule would be the same as another existing rule."),
+    # ECS answered the change's ClientToken with an earlier request's result and changed nothing now (the
+    # token was used before, by a request whose record sgrule no longer keeps): `after` is the rule as read.
+    "ClientToken.Replayed": (409, "ECS answered this change's ClientToken with an earlier request's result "
+                                  "and did not apply it now; the rule is not what the change asked for."),
     "Runtime.RetriesExhausted": (503, "The change kept failing transiently and was given up."),
     "Runtime.Unexpected": (500, "An unexpected error occurred while processing the change."),
 }

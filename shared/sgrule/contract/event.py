@@ -20,8 +20,8 @@ from pydantic_core import PydanticCustomError
 
 from .errors import CODES, SgruleError
 from .safe import is_clean
-from .rule import (ADDRESSING, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination, combination_errors,
-                   fail, normalise, without_ignored)
+from .rule import (ADDRESSING, DERIVED_TOKEN_PREFIX, REQUEST_FIELDS, RULE_FIELDS, canonical, check_combination,
+                   combination_errors, fail, normalise, without_ignored)
 
 EVENT_TYPE = "sgrule.egress.modify"
 _EXTENSION = re.compile(r"^[a-z0-9]{1,32}$")  # CloudEvents attribute names: lower-case letters and digits
@@ -158,6 +158,13 @@ class RuleChange(_Fields):
 
     @classmethod
     def _complete(cls, fields: dict[str, Any]) -> bool:
+        token = fields.get("ClientToken")
+        if isinstance(token, str) and token.lower().startswith(DERIVED_TOKEN_PREFIX):
+            # Derived tokens are sgrule's alone: no event may name one (another change's, another sender's).
+            raise fail("InvalidParam.InvalidModifyRuleRequest", "ClientToken",
+                       f"ClientToken must not start with {DERIVED_TOKEN_PREFIX!r}: that prefix is reserved for "
+                       "the tokens sgrule derives from a change's source and id. Omit ClientToken, or use your "
+                       "own (a random UUID).")
         if "SecurityGroupRuleId" in fields:
             return False
         if "Description" not in fields:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from . import safe
 from .errors import SgruleError
+from .rule import DERIVED_TOKEN_PREFIX
 
 Status = Literal["applied", "unchanged", "rejected", "superseded", "failed"]
 STATUSES: tuple[str, ...] = ("applied", "unchanged", "rejected", "superseded", "failed")
@@ -26,7 +27,7 @@ def outcome_id(source: str | None, change_id: str | None, variant: str | None = 
 
 def client_token(source: str, change_id: str) -> str:
     """The ClientToken for a change: the same on every retry and redelivery, ASCII, 64 at most."""
-    return "sgrule-" + safe.digest(f"{source}\x1f{change_id}")[:48]
+    return DERIVED_TOKEN_PREFIX + safe.digest(f"{source}\x1f{change_id}")[:48]
 
 
 def now_rfc3339() -> str:

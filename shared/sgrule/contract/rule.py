@@ -26,6 +26,8 @@ RULE_FIELDS: tuple[str, ...] = (
 )
 ADDRESSING: tuple[str, ...] = ("RegionId", "SecurityGroupId", "SecurityGroupRuleId")
 REQUEST_FIELDS: tuple[str, ...] = ADDRESSING + RULE_FIELDS + ("ClientToken",)
+# Every ClientToken sgrule derives starts so (outcome.client_token); no event may name one.
+DERIVED_TOKEN_PREFIX = "sgrule-"
 DESTINATIONS: tuple[str, ...] = ("DestCidrIp", "Ipv6DestCidrIp", "DestGroupId", "DestPrefixListId")
 
 # Canonical spelling of each protocol (the API is case-insensitive). ICMPv6 is the IPv6-only protocol.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import math
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,13 +80,34 @@ def endpoint_parts(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+MIN_SECRET_BITS = 48  # estimated; a random 16-byte key scores about 56, `openssl rand -hex 32` about 200
+
+
+def secret_bits(secret: bytes) -> float:
+    """A cautious estimate of a secret's randomness in bits: its characters' entropy (Shannon, over the
+    secret itself) times the number of steps that are neither a repeat nor a neighbour of the previous
+    character. ``aaaaaaaaaaaaaaaa`` and ``abcdefghijklmnop`` score about 0, ``password12345678`` 31."""
+    if not secret:
+        return 0.0
+    n = len(secret)
+    entropy = -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
+    steps = 1 + sum(1 for a, b in zip(secret, secret[1:]) if abs(b - a) > 1)
+    return steps * entropy
+
+
+def standard_webhooks_key(raw: str) -> bytes | None:
+    """The key bytes of a ``whsec_`` secret, or None if it is not one."""
+    if not raw.startswith("whsec_"):
+        return None
+    text = raw[len("whsec_"):]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def is_standard_webhooks_secret(raw: str) -> bool:
     """A Standard Webhooks signing secret: ``whsec_`` and the base64 of at least 16 random bytes (for the
     webhook's ``standard`` senders and notify's callbacks alike)."""
-    if not raw.startswith("whsec_"):
-        return False
-    text = raw[len("whsec_"):]
-    try:
-        return len(base64.b64decode(text + "=" * (-len(text) % 4), validate=True)) >= 16
-    except (binascii.Error, ValueError):
-        return False
+    key = standard_webhooks_key(raw)
+    return key is not None and len(key) >= 16

@@ -21,18 +21,20 @@ _URL_FORMS = "'sqlite:///<absolute path>', 'sqlite:///:memory:', 'redis://host:p
 
 
 def open_store(url: str | None, *, namespace: str = "sgrule",
-               retention_s: float = DEFAULT_RETENTION_S) -> IdempotencyStore:
+               retention_s: float = DEFAULT_RETENTION_S, timeout_s: float | None = None) -> IdempotencyStore:
     """Open the store at ``url``; None or "" -> the SQLite file :data:`DEFAULT_SQLITE_PATH`.
 
     ``retention_s``: how long in-progress records are kept (at least lease + a margin); keep it >= the
-    ttl_s given to ``complete``.
+    ttl_s given to ``complete``. ``timeout_s``: the longest one store call may wait (a caller with a
+    deadline of its own, such as the webhook's budget); default: each backend's own.
     """
     if not namespace:
         raise ValueError("idempotency namespace must be non-empty")
     url = (url or "").strip()
     if not url:
         from .sqlite import SqliteStore
-        return SqliteStore(DEFAULT_SQLITE_PATH, namespace=namespace, retention_s=retention_s)
+        return SqliteStore(DEFAULT_SQLITE_PATH, namespace=namespace, retention_s=retention_s,
+                           **({"busy_timeout_s": timeout_s} if timeout_s else {}))
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     url = scheme + url[len(scheme):]  # schemes are case-insensitive; redis-py wants them lower-case
     if scheme == "sqlite":
@@ -43,12 +45,13 @@ def open_store(url: str | None, *, namespace: str = "sgrule",
             raise ValueError(f"bad idempotency store URL {url!r}: SQLite needs an absolute path "
                              f"('sqlite:///tmp/idem.sqlite3') or 'sqlite:///:memory:'")
         from .sqlite import SqliteStore
-        return SqliteStore(path, namespace=namespace, retention_s=retention_s)
+        return SqliteStore(path, namespace=namespace, retention_s=retention_s,
+                           **({"busy_timeout_s": timeout_s} if timeout_s else {}))
     if scheme in ("redis", "rediss"):
         if not urlsplit(url).hostname:
             raise ValueError(f"bad idempotency store URL: {scheme}:// URL without a host; expected {_URL_FORMS}")
         from .redis import RedisStore
-        return RedisStore(url, namespace=namespace, retention_s=retention_s)
+        return RedisStore(url, namespace=namespace, retention_s=retention_s, timeout_s=timeout_s)
     # Don't echo the URL: an unknown scheme may still carry a password.
     raise ValueError(f"unsupported idempotency store URL (scheme {scheme or 'missing'!r}); "
                      f"expected {_URL_FORMS}, or empty for the default SQLite file")

@@ -16,6 +16,8 @@ from typing import Any
 
 import redis
 from redis.driver_info import DriverInfo
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
@@ -169,16 +171,19 @@ def _ms(seconds: float) -> int:
 
 class RedisStore(SingleFromMany):
     def __init__(self, url: str, *, namespace: str = "sgrule",
-                 retention_s: float = DEFAULT_RETENTION_S, client: redis.Redis | None = None) -> None:
+                 retention_s: float = DEFAULT_RETENTION_S, client: redis.Redis | None = None,
+                 timeout_s: float | None = None) -> None:
         check_positive("retention_s", retention_s)
         self.namespace = namespace
         self.retention_s = retention_s
         # decode_responses: hash fields come back as str; the pool is thread-safe and connects lazily.
         # driver_info names the version redis-py would look up in the installed packages' metadata on every
         # new connection (a scan of site-packages, ~5 ms each on a cold start); the server is told the same.
-        self._r = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=5.0,
-                                                 socket_connect_timeout=5.0, health_check_interval=30,
-                                                 driver_info=DriverInfo(lib_version=redis.__version__))
+        # A caller's timeout_s bounds each call whole: no retry behind it (the caller retries, or its sender).
+        bounded = {} if timeout_s is None else {"retry": Retry(NoBackoff(), 0)}
+        self._r = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s or 5.0,
+                                                 socket_connect_timeout=timeout_s or 5.0, health_check_interval=30,
+                                                 driver_info=DriverInfo(lib_version=redis.__version__), **bounded)
         self._claim = self._r.register_script(_CLAIM)
         self._complete = self._r.register_script(_COMPLETE)
         self._release = self._r.register_script(_RELEASE)

@@ -3,7 +3,9 @@
 The checks are the apply function's own first two steps -- the rule-change models (each violation with
 the API's error code) and the allow-list (``SGRULE_ALLOWED_*``, narrowed by the sender's own) -- plus what
 only the door can see: a native event must speak for its sender (``source`` = ``ticketing/<sender>``),
-one request cannot carry one change id with two contents, and each change must fit in one queue message.
+a change's ``time`` may be at most ``SGRULE_WEBHOOK_MAX_SKEW_S`` ahead of this function's clock (a bound on
+a sender's clock error, never used to order changes), one request cannot carry one change id with two
+contents, and each change must fit in one queue message.
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ def source_for(sender: Sender) -> str:
     return f"ticketing/{sender.name}"
 
 
-def admit(events: list[Any], sender: Sender, settings: CommonSettings) -> list[dict[str, Any]]:
+def admit(events: list[Any], sender: Sender, settings: CommonSettings, now: float,
+          max_skew_s: float) -> list[dict[str, Any]]:
     """The errors, one per failing change: ``{"index", "code", "message", "field"}`` (index 0-based).
-    An empty list means every change may be enqueued."""
+    An empty list means every change may be enqueued. ``now``: this function's clock (epoch seconds)."""
     from ..clients.mns import MAX_BYTES_PER_MESSAGE, encode, wire_size
 
     errors: list[dict[str, Any]] = []
@@ -34,6 +37,10 @@ def admit(events: list[Any], sender: Sender, settings: CommonSettings) -> list[d
             if event.source != source:
                 raise SgruleError("InvalidEvent.InvalidAttribute",
                                   f"Changes sent by {sender.name!r} must have source {source!r}.", field="source")
+            if event.time.timestamp() > now + max_skew_s:
+                raise SgruleError("InvalidEvent.InvalidAttribute",
+                                  f"The change's time is more than {max_skew_s:g} s ahead of the receiver's clock; "
+                                  "send the time the change was requested.", field="time")
             d = event.data
             if not settings.allows(d.RegionId, d.SecurityGroupId) or not sender.allows(d.RegionId, d.SecurityGroupId):
                 raise SgruleError("Forbidden.SecurityGroupNotAllowed",

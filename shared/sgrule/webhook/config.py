@@ -12,13 +12,15 @@ its description and its latest comment; the scheme's ticket system has defaults 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..runtime.config import CommonSettings, is_standard_webhooks_secret
+from ..runtime.config import (MIN_SECRET_BITS, CommonSettings, is_standard_webhooks_secret, secret_bits,
+                              standard_webhooks_key)
 
 Scheme = Literal["standard", "github", "jira", "pagerduty", "zendesk", "token"]
 SCHEMES: tuple[str, ...] = ("standard", "github", "jira", "pagerduty", "zendesk", "token")
@@ -69,6 +71,13 @@ class Sender(_Camel):
                                      description="Schemes with a signed timestamp: how old or new it may be.")
     delivery_header: str | None = Field(None, description="Header carrying the delivery id (token scheme; "
                                                           "default: a digest of the body).")
+    projects: list[str] = Field(default_factory=list, max_length=100,
+                                description="Globs of the ticket keys this sender speaks for (SEC-*, "
+                                            "acme/infra#*): a native event's correlationid outside them is "
+                                            "dropped, so outcomes are only posted where the sender may.")
+    authorize: str | None = Field(None, min_length=1, max_length=4096,
+                                  description="CEL over payload, headers, sender and block: true accepts the "
+                                              "block's changes. Unset: only native rule-change events.")
 
     @field_validator("name")
     @classmethod
@@ -96,7 +105,20 @@ class Sender(_Camel):
             elif len(raw) < MIN_SECRET_CHARS or raw != raw.strip():
                 raise ValueError(f"secrets[{i}] of sender {self.name!r}: at least {MIN_SECRET_CHARS} characters, "
                                  "no surrounding whitespace")
+            key = standard_webhooks_key(raw) if self.scheme == "standard" else raw.encode("utf-8", "replace")
+            if secret_bits(key or b"") < MIN_SECRET_BITS:
+                raise ValueError(f"secrets[{i}] of sender {self.name!r} is not random enough (repeated or "
+                                 "sequential characters, or too few different ones): generate one, e.g. "
+                                 "`openssl rand -hex 32`")
         return self
+
+    @property
+    def signs_delivery(self) -> bool:
+        """Whether the scheme signs a delivery id or time; if not, a replay can carry any id it likes."""
+        return self.scheme in ("standard", "zendesk")
+
+    def owns(self, ticket: str) -> bool:
+        return any(fnmatch.fnmatchcase(ticket, p) for p in self.projects)
 
     def allows(self, region: str, group: str) -> bool:
         """The sender's own narrowing of the allow-list (empty: no narrowing)."""
@@ -112,6 +134,9 @@ class WebhookSettings(CommonSettings):
     # How long a ticket's change is remembered (with the time it was first seen), so a ticket re-sent after
     # any later edit never enqueues it again; keep it longer than tickets stay open.
     webhook_change_ttl_s: float = Field(90 * 24 * 3600, gt=0)
+    # A change's `time` may be at most this far ahead of the webhook's clock (a far-future time would make
+    # every later change to its fields `superseded` for as long as the watermark lives).
+    webhook_max_skew_s: float = Field(300, ge=0, le=86400)
 
     @field_validator("webhook_senders")
     @classmethod
@@ -120,6 +145,16 @@ class WebhookSettings(CommonSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sender names must be unique: {dupes}")
+        # A secret verifies at every sender holding it: a body one sender's allow-list or policy refuses would
+        # be accepted at the other's URL. Compared by digest; the message names senders, never a secret.
+        owner: dict[bytes, str] = {}
+        for sender in senders:
+            for secret in sender.secrets:
+                digest = hashlib.sha256(secret.get_secret_value().encode("utf-8", "replace")).digest()
+                other = owner.setdefault(digest, sender.name)
+                if other != sender.name:
+                    raise ValueError(f"senders {other!r} and {sender.name!r} share a secret: give each sender "
+                                     "its own, or a request refused at one would be accepted at the other")
         return senders
 
     def sender(self, name: str) -> Sender | None:

@@ -2,12 +2,13 @@
 
 Pipeline (each step's failure is its own answer): sender from the path (404) -> POST only (405) -> body at
 most 256 KB (413) -> JSON content type (415) -> the sender's scheme verifies the raw body (401) -> the
-delivery id is claimed: a replay gets the first answer (:mod:`.memory`) -> body to changes (400, 413 over
-100) -> every change validated (400, nothing sent) -> enqueued with the MNS SDK (503 if the queue cannot be
+delivery id is claimed: a replay gets the first answer (:mod:`.memory`) -> body to changes, each place
+(native, comment, description) judged by the sender's ``authorize`` (:mod:`.authorize`; 403 when nothing
+found is authorized; 400, 413 over 100) -> every change validated (400, nothing sent) -> enqueued with the MNS SDK (503 if the queue cannot be
 reached; nothing remembered, so the sender's retry succeeds later) -> 202 ``{"accepted", "queue"}``.
 
-``functions/ticket_webhook/index.py`` is a thin shim over :func:`handle`. The MNS SDK and jmespath load on
-the first request that needs them; a sender waits 5 s at most.
+``functions/ticket_webhook/index.py`` is a thin shim over :func:`handle`. The MNS SDK, jmespath and the CEL
+library (``authorize``) load on the first request that needs them; a sender waits 5 s at most.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .http import MAX_BODY_BYTES, MAX_CHANGES, BadRequest, HttpRequest, answer, 
 from .schemes import Unauthorized, verify
 
 _NAME = "ticket_webhook"
+STORE_CALLS_PER_BUDGET = 4  # a hung store costs a request at most this many calls' timeouts
 
 
 class _Instance:
@@ -38,10 +40,15 @@ class _Instance:
         self.log = Logger()
         if not s.webhook_senders:
             self.log.warning("no senders configured (SGRULE_WEBHOOK_SENDERS): every request answers 404")
+        # A request makes a few store calls in turn (claim, release): each must fit well inside the budget.
         self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
-                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s))
+                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s),
+                                timeout_s=min(5.0, s.webhook_budget_ms / 1000 / STORE_CALLS_PER_BUDGET))
         self._queue: Any = None
         self._lock = threading.Lock()
+        from .authorize import Policies
+
+        self.policies = Policies()
 
     @property
     def queue(self) -> Any:
@@ -127,12 +134,18 @@ class _Request:
     def _once(self, sender: Sender, delivery: str) -> dict[str, Any]:
         from .memory import Memory
 
+        digest = hashlib.sha256(self.request.body).hexdigest()
+        # A scheme that signs no delivery id nor time cannot tell a retry from a replay with a fresh id: the
+        # body is the delivery, remembered as long as a ticket's changes are.
+        signed = sender.signs_delivery
         memory = Memory(self.inst.store, owner=f"{self.request.request_id}:{uuid.uuid4().hex}",
-                        lease_s=self.lease_s, delivery_ttl_s=self.s.completed_ttl_s,
+                        lease_s=self.lease_s,
+                        delivery_ttl_s=self.s.completed_ttl_s if signed else max(self.s.completed_ttl_s,
+                                                                                 self.s.webhook_change_ttl_s),
                         change_ttl_s=self.s.webhook_change_ttl_s)
-        key = memory.delivery_key(sender.name, delivery)
+        key = memory.delivery_key(sender.name, delivery if signed else f"sha256:{digest}")
         try:
-            claim = memory.claim_delivery(key, hashlib.sha256(self.request.body).hexdigest(), self.deadline)
+            claim = memory.claim_delivery(key, digest, self.deadline)
         except Exception as exc:
             self.log.error("store unavailable", errorType=type(exc).__name__)
             return answer("Webhook.StoreUnavailable")
@@ -163,8 +176,9 @@ class _Request:
     def _work(self, sender: Sender, memory: Any) -> tuple[dict[str, Any], bool]:
         """The answer, and whether it is final for this delivery (remembered) or must be retried."""
         from .admit import admit
+        from .authorize import PolicyError
         from .memory import Busy
-        from .tickets import BodyError, extract, loads
+        from .tickets import BodyError, NotAuthorized, extract, loads
 
         try:
             doc = loads(self.request.body)
@@ -172,19 +186,34 @@ class _Request:
             return _errors([{"index": None, "code": "InvalidEvent.Malformed",
                              "message": f"The body is not JSON: {exc}", "field": None}]), True
         try:
-            found = extract(doc, sender)
+            found = extract(doc, sender, self.inst.policies.judge(sender, doc, self.request.headers))
         except BodyError as exc:
             return _errors(exc.errors), True
+        except NotAuthorized as exc:
+            self.log.warning("not authorized", refused=exc.refused)
+            return answer("Webhook.NotAuthorized", "No change in this request is authorized by the policy "
+                                                   f"(authorize) of sender {sender.name!r}; refused: "
+                                                   f"{', '.join(exc.refused)}. Nothing was accepted."), True
+        except PolicyError as exc:  # fail closed; fixed by the operator, so the sender's retry may succeed
+            self.log.error("authorize does not compile", error=str(exc))
+            return answer("Webhook.Misconfigured", headers={"Retry-After": "60"}), False
         events = found.events
         if len(events) > MAX_CHANGES:
             return answer("Webhook.TooManyChanges", f"The request carries {len(events)} changes; at most "
                                                     f"{MAX_CHANGES} are accepted at once."), True
         if not events:
             return respond(202, {"accepted": [], "queue": self.s.change_queue, "note": found.note}), True
-        errors = admit(events, sender, self.s)
+        errors = admit(events, sender, self.s, time.time(), self.s.webhook_max_skew_s)
         if errors:
             self.log.info("rejected", errors=len(errors), codes=sorted({e["code"] for e in errors}))
             return _errors(errors), True
+        # A native event names its ticket itself: only one of the sender's projects keeps it (the outcome is
+        # posted there); any other is dropped, so the bot comments only where the sender may.
+        dropped = [e["id"] for e in events if found.native and "correlationid" in e
+                   and not sender.owns(str(e["correlationid"]))]
+        for e in events:
+            if e["id"] in dropped:
+                del e["correlationid"]
         claims: list[Any] = []
         send = events
         if not found.native:
@@ -216,6 +245,10 @@ class _Request:
         repeated = [e["id"] for e, c in zip(events, claims) if not c.fresh]
         if repeated:
             body["alreadyQueued"] = repeated
+        if dropped:
+            body["correlationDropped"] = dropped
+        if found.refused:  # places whose blocks the sender's policy refused (the accepted ones came from elsewhere)
+            body["notAuthorized"] = found.refused
         self.log.info("accepted", changes=len(events), sent=len(send), ticket=found.ticket)
         return respond(202, body), True
 

@@ -21,6 +21,8 @@ MAX_CHANGES = 100
 ANSWERS: dict[str, tuple[int, str]] = {
     "Webhook.BadRequest": (400, "The request is not an HTTP trigger event."),
     "Webhook.Unauthorized": (401, "The request could not be authenticated."),
+    "Webhook.NotAuthorized": (403, "No change in this request is authorized by the sender's policy "
+                                   "(authorize); nothing was accepted."),
     "Webhook.UnknownSender": (404, "No sender is configured at this path: POST <function URL>/<sender>."),
     "Webhook.MethodNotAllowed": (405, "Only POST is accepted."),
     "Webhook.PayloadTooLarge": (413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB."),
@@ -119,7 +121,12 @@ def respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
             "isBase64Encoded": False}
 
 
+RETRY_AFTER_S = 10  # a 503 without its own says when to try again (senders back off on it)
+
+
 def answer(code: str, message: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     status, default = ANSWERS[code]
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S), **(headers or {})}
     return respond(status, {"errors": [{"index": None, "code": code, "message": message or default,
                                         "field": None}]}, headers)

@@ -13,8 +13,8 @@ def rfc3339(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) >= 1e11 else value  # Jira's `timestamp` is in ms
-        try:
+        try:  # a huge integer overflows even the division; no epoch time is that large
+            seconds = value / 1000 if abs(value) >= 1e11 else value  # Jira's `timestamp` is in ms
             moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
         except (ValueError, OverflowError, OSError):
             return None
