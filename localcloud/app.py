@@ -18,12 +18,12 @@ polled or running).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from localcloud import wirejson
 from localcloud.eventbridge import EventBridgeService
 from localcloud.eventbridge.rules import RuleRouter, rules_from
 from localcloud.fc.models import FcBackend, Invocation, functions_from
@@ -310,7 +310,7 @@ def describe(inv: Invocation) -> str:
 def read_json_file(path: str | None) -> Any:
     if not path:
         return None
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return wirejson.loads(Path(path).read_text(encoding="utf-8"))
 
 
 __all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe", "rfc3339"]

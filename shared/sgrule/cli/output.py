@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from typing import Any, Sequence, TextIO
 
-from ..contract.safe import text
+from ..contract.safe import NotJson, loads, text
 
 FORMATS = ("table", "json")
 _COLOURS = {"valid": "32", "applied": "32", "unchanged": "32", "ok": "32", "accepted": "32",
@@ -118,8 +118,8 @@ def _render_http(doc: dict[str, Any], colour: bool) -> str:
     status = doc.get("statusCode")
     body = doc.get("body")
     try:
-        parsed = json.loads(body) if isinstance(body, str) and not doc.get("isBase64Encoded") else None
-    except ValueError:
+        parsed = loads(body) if isinstance(body, str) and not doc.get("isBase64Encoded") else None
+    except NotJson:
         parsed = None
     head = f"HTTP {status}"
     ok = isinstance(status, int) and 200 <= status < 300
