@@ -123,7 +123,7 @@ def test_throttling_on_describe_is_waited_out(localcloud: Any, normalise: Callab
     estate = seed_estate(localcloud, groups=40, rules_per_group=3)
     throttled = {"status": 400, "code": "Throttling.User", "message": "Request was denied due to user flow control."}
     localcloud.faults.inject("DescribeSecurityGroups", error=throttled, times=2)
-    localcloud.faults.inject("DescribeSecurityGroupAttribute", error={**throttled, "retryAfter": 1},
+    localcloud.faults.inject("DescribeSecurityGroupAttribute", error={**throttled, "retryAfterMs": 20},
                              probability=0.3, seed=7)
     localcloud.clear_calls()
     report = normalise({"dryRun": True})
