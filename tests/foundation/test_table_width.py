@@ -15,9 +15,10 @@ from sgrule.contract.errors import SgruleError
 
 
 def width(text: str) -> int:
-    """Terminal columns, counted independently of sgrule's helper: wide/fullwidth 2, combining 0, else 1."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-               for c in text)
+    """Terminal columns as terminals count them (wcwidth): nonspacing and enclosing marks and format characters
+    0, East Asian wide and fullwidth 2, the rest 1."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
+               2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 def starts(line: str, cells: list[str]) -> list[int]:

@@ -44,7 +44,7 @@ def use_colour(stream: TextIO | None = None) -> bool:
 
 def columns(value: str) -> int:
     """How many terminal columns ``value`` takes: East Asian wide and fullwidth characters (Chinese, Japanese,
-    Korean, fullwidth forms) two, combining marks and other zero-width characters none, the rest one."""
+    Korean, fullwidth forms) two, nonspacing marks and format characters none, the rest one (as terminals count)."""
     if value.isascii():
         return len(value)
     return sum(_columns(c) for c in value)
@@ -53,7 +53,7 @@ def columns(value: str) -> int:
 def _columns(char: str) -> int:
     if char.isascii():
         return 1
-    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):  # nonspacing and enclosing marks, format characters
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
