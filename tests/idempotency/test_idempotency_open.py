@@ -145,3 +145,32 @@ def test_many_stores_opened_at_once_on_a_new_file(tmp_path: Path) -> None:
         assert check._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         check.close()
+
+
+def test_a_store_opened_while_another_is_making_the_file_waits_for_it(tmp_path: Path) -> None:
+    """What the race above hits, made certain: another connection holds the new file's write lock (as a
+    store does while it writes the WAL header) when this store switches the file to WAL. SQLite answers
+    "database is locked" at once, without its busy handler (a read lock may not wait to become a write lock);
+    the store waits for the lock itself and opens once the other lets go."""
+    import sqlite3
+    import threading
+    import time
+
+    from sgrule.store.sqlite import SqliteStore
+
+    path = str(tmp_path / "new.sqlite3")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Timer(0.5, other.execute, ("COMMIT",))
+    started = time.monotonic()
+    done.start()
+    try:
+        store = SqliteStore(path)  # before the fix: OperationalError at once
+        try:
+            assert time.monotonic() - started >= 0.5  # it waited for the other's commit, no sooner
+            assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            store.close()
+    finally:
+        done.join()
+        other.close()
