@@ -80,6 +80,9 @@ def classify(exc: Exception) -> Exception:
     return exc
 
 
+MAX_ASKED_WAIT_MS = 120_000  # the SDK's own cap on a retry-after (darabonba's MAX_DELAY_TIME)
+
+
 def asked_wait_s(exc: Exception) -> float:
     """Seconds the service asked to wait: the SDK reads ``x-acs-retry-after`` as milliseconds (it sleeps that
     many before its own retries) into ``retry_after``; 0 when there is none."""
@@ -87,9 +90,6 @@ def asked_wait_s(exc: Exception) -> float:
     if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or not retry_after > 0:
         return 0.0
     return min(float(retry_after), MAX_ASKED_WAIT_MS) / 1000
-
-
-MAX_ASKED_WAIT_MS = 120_000  # the SDK's own cap on a retry-after (darabonba's MAX_DELAY_TIME)
 
 
 @dataclass
