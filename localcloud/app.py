@@ -18,12 +18,12 @@ polled or running).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from localcloud import wirejson
 from localcloud.eventbridge import EventBridgeService
 from localcloud.eventbridge.rules import RuleRouter, rules_from
 from localcloud.fc.models import MASK, FcBackend, Invocation, functions_from
@@ -39,7 +39,8 @@ from localcloud.fc.runtime.triggers.timer import TimerTrigger
 from localcloud.mns import MnsService, QueueAttributes
 from localcloud.server.core import LocalCloud, _load_ecs
 from localcloud.server.roa import RoaProtocol
-from localcloud.signing import DEFAULT_ACCOUNT_ID, Credential, credentials_from
+from localcloud.signing import (DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_ACCOUNT_ID, Credential,
+                                credentials_from)
 from localcloud.template import Template, TemplateError, load_template
 
 # Function environment variables that get localcloud's endpoint (``http://host:port``), whatever the
@@ -62,7 +63,9 @@ class LocalApp:
             load_template(template, params, region=region, account_id=account_id)
         self.region, self.account_id = region, account_id
         self.log = log or (lambda _m: None)
-        self.credentials: dict[str, Credential] = credentials_from(credentials)
+        # The default key belongs to the application's account (the template's ALIYUN::AccountId).
+        self.credentials: dict[str, Credential] = credentials_from(credentials) if credentials is not None else {
+            DEFAULT_ACCESS_KEY_ID: Credential(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, account_id)}
         functions = functions_from(self.template)
         self.trigger_specs = triggers_from(self.template, set(functions))
         self.rule_specs = rules_from(self.template)
@@ -313,7 +316,7 @@ def describe(inv: Invocation) -> str:
 def read_json_file(path: str | None) -> Any:
     if not path:
         return None
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return wirejson.loads(Path(path).read_text(encoding="utf-8"))
 
 
 __all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe", "rfc3339"]

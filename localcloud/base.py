@@ -31,7 +31,10 @@ class CallContext:
 
 
 class Service(Protocol):
-    """One emulated product (ECS 2014-05-26, EventBridge 2020-04-01), selected by ``x-acs-version``."""
+    """One emulated product behind the server: ECS 2014-05-26 and EventBridge 2020-04-01 (RPC, selected by
+    ``x-acs-version``), Function Compute 2023-03-30 (ROA, by path) and MNS 2015-06-06 (its own XML wire, by
+    path and ``Authorization: MNS``). The local Jira is a server of its own (``localcloud.jira``), not one of
+    these."""
 
     version: str
 

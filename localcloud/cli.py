@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import Any, Callable
 
+from localcloud import wirejson
 from localcloud.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_ACCOUNT_ID, Credential
 
 
@@ -166,7 +167,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.state:
         try:
             with open(args.state, encoding="utf-8") as f:
-                state = json.load(f)
+                state = wirejson.loads(f.read())
         except (OSError, ValueError) as e:
             print(f"localcloud: cannot read --state {args.state}: {e}", file=sys.stderr)
             return 2
@@ -223,7 +224,7 @@ def _start_app(args: argparse.Namespace) -> int:
         err(f"{rfc3339(time.time())}  localcloud: {message}")
 
     try:
-        state = json.loads(open(args.state, encoding="utf-8").read()) if args.state else None
+        state = wirejson.loads(open(args.state, encoding="utf-8").read()) if args.state else None
     except (OSError, ValueError) as exc:
         err(f"localcloud: cannot read --state {args.state}: {exc}")
         return 2

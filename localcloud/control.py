@@ -2,10 +2,11 @@
 emulator, read the call log, load/dump state, inject faults and read published events."""
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+
+from localcloud import wirejson
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
@@ -227,6 +228,6 @@ def _json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return wirejson.loads(body)
     except ValueError as e:
         raise ControlError(400, f"body is not JSON: {e}") from None

@@ -35,7 +35,7 @@ class Faults:
         seed: int | None = None,
         hold: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Append one rule; returns all rules. ``error`` = ``{"status", "code", "message", "retryAfter"}``;
+        """Append one rule; returns all rules. ``error`` = ``{"status", "code", "message", "retryAfterMs"}``;
         ``hold`` = a gate name (see :meth:`ControlClient.wait_held` / :meth:`ControlClient.release`)."""
         rule: dict[str, Any] = {"action": action, "phase": phase}
         if hold is not None:

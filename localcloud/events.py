@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from localcloud import wirejson
 from localcloud.signing import DEFAULT_ACCOUNT_ID
 
 
@@ -35,10 +36,10 @@ def read_items(text: str) -> list[Any]:
     if not text:
         return []
     try:
-        doc = json.loads(text)
+        doc = wirejson.loads(text)
     except ValueError:
         try:
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return [wirejson.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as exc:
             raise EventError(f"input is not JSON, a JSON array or JSON lines: {exc}") from None
     return doc if isinstance(doc, list) else [doc]

@@ -8,7 +8,7 @@ A rule (JSON, as posted to ``/_emulator/faults``)::
      "probability": 0.3,                                    # optional: fire with probability p (seedable)
      "phase": "before" | "after",                           # optional, default "before"
      # exactly one of:
-     "error": {"status": 503, "code": "ServiceUnavailable", "message": "...", "retryAfter": 1},
+     "error": {"status": 503, "code": "ServiceUnavailable", "message": "...", "retryAfterMs": 1000},
      "latencyMs": 50,
      "drop": true,
      "hold": "gate-name"}                                   # wait until the test releases the gate
@@ -17,6 +17,10 @@ A rule (JSON, as posted to ``/_emulator/faults``)::
 "the call went out but the answer was lost (or is late)", which is what idempotency (ClientToken) is for; a
 late reply also gives a test the moment to kill a caller between the effect and its bookkeeping.
 Rules are checked in order; the first one that matches *and fires* wins.
+
+``retryAfterMs`` sets the ``x-acs-retry-after`` header as the services send it: an integer number of
+milliseconds (the SDK raises ``ThrottlingException`` with ``retry_after`` = that number and, when its own
+retries are on, sleeps that many milliseconds).
 
 ``hold`` parks the call on a named gate until the test releases it (``POST /_emulator/holds/NAME/release``):
 an event, not a guess at a latency, decides when the call goes on. In phase "after" the call is logged (its
@@ -38,12 +42,12 @@ class FaultError:
     status: int = 503
     code: str = "ServiceUnavailable"
     message: str = "The request has failed due to a temporary failure of the server."
-    retry_after: int | None = None  # seconds; sets x-acs-retry-after so the SDK raises ThrottlingException
+    retry_after_ms: int | None = None  # x-acs-retry-after (milliseconds): the SDK raises ThrottlingException
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
-        if self.retry_after is not None:
-            out["retryAfter"] = self.retry_after
+        if self.retry_after_ms is not None:
+            out["retryAfterMs"] = self.retry_after_ms
         return out
 
 
@@ -90,17 +94,19 @@ class FaultRule:
         if kinds[0] == "error":
             e = raw["error"]
             if not isinstance(e, Mapping):
-                raise ValueError("'error' must be an object {status, code, message[, retryAfter]}")
+                raise ValueError("'error' must be an object {status, code, message[, retryAfterMs]}")
+            if "retryAfter" in e:  # a unit left unsaid is a wait off by a thousand
+                raise ValueError("'error.retryAfter' is 'error.retryAfterMs' (milliseconds, the header's unit)")
             error = FaultError()
             error.status = int(e.get("status", error.status))
             if not 400 <= error.status <= 599:
                 raise ValueError("'error.status' must be 4xx or 5xx")
             error.code = str(e.get("code", error.code))
             error.message = str(e.get("message", error.message))
-            if e.get("retryAfter") is not None:
-                error.retry_after = int(e["retryAfter"])
-                if error.retry_after <= 0:
-                    raise ValueError("'error.retryAfter' must be > 0 (the SDK ignores 0)")
+            if e.get("retryAfterMs") is not None:
+                error.retry_after_ms = int(e["retryAfterMs"])
+                if error.retry_after_ms <= 0:
+                    raise ValueError("'error.retryAfterMs' must be > 0 (the SDK ignores 0)")
         latency = raw.get("latencyMs")
         if latency is not None and (not isinstance(latency, (int, float)) or latency < 0):
             raise ValueError("'latencyMs' must be a non-negative number")

@@ -38,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
 
+from localcloud import wirejson
 from localcloud.signing import DEFAULT_ACCOUNT_ID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +179,7 @@ def read_state(path: str | None) -> dict[str, Any] | None:
     if not path:
         return None
     try:
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        state = wirejson.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvokeError(f"cannot read --state {path}: {exc}") from None
     if not isinstance(state, dict):
@@ -373,7 +374,7 @@ def as_json(value: Any) -> Any:
         value = bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return wirejson.loads(value)
         except ValueError:
             return value
     return value

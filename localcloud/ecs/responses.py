@@ -5,10 +5,10 @@ import base64
 import binascii
 import copy
 import ipaddress
-import json
 import re
 from typing import Any, Callable
 
+from localcloud import wirejson
 from localcloud.base import CallContext
 from localcloud.ecs import egress
 from localcloud.ecs.exceptions import fail
@@ -202,7 +202,7 @@ class EcsService:
         groups = sorted(self.backend.region(ctx.account_id, region).groups.values(), key=lambda g: g.seq)
         if p.get("SecurityGroupIds", ""):
             try:
-                wanted = json.loads(p["SecurityGroupIds"])
+                wanted = wirejson.loads(p["SecurityGroupIds"])
             except ValueError:
                 fail("security_group_ids_invalid")
             if not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted):

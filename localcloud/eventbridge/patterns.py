@@ -21,8 +21,9 @@ operators of Alibaba Cloud EventBridge's "Event patterns" page):
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any, Callable
+
+from localcloud import wirejson
 
 Matcher = Callable[[Any], bool]
 _MISSING = object()
@@ -38,7 +39,7 @@ def compile_pattern(pattern: Any) -> Callable[[dict[str, Any]], bool]:
     """A predicate over events; ``pattern`` may be the JSON text or the parsed object."""
     if isinstance(pattern, str):
         try:
-            pattern = json.loads(pattern) if pattern.strip() else {}
+            pattern = wirejson.loads(pattern) if pattern.strip() else {}
         except ValueError as exc:
             raise PatternError(f"event pattern is not JSON: {exc}") from None
     if not isinstance(pattern, dict):

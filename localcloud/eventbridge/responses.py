@@ -15,6 +15,7 @@ import re
 import uuid
 from typing import Any
 
+from localcloud import wirejson
 from localcloud.base import ApiError, CallContext
 from localcloud.eventbridge.models import EventBridgeBackend, ReceivedEvent, _now
 
@@ -110,7 +111,7 @@ class EventBridgeService:
             raise ApiError(409, "PutEventsRequestTooLarge",
                            f"The total size of the events in one request exceeds {MAX_REQUEST_BYTES} bytes.")
         try:
-            entries = json.loads(raw_list)
+            entries = wirejson.loads(raw_list)
         except ValueError:
             raise ApiError(409, "JsonAttributeInvalid", "The Json attribute is invalid") from None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

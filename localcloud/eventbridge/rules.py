@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from localcloud import wirejson
 from localcloud.eventbridge.patterns import compile_pattern
 from localcloud.template import Template, TemplateError
 
@@ -125,7 +126,7 @@ def delivered_event(entry: dict[str, Any], bus: str, region: str, account: str, 
     data = event.get("data")
     if isinstance(data, str):
         try:
-            event["data"] = json.loads(data)
+            event["data"] = wirejson.loads(data)
         except ValueError:
             pass
     event.setdefault("specversion", "1.0")

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from localcloud import wirejson
 from localcloud.server.http import Server, json_reply
 from localcloud.server.wire import Dropped, HttpRequest, HttpResponse
 
@@ -128,7 +129,7 @@ class JiraState:
         if ctype != "application/json":
             return _errors(415, ["Unsupported media type: use application/json."])
         try:
-            payload = json.loads(request.body)
+            payload = wirejson.loads(request.body)
         except ValueError:
             return _errors(400, ["Unexpected character in the request body: not JSON."])
         body = payload.get("body") if isinstance(payload, dict) else None

@@ -42,6 +42,9 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     # AccessDenied ("forbidden for this operation", 403) is the closest documented one.
     "token_mismatch": (403, "AccessDenied",
                        "The OwnerId that your Access Key Id associated to is forbidden for this operation."),
+    # The endpoint's host names an account (<account>.mns.<region>...) that is not the access key's own.
+    "account_mismatch": (403, "AccessDenied",
+                         "The OwnerId that your Access Key Id associated to is forbidden for this operation."),
     "signature_mismatch": (403, "SignatureDoesNotMatch",
                            "The http request you specified did not match with the signature we calculated. "
                            "Server string to sign is: {to_sign!r}"),

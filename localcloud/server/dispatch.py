@@ -46,7 +46,7 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
             raise Dropped
         elif rule.error is not None:
             e = rule.error
-            return fail(ApiError(e.status, e.code, e.message), e.retry_after, "error")
+            return fail(ApiError(e.status, e.code, e.message), e.retry_after_ms, "error")
 
     try:
         result: Any = cloud.run(call)
@@ -80,7 +80,7 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
             raise Dropped
         assert rule.error is not None
         e = rule.error
-        return fail(ApiError(e.status, e.code, e.message), e.retry_after, "error")
+        return fail(ApiError(e.status, e.code, e.message), e.retry_after_ms, "error")
 
     if isinstance(result, ApiError):
         return fail(result)

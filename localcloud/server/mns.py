@@ -12,6 +12,10 @@ Signature, as ``aliyun-mns-sdk`` computes it (``MNSClient.get_signature``)::
 in the ``security-token`` header (not signed). ``Content-MD5`` is checked against the body; the SDK sends
 base64 of the *hex* MD5 digest (not of the raw digest, as RFC 1864 has it) -- both are accepted.
 
+The account is the host's: ``http://<account>.mns.<region>.aliyuncs.com`` serves that account's queues, and
+a key of another account is refused (403 ``AccessDenied``), after its signature checks out. A host that
+names no account (``127.0.0.1:port``, ``localhost``: the usual local endpoint) stands for the key's own.
+
 Errors are ``<Error><Code/><Message/><RequestId/><HostId/></Error>`` with header ``x-mns-request-id``; the
 SDK requires all four elements (it reports a damaged response otherwise).
 """
@@ -91,6 +95,12 @@ def verify(request: HttpRequest, credentials: dict[str, Credential], now: float 
     return cred
 
 
+def host_account(host: str | None) -> str | None:
+    """The account an MNS host names (``<account>.mns.<region>...``, port or not), or None."""
+    labels = (host or "").rsplit(":", 1)[0].lower().split(".")
+    return labels[0] if len(labels) > 2 and labels[1] == "mns" and labels[0] else None
+
+
 def route(request: HttpRequest) -> tuple[str, dict[str, str]]:
     """(action, params) for a queue request; params hold ``QueueName`` and the decoded query."""
     params = dict(parse_qsl(request.raw_query, keep_blank_values=True))
@@ -143,6 +153,8 @@ class MnsProtocol:
             raise ApiError(503, "ServiceUnavailable", "MNS is not running in this localcloud.")
         cred = verify(request, cloud.credentials)
         record["accessKeyId"] = cred.access_key_id
+        if host_account(request.header("host")) not in (None, cred.account_id):
+            raise error("account_mismatch")
         ctx = CallContext(account_id=cred.account_id, access_key_id=cred.access_key_id, request_id=request_id)
         endpoint = f"http://{request.header('host') or cloud.endpoint.split('://', 1)[-1]}"
         body = request.body

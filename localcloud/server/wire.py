@@ -80,7 +80,8 @@ class WireProtocol(Protocol):
         ...
 
     def error(self, request: HttpRequest, err: ApiError, request_id: str, retry_after: int | None) -> HttpResponse:
-        """The error reply, in the product's own error format."""
+        """The error reply, in the product's own error format; ``retry_after``: milliseconds to ask the
+        client to wait (``x-acs-retry-after``, an integer, as the services send it), where the product has it."""
         ...
 
 

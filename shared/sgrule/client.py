@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .contract.safe import NotJson, loads
+
 RETRYABLE = frozenset({"RedeliveryNeeded", "PublishError"})
 
 
@@ -86,13 +88,16 @@ class ApplyClient:
         request_id = headers.get("x-fc-request-id")
         if headers.get("x-fc-error-type"):
             try:
-                detail = json.loads(body)
-            except ValueError:
+                detail = loads(body)
+            except NotJson:
                 detail = {}
             detail = detail if isinstance(detail, dict) else {}
             raise ApplyError(headers["x-fc-error-type"], detail.get("errorType"),
                              str(detail.get("errorMessage") or body[:500].decode("utf-8", "replace")), request_id)
-        outcomes = json.loads(body)
+        try:
+            outcomes = loads(body)
+        except NotJson as exc:
+            raise ApplyError("InvalidResponse", None, f"the answer is not JSON: {exc}", request_id) from None
         if not isinstance(outcomes, list):
             raise ApplyError("InvalidResponse", None, f"expected the outcome array, got {type(outcomes).__name__}",
                              request_id)

@@ -18,12 +18,14 @@ def apply_env(localcloud: Any, function_env: Any, tmp_path: Path) -> dict[str, s
 
 @pytest.fixture
 def invoke(apply_env: dict[str, str]) -> Callable[..., list[dict[str, Any]]]:
-    """Call the real FC handler with a JSON payload (as bytes, as FC does); return the parsed outcomes."""
+    """Call the real FC handler with a JSON payload (as bytes, as FC does; bytes are sent as they are);
+    return the parsed outcomes."""
     module = load_handler()
 
     def _invoke(payload: Any, timeout: float = 30) -> list[dict[str, Any]]:
         ctx = fc_context(timeout)
         module.initialize(ctx)
-        return json.loads(module.handler(json.dumps(payload).encode(), ctx))
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return json.loads(module.handler(body, ctx))
 
     return _invoke

@@ -1,6 +1,7 @@
 """The apply function end to end: the real handler, the official SDKs, localcloud over HTTP."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,34 @@ def test_one_bad_message_never_sinks_the_batch(invoke: Any, world: dict[str, str
     assert statuses(out) == ["applied", "rejected", "rejected"]
     assert out[1]["data"]["error"]["code"] == "InvalidEvent.InvalidAttribute"
     assert out[2]["data"]["error"]["code"] == "InvalidEvent.Malformed"
+
+
+# JSON that Python's reader cannot take as it is: an integer beyond its 4300-digit conversion limit, and nesting
+# beyond the readable depth. Each is a sender's mistake, answered with the door's documented error.
+BEYOND = [pytest.param("1" * 5000, "an integer of 5000 digits", id="huge-integer"),
+          pytest.param("[" * 5000 + "]" * 5000, "nested more than 100 levels deep", id="deep-nesting")]
+
+
+@pytest.mark.parametrize("bad, why", BEYOND)
+def test_a_payload_beyond_the_reader_is_an_invocation_error(invoke: Any, localcloud: Any, bad: str,
+                                                            why: str) -> None:
+    with pytest.raises(InvocationError, match=why):
+        invoke(f'[{{"specversion": "1.0", "id": "x", "data": {{"Priority": {bad}}}}}]'.encode())
+    assert localcloud.calls("ModifySecurityGroupEgressRule") == []
+
+
+@pytest.mark.parametrize("b64", [False, True])
+@pytest.mark.parametrize("bad, why", BEYOND)
+def test_a_message_body_beyond_the_reader_is_rejected_alone(invoke: Any, world: dict[str, str], localcloud: Any,
+                                                            bad: str, why: str, b64: bool) -> None:
+    batch = mns([change(by_id(world, "https", Description=f"next to {why} {b64}")),
+                 change(by_id(world, "dns", Description="replaced"))], b64=b64)
+    body = f'{{"specversion": "1.0", "id": "beyond", "data": {{"Priority": {bad}}}}}'
+    batch[1]["data"]["messageBody"] = base64.b64encode(body.encode()).decode() if b64 else body
+    out = invoke(batch)
+    assert statuses(out) == ["applied", "rejected"]
+    error = out[1]["data"]["error"]
+    assert error["code"] == "InvalidEvent.Malformed" and "messageBody" in error["message"]
+    assert why in error["message"] and "sys.set_int_max_str_digits" not in error["message"]
+    assert out[1]["data"]["changeId"] == "mns-msg-1"
+    assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 1

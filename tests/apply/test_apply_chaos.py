@@ -37,7 +37,7 @@ DEADLINE_S = 150
 def faults(p: float) -> list[dict[str, Any]]:
     """Every kind of fault on every action the apply function calls, ~p in all per call."""
     unavailable = {"status": 503, "code": "ServiceUnavailable"}
-    throttled = {"status": 400, "code": "Throttling.User", "retryAfter": 1}
+    throttled = {"status": 400, "code": "Throttling.User", "retryAfterMs": 20}
     internal = {"status": 500, "code": "InternalError"}
     out = []
     for action, kinds in {

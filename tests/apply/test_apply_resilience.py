@@ -19,7 +19,7 @@ from sgrule.apply.handler import RedeliveryNeeded
 HERE = Path(__file__).parent
 R = "cn-hangzhou"
 THROTTLED = {"status": 400, "code": "Throttling.User", "message": "Request was denied due to user flow control.",
-             "retryAfter": 1}
+             "retryAfterMs": 20}
 UNAVAILABLE = {"status": 503, "code": "ServiceUnavailable", "message": "The request has failed due to a "
                "temporary failure of the server."}
 

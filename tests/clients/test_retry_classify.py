@@ -62,3 +62,28 @@ def test_transient_out_of_tries(ecs_client: Any, rule: tuple[str, str], localclo
         retrier.call(lambda rt: modify(ecs_client, request(*rule, Description="x"), rt))
     assert info.value.error.code == "ServiceUnavailable"
     assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 3
+
+
+def test_a_throttled_call_waits_what_the_service_asked(ecs_client: Any, rule: tuple[str, str],
+                                                       localcloud: Any) -> None:
+    # localcloud sends x-acs-retry-after: 600 (milliseconds, as the services do); the backoff alone is ~1 ms.
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", times=1,
+                             error={"status": 400, "code": "Throttling.User", "retryAfterMs": 600})
+    started: list[float] = []
+    retrier = Retrier(deadline=time.monotonic() + 30, base_s=0.001, cap_s=0.002)
+    retrier.call(lambda rt: modify(ecs_client, request(*rule, Description="after a throttle"), rt),
+                 on_attempt=lambda: started.append(time.monotonic()))
+    assert len(started) == 2 and started[1] - started[0] >= 0.6
+    assert [c["code"] for c in localcloud.calls("ModifySecurityGroupEgressRule")] == ["Throttling.User", None]
+
+
+def test_a_wait_past_the_deadline_gives_up_at_once(ecs_client: Any, rule: tuple[str, str], localcloud: Any) -> None:
+    localcloud.faults.inject("ModifySecurityGroupEgressRule",
+                             error={"status": 400, "code": "Throttling.User", "retryAfterMs": 60_000})
+    deadline = time.monotonic() + 5
+    retrier = Retrier(deadline=deadline, base_s=0.001, cap_s=0.002)
+    with pytest.raises(Transient) as info:
+        retrier.call(lambda rt: modify(ecs_client, request(*rule, Description="x"), rt))
+    assert time.monotonic() < deadline  # no sleep that could not end in time
+    assert info.value.error.code == "Throttling.User" and info.value.wait_s == 60
+    assert len(localcloud.calls("ModifySecurityGroupEgressRule")) == 1

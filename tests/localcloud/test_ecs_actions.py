@@ -102,6 +102,9 @@ def test_describe_security_groups_filters_and_pages(ecs_seed: Any, ecs_client: A
     assert [g.security_group_id for g in p2.security_groups.security_group] == a[5:10]
     assert (p2.page_number, p2.page_size, p2.total_count) == (2, 5, 15)
     expect_error(lambda: describe(security_group_ids="not json"), "InvalidSecurityGroupIds.Malformed", 400)
+    # JSON beyond what a reader takes (an integer over 4300 digits, nesting over 100 levels): the same error
+    for beyond in ("[" + "1" * 5000 + "]", "[" * 200 + "]" * 200):
+        expect_error(lambda: describe(security_group_ids=beyond), "InvalidSecurityGroupIds.Malformed", 400)
     expect_error(lambda: describe(max_results=101), "InvalidMaxResults.Malformed", 400)
     expect_error(lambda: describe(max_results=10, next_token="garbage!"), "InvalidNextToken.Malformed", 400)
 

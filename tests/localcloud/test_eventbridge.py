@@ -131,7 +131,9 @@ def test_request_size_limit(eventbridge_client: Any) -> None:
     assert info.value.code == "PutEventsRequestTooLarge"
 
 
-def test_event_list_not_json(localcloud: Any) -> None:
+@pytest.mark.parametrize("event_list", ["[{not json", '[{"id": ' + "1" * 5000 + "}]", "[" * 5000 + "]" * 5000],
+                         ids=["syntax", "huge-integer", "deep-nesting"])
+def test_event_list_not_json(localcloud: Any, event_list: str) -> None:
     from alibabacloud_eventbridge20200401.client import Client
     from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
     from darabonba.runtime import RuntimeOptions
@@ -140,7 +142,7 @@ def test_event_list_not_json(localcloud: Any) -> None:
     params = Params(action="PutEvents", version="2020-04-01", protocol="HTTPS", pathname="/", method="POST",
                     auth_type="AK", style="RPC", req_body_type="formData", body_type="json")
     with pytest.raises(ClientException) as info:
-        client.call_api(params, OpenApiRequest(body={"EventBusName": "default", "EventList": "[{not json"}),
+        client.call_api(params, OpenApiRequest(body={"EventBusName": "default", "EventList": event_list}),
                         RuntimeOptions())
     assert info.value.code == "JsonAttributeInvalid"
 

@@ -62,6 +62,12 @@ def test_comment_body_must_be_adf(jira: LocalJira, payload: Any) -> None:
     assert status == 400 and jira.comments("SEC-1") == []
 
 
+@pytest.mark.parametrize("raw", [b"{not json", b'{"body": ' + b"1" * 5000 + b"}", b"[" * 5000 + b"]" * 5000])
+def test_a_body_that_is_not_json_is_400(jira: LocalJira, raw: bytes) -> None:
+    status, body, _ = call(jira, "POST", "/rest/api/3/issue/SEC-1/comment", raw)
+    assert status == 400 and body["errorMessages"] and jira.comments("SEC-1") == []
+
+
 def test_unknown_issue_and_media_type(jira: LocalJira) -> None:
     assert call(jira, "POST", "/rest/api/3/issue/NOPE-1/comment", {"body": DOC})[0] == 404
     assert call(jira, "POST", "/rest/api/3/issue/SEC-1/comment", b"x", ctype="text/plain")[0] == 415

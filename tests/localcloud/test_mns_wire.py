@@ -178,3 +178,48 @@ def test_call_log_names_mns_actions(localcloud: Any, mns_queue: Any) -> None:
     assert calls == [("CreateQueue", 201, "mns"), ("SendMessage", 201, "mns"), ("ReceiveMessage", 200, "mns"),
                      ("DeleteMessage", 204, "mns")]
     assert localcloud.calls("ReceiveMessage")[0]["params"] == {"QueueName": mns_queue.queue_name, "waitseconds": "3"}
+
+
+OWN, OTHER = "1111111111111111", "2222222222222222"
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Resolve chosen MNS host names to 127.0.0.1, as DNS resolves ``<account>.mns.<region>.aliyuncs.com`` to
+    the service: the official SDK then connects to localcloud and sends that name as its Host. Only the names
+    given are mapped (the platform resolver answers the rest); nothing of the SDK is touched."""
+    import socket
+
+    names: set[str] = set()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host in names else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def test_a_host_naming_another_account_is_access_denied(dns: set[str]) -> None:
+    # Each key belongs to one account (the `credentials` given to localcloud; `--account-id` for its own key).
+    creds = {"LTAI-own": Credential("LTAI-own", "own-secret", OWN), "LTAI-other": Credential("LTAI-other", "s2", OTHER)}
+    with LocalCloud(credentials=creds) as cloud:
+        port = urlsplit(cloud.endpoint).port
+        own_host, other_host = f"{OWN}.mns.cn-hangzhou.aliyuncs.com", f"{OTHER}.mns.cn-hangzhou.aliyuncs.com"
+        dns.update({own_host, other_host})
+        mine = Account(f"http://{own_host}:{port}", "LTAI-own", "own-secret").get_queue("changes")
+        mine.create(QueueMeta())
+        assert mine.send_message(Message("to my own account")).message_id
+        # the same key at another account's endpoint: refused, nothing sent
+        wrong = Account(f"http://{other_host}:{port}", "LTAI-own", "own-secret").get_queue("changes")
+        err = server_error(wrong.send_message, Message("to the wrong account"))
+        assert err.type == "AccessDenied" and err.request_id
+        assert "forbidden" in err.message and err.host_id == f"http://{other_host}:{port}"
+        # ... and another account's key at this account's endpoint
+        stranger = Account(f"http://{own_host}:{port}", "LTAI-other", "s2").get_queue("changes")
+        assert server_error(stranger.peek_message).type == "AccessDenied"
+        # the local endpoint (an address, no account in it) stands for the key's own account
+        local = Account(cloud.endpoint, "LTAI-own", "own-secret").get_queue("changes")
+        assert [m.message_body for m in local.batch_peek_message(16)] == [b"to my own account"]
+        denied = [(c["action"], c["status"]) for c in cloud.calls.list() if c.get("code") == "AccessDenied"]
+        assert denied == [("SendMessage", 403), ("PeekMessage", 403)]

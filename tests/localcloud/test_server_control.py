@@ -64,6 +64,20 @@ def test_state_put_rejects_unknown_service(localcloud: Any) -> None:
         localcloud.load_state({"rds": {}})
 
 
+@pytest.mark.parametrize("raw", [b"{not json", b'{"ecs": ' + b"1" * 5000 + b"}", b"[" * 5000 + b"]" * 5000])
+def test_a_control_body_that_is_not_json_is_400(localcloud: Any, raw: bytes) -> None:
+    url = urlsplit(localcloud.endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("PUT", "/_emulator/state", body=raw, headers={"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        answer = json.loads(reply.read())
+    finally:
+        conn.close()
+    assert reply.status == 400 and "body is not JSON" in json.dumps(answer)
+    assert localcloud.request("GET", "health") is not None  # still serving
+
+
 def test_unknown_control_endpoint(localcloud: Any) -> None:
     with pytest.raises(ControlError, match="404"):
         localcloud.request("GET", "nope")

@@ -43,11 +43,17 @@ def test_error_4xx_is_client_exception(eventbridge_client: Any, localcloud: Any)
 
 
 def test_retry_after_makes_throttling_exception(eventbridge_client: Any, localcloud: Any) -> None:
-    localcloud.faults.inject("PutEvents", error={"status": 400, "code": "Throttling.User", "retryAfter": 2}, times=1)
+    localcloud.faults.inject("PutEvents", error={"status": 400, "code": "Throttling.User", "retryAfterMs": 2500},
+                             times=1)
     with pytest.raises(ThrottlingException) as info:
         put(eventbridge_client)
     assert info.value.code == "Throttling.User"
-    assert info.value.retry_after == 2
+    assert info.value.retry_after == 2500  # the SDK reads x-acs-retry-after as milliseconds, as it is sent
+
+
+def test_retry_after_without_its_unit_is_refused(localcloud: Any) -> None:
+    with pytest.raises(ControlError, match="retryAfterMs"):
+        localcloud.faults.inject("PutEvents", error={"status": 400, "code": "Throttling.User", "retryAfter": 2})
 
 
 def test_latency(eventbridge_client: Any, localcloud: Any) -> None:

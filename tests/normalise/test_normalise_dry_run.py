@@ -98,6 +98,10 @@ def test_timer_trigger_event(localcloud: Any, normalise: Callable) -> None:
     ({"dryRun": True, "securityGroups": ["sg-1;drop"]}, "not a security-group id"),
     ({"dryRun": True, "extra": 1}, "extra"),
     ({"triggerTime": "2026-11-27T02:00:00Z", "payload": "{oops"}, "payload is not JSON"),
+    (b'{"dryRun": ' + b"1" * 5000 + b"}", "not JSON: an integer of 5000 digits"),
+    (b'{"dryRun": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not JSON: nested more than 100 levels deep"),
+    ({"triggerTime": "2026-11-27T02:00:00Z", "payload": '{"dryRun": ' + "1" * 5000 + "}"},
+     "payload is not JSON: an integer of 5000 digits"),
 ])
 def test_bad_invocations_say_what_is_wrong_and_scan_nothing(localcloud: Any, normalise: Callable,
                                                             payload: Any, message: str) -> None:
@@ -119,7 +123,7 @@ def test_throttling_on_describe_is_waited_out(localcloud: Any, normalise: Callab
     estate = seed_estate(localcloud, groups=40, rules_per_group=3)
     throttled = {"status": 400, "code": "Throttling.User", "message": "Request was denied due to user flow control."}
     localcloud.faults.inject("DescribeSecurityGroups", error=throttled, times=2)
-    localcloud.faults.inject("DescribeSecurityGroupAttribute", error={**throttled, "retryAfter": 1},
+    localcloud.faults.inject("DescribeSecurityGroupAttribute", error={**throttled, "retryAfterMs": 20},
                              probability=0.3, seed=7)
     localcloud.clear_calls()
     report = normalise({"dryRun": True})

@@ -46,6 +46,7 @@ def notify(notify_env: dict[str, str]) -> Callable[..., dict[str, int]]:
     def _notify(event: Any, timeout: float = 10) -> dict[str, int]:
         ctx = fc_context("ticket_notify", timeout, request_id="notify-req")
         module.initialize(ctx)
-        return json.loads(module.handler(json.dumps(event).encode(), ctx))
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        return json.loads(module.handler(body, ctx))
 
     return _notify

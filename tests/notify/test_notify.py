@@ -163,7 +163,9 @@ def test_event_shapes(notify: Callable[..., Any], jira: LocalJira, shape: str) -
     assert notify(event)["posted"] == 1
 
 
-@pytest.mark.parametrize("event", [None, 5, "text", [1, "x"], {"type": "other"}, {"type": "sgrule.egress.modify.applied"}])
+@pytest.mark.parametrize("event", [None, 5, "text", [1, "x"], {"type": "other"}, {"type": "sgrule.egress.modify.applied"},
+                                   b'[{"type": "sgrule.egress.modify.applied", "x": ' + b"1" * 5000 + b"}]",
+                                   b"[" * 5000 + b"]" * 5000])
 def test_events_that_hold_no_outcome_post_nothing(notify: Callable[..., Any], jira: LocalJira, event: Any) -> None:
     assert sum(notify(event).values()) == 0 and jira.requests == []
 

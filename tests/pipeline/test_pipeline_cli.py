@@ -55,3 +55,13 @@ def test_bad_changes_file_exits_2(tmp_path: Path) -> None:
                            str(tmp_path / "empty.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "pipeline:" in done.stderr
     assert "no rule changes found; give --changes" in done.stderr  # and what to give instead
+
+
+def test_a_state_file_beyond_the_json_reader_exits_2_and_says_why(tmp_path: Path) -> None:
+    for text, why in (('{"ecs": ' + "1" * 5000 + "}", "an integer of 5000 digits"),
+                      ("[" * 5000 + "]" * 5000, "nested more than 100 levels deep")):
+        (tmp_path / "state.json").write_text(text)
+        done = subprocess.run([sys.executable, "-m", "sgrule.cli", "local", "pipeline", "--state",
+                               str(tmp_path / "state.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"pipeline: {tmp_path / 'state.json'}: not JSON: {why}" in done.stderr

@@ -84,6 +84,22 @@ def test_not_json_is_400_and_the_answer_is_replayed(post: Callable[..., Answer])
     assert again.status == 400 and again.json == a.json and again.headers.get("Sgrule-Replayed") == "true"
 
 
+HUGE, DEEP = "1" * 5000, "[" * 5000 + "]" * 5000  # beyond Python's integer conversion limit; beyond any nesting
+
+
+@pytest.mark.parametrize("bad, why", [(HUGE, "an integer of 5000 digits"), (DEEP, "nested more than 100 levels")])
+def test_a_body_beyond_the_json_reader_is_400_malformed(post: Callable[..., Answer], webhook: Any, bad: str,
+                                                        why: str) -> None:
+    a = post("std", f'{{"specversion": "1.0", "data": {{"Priority": {bad}}}}}'.encode())
+    assert a.status == 400 and a.codes == ["InvalidEvent.Malformed"]
+    assert why in a.json["errors"][0]["message"] and "set_int_max_str_digits" not in a.text
+    errors_shape(a)
+    # the FC event around the body, when it is what cannot be read, is no HTTP trigger event
+    event = f'{{"requestContext": {{"http": {{"method": "POST", "path": "/std"}}}}, "x": {bad}}}'.encode()
+    a = Answer(webhook.handler(event, fc_context()))
+    assert a.status == 400 and a.codes == ["Webhook.BadRequest"]
+
+
 def test_one_invalid_change_in_five_names_its_index_and_code(post: Callable[..., Answer]) -> None:
     events = [change(i, sender="std") for i in range(5)]
     events[3]["data"]["PortRange"] = "0/443"

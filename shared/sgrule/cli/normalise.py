@@ -123,6 +123,12 @@ class Bar:
 # ------------------------------------------------------------------ rendering
 
 
+def _csv_text(value: str) -> str:
+    """A cell as written: NUL as the six characters ``\\u0000`` (spreadsheets stop at a NUL, and Python's csv
+    module before 3.11 can neither write nor read one); everything else as it is."""
+    return value.replace("\x00", "\\u0000")
+
+
 def _text(value: str) -> str:
     """A description shown unambiguously: quoted, control and invisible characters escaped."""
     return json.dumps(value, ensure_ascii=False).replace("\u200b", "\\u200b").replace("\u00a0", "\\u00a0")
@@ -157,7 +163,7 @@ def render(report: dict[str, Any], fmt: str, color: bool = False) -> str:
         writer.writerow(["regionId", "securityGroupId", "securityGroupRuleId", "steps", "before", "after"])
         for ch in report["changes"]:
             writer.writerow([ch["regionId"], ch["securityGroupId"], ch["securityGroupRuleId"],
-                             " ".join(ch["steps"]), ch["before"], ch["after"]])
+                             " ".join(ch["steps"]), _csv_text(ch["before"]), _csv_text(ch["after"])])
         return out.getvalue()
     if fmt == "markdown":
         rows = ["| security group | rule | steps | before | after |", "|---|---|---|---|---|"]

@@ -2,17 +2,20 @@
 
 The table is for people: every cell is display text (control characters escaped, so a value a sender wrote
 cannot move the cursor or recolour the terminal), long cells are cut, and colour is used only on a terminal
-without ``NO_COLOR``. Scripts read the JSON.
+without ``NO_COLOR``. Columns are measured in terminal columns, not characters: a Chinese (or any East Asian
+wide) character takes two, a combining mark none, so a description written in Chinese keeps its column
+aligned. Scripts read the JSON.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+import unicodedata
 from collections import Counter
 from typing import Any, Sequence, TextIO
 
-from ..contract.safe import text
+from ..contract.safe import NotJson, loads, text
 
 FORMATS = ("table", "json")
 _COLOURS = {"valid": "32", "applied": "32", "unchanged": "32", "ok": "32", "accepted": "32",
@@ -39,14 +42,40 @@ def use_colour(stream: TextIO | None = None) -> bool:
         return False
 
 
+def columns(value: str) -> int:
+    """How many terminal columns ``value`` takes: East Asian wide and fullwidth characters (Chinese, Japanese,
+    Korean, fullwidth forms) two, nonspacing marks and format characters none, the rest one (as terminals count)."""
+    if value.isascii():
+        return len(value)
+    return sum(_columns(c) for c in value)
+
+
+def _columns(char: str) -> int:
+    if char.isascii():
+        return 1
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):  # nonspacing and enclosing marks, format characters
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def pad(value: str, width: int) -> str:
+    """``value`` followed by spaces up to ``width`` terminal columns."""
+    return value + " " * (width - columns(value))
+
+
 def cell(value: Any, width: int | None = None) -> str:
-    """``value`` as one line of display text, cut to ``width`` with an ellipsis."""
+    """``value`` as one line of display text, cut to ``width`` terminal columns with an ellipsis."""
     if value is None:
         return ""
     shown = text(value if isinstance(value, str) else str(value), 4096)
-    if width is not None and len(shown) > width:
-        return shown[:max(1, width - 1)] + "…"
-    return shown
+    if width is None or columns(shown) <= width:
+        return shown
+    room, used, end = max(1, width - 1), 0, 0
+    for end, char in enumerate(shown):
+        used += _columns(char)
+        if used > room:
+            break
+    return shown[:max(1, end)] + "…"
 
 
 def paint(value: str, status: str, colour: bool) -> str:
@@ -59,12 +88,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: Sequ
     """Aligned columns; the last column is never padded. ``widths`` caps columns (None: no cap)."""
     caps = list(widths) + [None] * (len(headers) - len(widths))
     cells = [[cell(v, caps[i]) for i, v in enumerate(row)] for row in rows]
-    size = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    size = [max([columns(h)] + [columns(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str], status: str | None = None) -> str:
         parts = []
         for i, v in enumerate(values):
-            padded = v if i == len(values) - 1 else v.ljust(size[i])
+            padded = v if i == len(values) - 1 else pad(v, size[i])
             parts.append(paint(padded, status or "", colour) if i == status_column and v else padded)
         return "  ".join(parts).rstrip()
 
@@ -118,8 +147,8 @@ def _render_http(doc: dict[str, Any], colour: bool) -> str:
     status = doc.get("statusCode")
     body = doc.get("body")
     try:
-        parsed = json.loads(body) if isinstance(body, str) and not doc.get("isBase64Encoded") else None
-    except ValueError:
+        parsed = loads(body) if isinstance(body, str) and not doc.get("isBase64Encoded") else None
+    except NotJson:
         parsed = None
     head = f"HTTP {status}"
     ok = isinstance(status, int) and 200 <= status < 300

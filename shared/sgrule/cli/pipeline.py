@@ -47,6 +47,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _read_state(path: str) -> Any:
+    from ..contract.safe import NotJson, loads
+
+    try:
+        return loads(Path(path).read_bytes())
+    except NotJson as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+
+
 def read_changes(path: str) -> list[dict[str, Any]]:
     """The rule changes of a file as ``sgrule validate`` reads it (raises ValueError with line and column)."""
     from ..contract.envelope import unwrap
@@ -92,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if "RedisUrl" in declared:
             params["RedisUrl"] = f"sqlite:///{tmp}/idempotency.sqlite3"
         params.update(parse_params(args.param))
-        state = json.loads(Path(args.state).read_text(encoding="utf-8")) if args.state else None
+        state = _read_state(args.state) if args.state else None
         changes = read_changes(args.changes)
         app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))

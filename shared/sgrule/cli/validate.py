@@ -62,33 +62,35 @@ class FileReport:
 def read_documents(text: str) -> list[Any]:
     """The JSON values of ``text``: one JSON value, or JSON lines; [] when it is blank. Raises
     :class:`Unreadable` with the line and column of the first mistake."""
+    from ..contract.safe import NotJson, loads
+
     if not text.strip():
         return []
     try:
-        return [json.loads(text)]
-    except RecursionError:
-        raise Unreadable("nested too deeply to read") from None
-    except json.JSONDecodeError as whole:
+        return [loads(text)]
+    except NotJson as whole:
         lines = text.split("\n")  # JSON counts lines at \n only (a string may hold U+2028)
         filled = [n for n, line in enumerate(lines) if line.strip()]
         if len(filled) > 1 and _parses(lines[filled[0]]):  # it looks like JSON lines: judge it line by line
             docs = []
             for n in filled:
                 try:
-                    docs.append(json.loads(lines[n]))
-                except json.JSONDecodeError as exc:
-                    raise Unreadable(f"line {n + 1} column {exc.colno}: {exc.msg} (JSON lines: one JSON "
-                                     "value a line)") from None
-                except RecursionError:
-                    raise Unreadable(f"line {n + 1}: nested too deeply to read") from None
+                    docs.append(loads(lines[n]))
+                except NotJson as exc:
+                    where = f"line {n + 1}" + (f" column {exc.column}" if exc.column is not None else "")
+                    raise Unreadable(f"{where}: {exc.reason} (JSON lines: one JSON value a line)") from None
             return docs
-        raise Unreadable(f"line {whole.lineno} column {whole.colno}: {whole.msg}") from None
+        # JSON beyond what is read (a huge integer, deep nesting) has no line to point at
+        where = f"line {whole.line} column {whole.column}: " if whole.line is not None else ""
+        raise Unreadable(where + whole.reason) from None
 
 
 def _parses(line: str) -> bool:
+    from ..contract.safe import NotJson, loads
+
     try:
-        json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
+        loads(line)
+    except NotJson:
         return False
     return True
 

@@ -1,8 +1,12 @@
-"""Retrying the official SDKs' calls: which failures are transient, and full-jitter backoff under a deadline.
+"""Retrying: which failures are transient, and one full-jitter backoff loop under a deadline.
 
 The Alibaba SDKs retry nothing by default, so retrying is ours: Throttling*, ServiceUnavailable, 5xx and
 network errors are transient and retried with full-jitter exponential backoff, bounded by the time the
-invocation has left; any other 4xx is final. A Modify retried here keeps its ClientToken.
+invocation has left; any other 4xx is final. A Modify retried here keeps its ClientToken. A throttled call
+waits at least what the service asked (``x-acs-retry-after``, in milliseconds: the SDK's
+``ThrottlingException.retry_after``), or gives up at once when that is past the deadline.
+
+:meth:`Retrier.run` is the loop itself, for any kind of call (notify's HTTP posts use it too).
 """
 from __future__ import annotations
 
@@ -18,11 +22,23 @@ _TRANSIENT_CODES = ("Throttling", "ServiceUnavailable", "InternalError", "Reques
 
 
 class Transient(Exception):
-    """A failure worth retrying (throttling, 5xx, network). ``error`` says which."""
+    """A failure worth retrying (throttling, 5xx, network). ``error`` says which; ``wait_s`` is what the
+    service asked to wait before the next try (0: nothing asked)."""
 
-    def __init__(self, error: SgruleError) -> None:
+    def __init__(self, error: SgruleError, wait_s: float = 0.0) -> None:
         super().__init__(str(error))
         self.error = error
+        self.wait_s = wait_s
+
+
+class Retry(Exception):
+    """Raised by an attempt of :meth:`Retrier.run`: try again after the backoff, and not before ``wait_s``.
+    ``failure`` is what the caller gets when no try is left."""
+
+    def __init__(self, failure: Exception, wait_s: float = 0.0) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+        self.wait_s = wait_s
 
 
 class NotSent(Exception):
@@ -51,7 +67,7 @@ def classify(exc: Exception) -> Exception:
         status = exc.status_code or 0
         if isinstance(exc, (ServerException, ThrottlingException)) or status >= 500 or status == 429 \
                 or code.startswith(_TRANSIENT_CODES):
-            return Transient(err)
+            return Transient(err, wait_s=asked_wait_s(exc))
         return err
     if isinstance(exc, UnretryableException):
         inner = getattr(exc, "inner_exception", None) or exc
@@ -62,6 +78,18 @@ def classify(exc: Exception) -> Exception:
         return Transient(SgruleError("ServiceUnavailable", f"network error: {type(inner).__name__}: {inner}",
                                      http_status=503, source="runtime"))
     return exc
+
+
+MAX_ASKED_WAIT_MS = 120_000  # the SDK's own cap on a retry-after (darabonba's MAX_DELAY_TIME)
+
+
+def asked_wait_s(exc: Exception) -> float:
+    """Seconds the service asked to wait: the SDK reads ``x-acs-retry-after`` as milliseconds (it sleeps that
+    many before its own retries) into ``retry_after``; 0 when there is none."""
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or not retry_after > 0:
+        return 0.0
+    return min(float(retry_after), MAX_ASKED_WAIT_MS) / 1000
 
 
 @dataclass
@@ -88,27 +116,44 @@ class Retrier:
     def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
         """Run ``fn(runtime_options)`` until it succeeds or fails finally; raise :class:`Transient` when
         out of tries or time. No attempt starts past the deadline."""
-        attempt = 0
-        while True:
-            if time.monotonic() >= self.deadline:
-                raise Transient(SgruleError("Runtime.RetriesExhausted", f"out of time after {attempt} attempt(s)",
-                                            http_status=503, source="runtime"))
-            attempt += 1
+        def attempt(_: int) -> T:
             if on_attempt:
                 on_attempt()
             try:
                 return fn(self.runtime())
             except Exception as exc:  # noqa: BLE001 - classified right below
                 result = classify(exc)
-                if not isinstance(result, Transient):
-                    raise result from None
-                if not self.pause(attempt):
-                    raise result from None
+                if isinstance(result, Transient):
+                    raise Retry(result, result.wait_s) from None
+                raise result from None
 
-    def pause(self, attempt: int) -> bool:
-        """After failed try number ``attempt``: sleep the full-jitter backoff and return True, or return False
-        at once when out of tries, or when the sleep would end past the deadline."""
-        delay = self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+        def gave_up(attempts: int, last: Exception | None) -> Exception:
+            return last or Transient(SgruleError("Runtime.RetriesExhausted", f"out of time after {attempts} "
+                                                 "attempt(s)", http_status=503, source="runtime"))
+
+        return self.run(attempt, gave_up)
+
+    def run(self, attempt: Callable[[int], T], gave_up: Callable[[int, Exception | None], Exception]) -> T:
+        """The loop: ``attempt(n)`` for n = 1, 2, ... until one returns. One that raises :class:`Retry` is
+        followed by the backoff (at least its ``wait_s``) and the next; anything else it raises ends the loop.
+        Out of tries, or when the next try could not start before the deadline, raise
+        ``gave_up(attempts made, the last failure or None if the deadline came before a try)``."""
+        n = 0
+        while True:
+            if time.monotonic() >= self.deadline:
+                raise gave_up(n, None)
+            n += 1
+            try:
+                return attempt(n)
+            except Retry as retry:
+                if not self.pause(n, retry.wait_s):
+                    raise gave_up(n, retry.failure) from None
+
+    def pause(self, attempt: int, wait_at_least_s: float = 0.0) -> bool:
+        """After failed try number ``attempt``: sleep the full-jitter backoff (never less than
+        ``wait_at_least_s``, what the service asked) and return True, or return False at once when out of
+        tries, or when the sleep would end past the deadline."""
+        delay = max(wait_at_least_s, self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1))))
         if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
             return False
         time.sleep(delay)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import SgruleError
+from .safe import NotJson, loads
 
 
 class InvocationError(ValueError):
@@ -80,14 +80,21 @@ def _decode_body(body: Any) -> Any:
     if not isinstance(body, str):
         raise ValueError("messageBody is not text")
     try:
-        doc = json.loads(body)
+        doc = loads(body)
         if isinstance(doc, dict):
             return doc
-    except (json.JSONDecodeError, RecursionError):
-        pass
+    except NotJson as exc:
+        if exc.line is None:  # JSON, but beyond what is read (a huge integer, deep nesting): say so
+            raise ValueError(f"messageBody: {exc}") from None
     try:
-        return json.loads(base64.b64decode(body, validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        decoded = base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("messageBody is neither a JSON event nor base64 of one") from None
+    try:
+        return loads(decoded)
+    except NotJson as exc:
+        if exc.line is None:
+            raise ValueError(f"messageBody (base64): {exc}") from None
         raise ValueError("messageBody is neither a JSON event nor base64 of one") from None
 
 
@@ -127,9 +134,9 @@ def unwrap(payload: bytes | str | Any) -> list[Delivered]:
     """Every change in the invocation payload, in input order."""
     if isinstance(payload, (bytes, bytearray, str)):
         try:
-            payload = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise InvocationError(f"the event is not JSON: {type(exc).__name__}: {exc}") from None
+            payload = loads(payload)
+        except NotJson as exc:
+            raise InvocationError(f"the event is not JSON: {exc}") from None
     if isinstance(payload, list):
         items = []
         for i, obj in enumerate(payload):

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..contract.envelope import InvocationError
+from ..contract.safe import NotJson, loads
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
 from .config import NormaliseSettings
@@ -60,16 +61,16 @@ def parse_request(event: Any) -> Any:
         if not text.strip():
             return NormaliseRequest()
         try:
-            event = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            event = loads(text)
+        except NotJson as exc:
             raise InvocationError(f"the event is not JSON: {exc}") from None
     if isinstance(event, dict) and "triggerTime" in event and set(event) <= _TIMER_KEYS:
         payload = event.get("payload")
         if payload in (None, ""):
             return NormaliseRequest()
         try:
-            event = json.loads(payload) if isinstance(payload, str) else payload
-        except (json.JSONDecodeError, RecursionError) as exc:
+            event = loads(payload) if isinstance(payload, str) else payload
+        except NotJson as exc:
             raise InvocationError(f"the timer trigger's payload is not JSON: {exc}") from None
     if not isinstance(event, dict):
         raise InvocationError('expected {"dryRun": true|false, "regions": [...], "securityGroups": [...]} '

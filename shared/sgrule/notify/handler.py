@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from ..contract.safe import NotJson, loads
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
 from .config import NotifySettings, Target
@@ -69,8 +70,8 @@ def outcomes_in(event: Any) -> list[dict[str, Any]]:
     decoded), ``data`` as an object or as JSON text. Anything else is not an outcome and is left out."""
     if isinstance(event, (bytes, bytearray, str)):
         try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
+            event = loads(event)
+        except NotJson:
             return []
     items = event if isinstance(event, list) else [event]
     found = []
@@ -80,8 +81,8 @@ def outcomes_in(event: Any) -> list[dict[str, Any]]:
         data = item.get("data")
         if isinstance(data, str):
             try:
-                data = json.loads(data)
-            except (ValueError, RecursionError):
+                data = loads(data)
+            except NotJson:
                 continue
         if isinstance(data, dict) and isinstance(item.get("id"), str):
             found.append({**item, "data": data})

@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from ..contract.safe import NotJson, loads
 from .config import Target
 from .post import Poster
 
@@ -94,8 +95,8 @@ class JiraComments:
         reply = poster.send("GET", self._url(key, f"orderBy=-created&maxResults={RECENT}"),
                             headers={"Authorization": self._auth, "Accept": "application/json"})
         try:
-            comments = json.loads(reply.body).get("comments") or []
-        except (ValueError, AttributeError):
+            comments = loads(reply.body).get("comments") or []
+        except (NotJson, AttributeError):
             return False
         return any(outcome_id in _texts(c.get("body")) for c in comments if isinstance(c, dict))
 

@@ -1,7 +1,8 @@
 """One HTTP request to a ticket system, retried the way their APIs ask: 5xx, 429 and network errors are
 retried with full-jitter exponential backoff, waiting at least what ``Retry-After`` says (seconds or an HTTP
-date), never past the deadline; any other 4xx is final. Redirects are not followed (a POST must not turn
-into a GET). Standard library only (``http.client``): no extra start-up cost for a few requests."""
+date), never past the deadline; any other 4xx is final. The loop is sgrule's one retry loop
+(:meth:`sgrule.clients.retry.Retrier.run`). Redirects are not followed (a POST must not turn into a GET).
+Standard library only (``http.client``): no extra start-up cost for a few requests."""
 from __future__ import annotations
 
 import http.client
@@ -46,31 +47,29 @@ class Poster:
              done_already: Callable[[], bool] | None = None) -> Reply | None:
         """The first 2xx reply. ``done_already`` is asked before each retry: a failed attempt may still have
         taken effect (a lost reply); if it says so, stop and return None."""
-        attempt = 0
-        while True:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise Transient(f"{method} {_where(url)}: out of time after {attempt} attempt(s)")
-            attempt += 1
-            self.attempts += 1
-            wait_at_least = 0.0
-            try:
-                reply = _request(method, url, body, headers or {}, min(self.timeout_s, left))
-            except (OSError, http.client.HTTPException) as exc:
-                reason = f"network error: {type(exc).__name__}"
-            else:
-                if 200 <= reply.status < 300:
-                    return reply
-                if reply.status != 429 and reply.status < 500:
-                    raise Refused(reply.status, reply.body[:300].decode("utf-8", "replace"))
-                reason = f"HTTP {reply.status}"
-                wait_at_least = retry_after(reply.headers.get("retry-after"))
-            delay = max(wait_at_least, self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1))))
-            if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
-                raise Transient(f"{method} {_where(url)}: {reason} after {attempt} attempt(s)")
-            time.sleep(delay)
-            if done_already is not None and done_already():
+        from ..clients.retry import Retrier, Retry
+
+        def attempt(n: int) -> Reply | None:
+            if n > 1 and done_already is not None and done_already():
                 return None
+            self.attempts += 1
+            try:
+                reply = _request(method, url, body, headers or {},
+                                 max(0.001, min(self.timeout_s, self.deadline - time.monotonic())))
+            except (OSError, http.client.HTTPException) as exc:
+                raise Retry(Transient(f"network error: {type(exc).__name__}")) from None
+            if 200 <= reply.status < 300:
+                return reply
+            if reply.status != 429 and reply.status < 500:
+                raise Refused(reply.status, reply.body[:300].decode("utf-8", "replace"))
+            raise Retry(Transient(f"HTTP {reply.status}"), retry_after(reply.headers.get("retry-after")))
+
+        def gave_up(attempts: int, last: Exception | None) -> Exception:
+            return Transient(f"{method} {_where(url)}: {last or 'out of time'} after {attempts} attempt(s)")
+
+        retrier = Retrier(self.deadline, base_s=self.base_s, cap_s=self.cap_s, max_attempts=self.max_attempts,
+                          rng=self.rng)
+        return retrier.run(attempt, gave_up)
 
 
 def retry_after(value: str | None) -> float:

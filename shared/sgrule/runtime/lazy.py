@@ -8,9 +8,9 @@ once (whichever thread comes first; the others wait), and from then on it is the
 installed is edited or wrapped: the SDKs' own code runs unchanged, and the async path still works (it loads
 aiohttp when it first touches it).
 
-This is :class:`importlib.util.LazyLoader`'s idea. LazyLoader itself cannot be used on Python 3.10/3.11 (FC's
-python3.10 runtime): every later ``import aiohttp`` statement reads the module's ``__spec__`` (the import
-system checks ``__spec__._initializing``), and a LazyLoader module loads on any attribute read. A deferred
+This is :class:`importlib.util.LazyLoader`'s idea. LazyLoader itself cannot be used here, on any Python from
+3.10 to 3.13: every later ``import aiohttp`` statement reads the module's ``__spec__`` (the import system
+checks ``__spec__._initializing``), and a LazyLoader module loads on any attribute read. A deferred
 module answers ``__spec__``, ``__name__`` and the other attributes its spec sets without loading.
 
 Only a module that is imported with ``import x`` (or whose names are used as annotations, below) can be

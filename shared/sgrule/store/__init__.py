@@ -1,4 +1,5 @@
-"""Idempotency store for the apply function; pick a backend by URL with :func:`open_store`.
+"""The functions' idempotency store -- apply's claims, journal and rule state, the webhook's deliveries,
+notify's posts, the normaliser's pass -- pick a backend by URL with :func:`open_store`.
 
 Backends are imported only when opened: ``import sgrule.store`` stays cheap on a cold start and never
 imports ``redis``.

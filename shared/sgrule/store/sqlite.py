@@ -51,6 +51,27 @@ _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # older SQLite (upserts need 3.24): a SELECT after
 
 
+def _enter_wal(conn: sqlite3.Connection, wait_s: float) -> None:
+    """Switch the file to WAL, waiting up to ``wait_s`` for the lock the switch needs.
+
+    SQLite does not call the busy handler for that lock: when several connections open a new file at once
+    (function instances starting on a new store), all but one may get "database is locked" at once, whatever
+    ``busy_timeout`` says. The mode is kept in the file, so once one switch succeeds the others' are no-ops;
+    retrying with a short back-off is the documented way through.
+    """
+    deadline = time.monotonic() + wait_s
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class SqliteStore(SingleFromMany):
     def __init__(self, path: str, *, namespace: str = "sgrule",
                  retention_s: float = DEFAULT_RETENTION_S, busy_timeout_s: float = 30.0) -> None:
@@ -66,7 +87,7 @@ class SqliteStore(SingleFromMany):
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         # WAL: readers never block the writer, and processes share the file safely. NORMAL sync is
         # crash-safe for the application (only an OS crash can lose the last commits of a temp file).
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(self._conn, busy_timeout_s)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as c:
             for stmt in _SCHEMA.split(";"):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from ..contract.safe import NotJson, loads
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_CHANGES = 100
 
@@ -67,15 +69,10 @@ class HttpRequest:
 def parse_event(event: Any) -> HttpRequest:
     """The HTTP trigger event (bytes, text or a dict) -> :class:`HttpRequest`; :class:`BadRequest` if it
     is none, :class:`BadRequest` ``Webhook.PayloadTooLarge`` before decoding a body that is too big."""
-    if isinstance(event, (bytes, bytearray)):
+    if isinstance(event, (bytes, bytearray, str)):
         try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
-            raise BadRequest("Webhook.BadRequest") from None
-    elif isinstance(event, str):
-        try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
+            event = loads(event)
+        except NotJson:
             raise BadRequest("Webhook.BadRequest") from None
     if not isinstance(event, dict):
         raise BadRequest("Webhook.BadRequest")

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..contract import safe
 from ..contract.event import EVENT_TYPE
 from .blocks import find_blocks
 from .config import Mapping, Sender
@@ -243,33 +244,7 @@ def change_id_for(sender: str, key: str, item: Any) -> str:
     return f"{key}/{digest[:24]}"
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if number in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return number
-
-
 def loads(text: str | bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, no overflowing numbers, no lone surrogates; ValueError otherwise."""
-    try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except ValueError as exc:  # int too large to print
-        raise ValueError(str(exc)) from None
-    return value
+    """Strict JSON (no NaN/Infinity, no overflowing numbers, no lone surrogates, no huge integers or deep
+    nesting); :class:`~sgrule.contract.safe.NotJson` (a ValueError) otherwise."""
+    return safe.loads(text, strict=True)

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
 
+from localcloud import wirejson
 from localcloud.fc.runtime.instance import Outcome
 from localcloud.fc.runtime.triggers import TriggerSpec
 from localcloud.server.http import Server
@@ -86,7 +87,7 @@ def http_response(outcome: Outcome, request_id: str) -> HttpResponse:
                             {**base, "Content-Type": "application/json",
                              "X-Fc-Error-Type": outcome.error_kind or "UnhandledInvocationError"})
     try:
-        doc = json.loads(outcome.body) if outcome.body[:1] == b"{" else None
+        doc = wirejson.loads(outcome.body) if outcome.body[:1] == b"{" else None
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or "statusCode" not in doc:
