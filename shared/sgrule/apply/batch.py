@@ -21,7 +21,7 @@ from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
 from ..runtime.log import Logger
-from ..store import Claim, ClaimStatus, IdempotencyStore, JournalEntry, LeaseLost
+from ..store import Claim, ClaimStatus, IdempotencyStore, JournalEntry, LeaseLost, NeverSent
 from .admission import admit
 from .chain import RuleChain
 from .change import Change
@@ -111,8 +111,9 @@ class Batch:
             change.deliveries = claim.record.deliveries
             change.sent = claim.record.sent_request
             change.settled = claim.record.settled
-            change.attempts = int((change.sent or {}).get("attempts", 0))
-            if change.settled is not None and change.settled.get("sent") is False and change.settlement():
+            change.attempts = change.sent.attempts if change.sent else 0
+            settled = change.settlement()
+            if isinstance(settled, NeverSent) and settled.error is None:
                 # Its recorded request was planned, journaled and closed unsent: no request went out.
                 change.attempts, change.sent, change.settled = max(0, change.attempts - 1), None, None
             todo.append(change)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..clients.ecs import live_fields, modify
@@ -22,7 +22,7 @@ from ..contract.errors import SgruleError
 from ..contract.event import check_request
 from ..contract.outcome import Status
 from ..contract.rule import DESTINATIONS
-from ..store import JournalEntry, LeaseLost, RuleState
+from ..store import InEffect, JournalEntry, LeaseLost, NeverSent, Refused, RuleState, SentRequest
 from .change import Change, asked, derived_token, entity, without_token
 from .groups import matches
 from .journal import settle
@@ -107,7 +107,7 @@ class RuleChain:
         if entry is None:
             return True
         try:
-            self.b.deps.store.settle(self.rule_key, self.b.owner, entry, {"token": entry.token, "sent": False},
+            self.b.deps.store.settle(self.rule_key, self.b.owner, entry, NeverSent(entry.token),
                                      None, self.b.s.completed_ttl_s)
         except Exception as exc:  # noqa: BLE001 - LeaseLost or a store error: the entry may stay open
             self.b.log.warning("could not close an unsent request", rule=self.rule_key, error=repr(exc))
@@ -158,7 +158,8 @@ class RuleChain:
                                 marks=self.marks, ttl_s=self.b.s.completed_ttl_s, on_attempt=count)
                 for key, settled in learnt.items():
                     if key in ours:
-                        ours[key].settled = {**settled, "calls": 0}  # already counted
+                        # already counted
+                        ours[key].settled = replace(settled, calls=0) if isinstance(settled, InEffect) else settled
             if state.journal or state.version > self.b.groups[self.group_key].seen(self.rule_id):
                 live = self.b.groups.refresh_rule(self.group_key, self.rule_id)
                 if live is None:
@@ -192,13 +193,12 @@ class RuleChain:
         """Work one change to its outcome; False if it left a request unsettled (the chain must stop)."""
         ledger = self.b.ledger
         settled = change.settlement()
-        if settled is not None and settled.get("error", {}).get("source") != "runtime":
-            if "requestId" in settled:  # its request was put in effect by a settle
-                change.attempts += int(settled.get("calls", 0))
-                ledger.finish(change, "applied", after=live_fields(change.sent["params"]),  # type: ignore[index]
-                              request_id=settled["requestId"])
-            else:
-                ledger.finish(change, "rejected", error=_error(settled["error"]))
+        if isinstance(settled, InEffect) and change.sent is not None:  # put in effect by a settle
+            change.attempts += settled.calls
+            ledger.finish(change, "applied", after=live_fields(change.sent.params), request_id=settled.request_id)
+            return True
+        if isinstance(settled, Refused):
+            ledger.finish(change, "rejected", error=_error(settled.error))
             return True
         decision = self._decide(change)
         if isinstance(decision, _Finish):
@@ -249,7 +249,8 @@ class RuleChain:
           its call went out -- applied, no call; otherwise the new request gets a token of its own (the old
           token with new parameters is IdempotentParameterMismatch).
         """
-        sent = change.sent["params"]  # type: ignore[index]
+        assert change.sent is not None  # reconciled only when an earlier delivery recorded a request
+        sent = change.sent.params
         if without_token(params) == without_token(sent):
             change.token = params["ClientToken"] = sent["ClientToken"]
             return True
@@ -303,7 +304,7 @@ class RuleChain:
                 change.attempts -= 1
                 ledger.lost(change)
                 return False
-        change.sent = {"params": params, "attempts": change.attempts}
+        change.sent = SentRequest(params, change.attempts)
         first = True
 
         def count() -> None:
@@ -321,8 +322,8 @@ class RuleChain:
             ledger.transient(change, exc.error, live, uncertain=True)
             return False
         except NotSent as exc:  # nothing went out: close the entry as never sent, redeliver
-            b.deps.store.settle(self.rule_key, b.owner, entry, {"token": entry.token, "error": exc.error.to_outcome()},
-                                None, b.s.completed_ttl_s)
+            b.deps.store.settle(self.rule_key, b.owner, entry, NeverSent(entry.token, exc.error.to_outcome()), None,
+                                b.s.completed_ttl_s)
             change.attempts -= 1
             ledger.transient(change, exc.error, live)
             return True

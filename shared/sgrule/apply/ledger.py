@@ -8,6 +8,7 @@ and whoever takes the rule next settles it. Once stored, outcomes are handed to 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.errors import SgruleError
@@ -69,7 +70,7 @@ class Ledger:
 
     def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
         if release:  # the attempts made since its request was journaled go with it
-            sent = {**change.sent, "attempts": change.attempts} if change.sent else None
+            sent = replace(change.sent, attempts=change.attempts) if change.sent else None
             self.store.release(change.key, self.owner, sent)
             self.leases.drop(keys=[change.key])
         self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .records import JournalEntry, SentRequest, Settlement
+
 # How long an in-progress record outlives its lease at least, so a crashed claim's sent_request is still
 # visible to the next delivery (redelivery can be late).
 LEASE_MARGIN_S = 60.0
@@ -48,37 +50,16 @@ class Record:
     deliveries: int                     # times this key has been ACQUIRED (1 on first claim)
     owner: str | None                   # lease holder (in_progress); who completed it (completed)
     lease_expires_at: float             # epoch seconds (store clock); past this, may be taken over
-    sent_request: dict[str, Any] | None = None  # {"params", "attempts"} of the last request, written before it
+    sent_request: SentRequest | None = None  # the change's last request, written before it went out
     outcome: dict[str, Any] | None = None       # the stored outcome event (completed)
     expires_at: float | None = None     # epoch seconds when the store forgets the record
-    settled: dict[str, Any] | None = None  # what another instance's settle learnt: {"requestId"} or {"error"}
+    settled: Settlement | None = None   # what another instance's settle of that request learnt
 
 
 @dataclass
 class Claim:
     status: ClaimStatus
     record: Record
-
-
-@dataclass
-class JournalEntry:
-    """A Modify's intent, recorded before it goes out: enough to re-send it and to know what it set."""
-
-    change_key: str
-    token: str                     # its ClientToken; also the entry's id within the rule's journal
-    params: dict[str, str]         # the full request, exactly as sent
-    field_times: dict[str, int]    # the fields it sets -> its change's time: its watermarks once in effect
-    attempts: int = 0              # Modify calls made for the change before this entry
-    seq: int = 0                   # the store's sequence when it was opened (entries settle in this order)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"changeKey": self.change_key, "token": self.token, "params": self.params,
-                "fieldTimes": self.field_times, "attempts": self.attempts}
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any], seq: int) -> JournalEntry:
-        return cls(raw["changeKey"], raw["token"], raw["params"], {k: int(v) for k, v in raw["fieldTimes"].items()},
-                   int(raw.get("attempts", 0)), seq)
 
 
 @dataclass
@@ -139,7 +120,7 @@ class IdempotencyStore(Protocol):
         lost (what ``complete`` raises :class:`LeaseLost` for)."""
         ...
 
-    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
         """Transient failure: end our lease now (deliveries kept; sent_request replaced by ``sent`` if given,
         e.g. with the attempts made since it was written). No-op if not ours."""
         ...
@@ -180,7 +161,7 @@ class IdempotencyStore(Protocol):
         would have raised. Each item stands alone: a lost lease writes nothing for that item only."""
         ...
 
-    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: Settlement,
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         """Close an entry found open when the lock was taken, once its request is known to be in effect
         (``field_times``: its watermarks) or refused (None); the result ``settled`` goes on its change's

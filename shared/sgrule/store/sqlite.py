@@ -22,8 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
+from .records import (JournalEntry, SentRequest, Settlement, sent_from_json, sent_to_json, settlement_from_json,
+                      settlement_to_json)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idem (
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS kv (
 _COLUMNS = "key, fingerprint, status, deliveries, owner, lease_expires_at, sent_request, outcome, expires_at, settled"
 _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # older SQLite (upserts need 3.24): a SELECT after
+
+
+def _sent(sent: SentRequest | None) -> str | None:
+    return None if sent is None else dumps(sent_to_json(sent))
 
 
 class SqliteStore(SingleFromMany):
@@ -99,13 +105,14 @@ class SqliteStore(SingleFromMany):
         if row is None:
             return None
         return Record(key=row[0], fingerprint=row[1], status=row[2], deliveries=row[3], owner=row[4],
-                      lease_expires_at=row[5], sent_request=loads(row[6]), outcome=loads(row[7]),
-                      expires_at=row[8], settled=loads(row[9]))
+                      lease_expires_at=row[5], sent_request=sent_from_json(loads(row[6])), outcome=loads(row[7]),
+                      expires_at=row[8], settled=settlement_from_json(loads(row[9])))
 
     def _put(self, c: sqlite3.Connection, r: Record) -> None:
         c.execute(f"INSERT OR REPLACE INTO idem (ns, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                   (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner, r.lease_expires_at,
-                   dumps(r.sent_request), dumps(r.outcome), r.expires_at, dumps(r.settled)))
+                   _sent(r.sent_request), dumps(r.outcome), r.expires_at,
+                   None if r.settled is None else dumps(settlement_to_json(r.settled))))
 
     def _state(self, c: sqlite3.Connection, key: str, now: float) -> tuple[str, str | None] | None:
         """(status, owner) of a live record: all a write needs to check, without decoding its JSON."""
@@ -172,12 +179,12 @@ class SqliteStore(SingleFromMany):
                 self._unlock(c, item.rule_key, owner)
         return True
 
-    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
         with self._tx() as c:
             now = time.time()
             if self._state(c, key, now) == ("in_progress", owner):
                 c.execute("UPDATE idem SET owner=NULL, lease_expires_at=?, sent_request=COALESCE(?, sent_request) "
-                          "WHERE ns=? AND key=?", (now, dumps(sent), self.namespace, key))
+                          "WHERE ns=? AND key=?", (now, _sent(sent), self.namespace, key))
 
     def get(self, key: str) -> Record | None:
         with self._lock:
@@ -304,7 +311,7 @@ class SqliteStore(SingleFromMany):
             last = self._next(c, by=len(ok))
             seqs = range(last - len(ok) + 1, last + 1)
             c.executemany("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
-                          [(dumps({"params": e.params, "attempts": e.attempts}), ns, key) for _, key, _, e in ok])
+                          [(_sent(e.sent), ns, key) for _, key, _, e in ok])
             fives = ", ".join(["(?, ?, ?, ?, ?)"] * len(ok))
             c.execute(f"INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES {fives}",
                       [v for (_, _, rule_key, e), seq in zip(ok, seqs)
@@ -320,7 +327,7 @@ class SqliteStore(SingleFromMany):
                 out[i] = seq
         return out
 
-    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: Settlement,
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
@@ -329,7 +336,7 @@ class SqliteStore(SingleFromMany):
                 raise LeaseLost(rule_key, owner)
             version = self._write_rule(c, rule_key, field_times or {}, entry.token, ttl_s, now)
             c.execute("UPDATE idem SET settled=? WHERE ns=? AND key=? AND status='in_progress' AND expires_at > ?",
-                      (dumps(settled), self.namespace, entry.change_key, now))
+                      (dumps(settlement_to_json(settled)), self.namespace, entry.change_key, now))
             return version  # type: ignore[return-value]
 
     def rule_state(self, rule_key: str) -> RuleState:
