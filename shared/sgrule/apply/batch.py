@@ -2,8 +2,12 @@
 
     admit (validate, allow-list)  ->  claim (one round trip)  ->  read each group (one Describe per group)
     ->  resolve each change to its rule  ->  lock the rules (one round trip)  ->  one chain per rule
+    ->  plan and journal the chains' first requests (one store step, ``plan``)  ->  the chains on the pool
     (``chain.RuleChain``: settle the journal, then newest change first)  ->  store the outcomes (one round trip
     per 16 changes of finished chains, while the others run; each stored outcome goes on to ``on_stored``)
+
+Each chain receives a ``context.ChainContext``, the few collaborators it uses; outcomes are kept by the
+``ledger.Ledger`` and changed only through its methods.
 
 Changes another worker holds are waited for (their stored outcome, or a takeover when its lease runs out).
 Different rules run concurrently on a bounded pool; a heartbeat keeps this batch's leases alive.
@@ -21,14 +25,16 @@ from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
 from ..runtime.log import Logger
-from ..store import Claim, ClaimStatus, IdempotencyStore, JournalEntry, LeaseLost, NeverSent
+from ..store import Claim, ClaimStatus, IdempotencyStore, NeverSent
 from .admission import admit
 from .chain import RuleChain
 from .change import Change
 from .config import ApplySettings
+from .context import ChainContext
 from .groups import Groups
 from .leases import Heartbeat
 from .ledger import Ledger
+from .plan import journal_first_requests
 
 _WAIT_S = 0.05  # poll interval for a change another worker holds
 _FLUSH_EVERY = MAX_EVENTS_PER_CALL  # outcomes stored together while chains still run: one PutEvents call
@@ -58,19 +64,24 @@ class Batch:
         self.leases = Heartbeat(deps.store, self.owner, self.s.lease_s, self.log)
         self.ledger = Ledger(self.s, deps.store, self.owner, self.log, self.leases, on_stored)
         self.groups = Groups(deps.ecs, deps.store.sequence, self.retrier)
+        self.chain_context = ChainContext(
+            store=deps.store, ecs=deps.ecs, owner=self.owner, lease_s=self.s.lease_s,
+            completed_ttl_s=self.s.completed_ttl_s, deadline=deadline, leases=self.leases, ledger=self.ledger,
+            groups=self.groups, retrier=self.retrier, log=self.log)
 
     @property
     def transient(self) -> list[int]:
-        return self.ledger.redeliver
+        """The indexes of the items left for redelivery."""
+        return self.ledger.redelivered
 
     def run(self, items: list[Delivered]) -> list[dict[str, Any] | None]:
-        outcomes = self.ledger.outcomes = [None] * len(items)
+        self.ledger.start(len(items))
         first: dict[str, Change] = {}
         duplicates: list[tuple[int, Change]] = []
         for i, item in enumerate(items):
             change = admit(i, item, self.s)
             if not isinstance(change, Change):
-                outcomes[i] = change
+                self.ledger.outcome(i, change)
             elif change.key not in first:
                 first[change.key] = change
             elif first[change.key].fingerprint != change.fingerprint:  # the same id, other content
@@ -86,10 +97,8 @@ class Batch:
         finally:
             self.leases.stop()
         for i, original in duplicates:
-            outcomes[i] = outcomes[original.index]
-            if original.index in self.transient:
-                self.transient.append(i)
-        return outcomes
+            self.ledger.same_as(i, original.index)
+        return self.ledger.outcomes
 
     # ------------------------------------------------------------------ claims
 
@@ -118,7 +127,7 @@ class Batch:
                 change.attempts, change.sent, change.settled = max(0, change.attempts - 1), None, None
             todo.append(change)
         elif status is ClaimStatus.COMPLETED:
-            self.ledger.outcomes[change.index] = claim.record.outcome
+            self.ledger.outcome(change.index, claim.record.outcome)
         elif status is ClaimStatus.MISMATCH:
             self.ledger.reject(change, SgruleError(
                 "IdempotentParameterMismatch", f"change {change.event.id!r} from {change.event.source!r} was already "
@@ -166,8 +175,9 @@ class Batch:
         # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
         # from the work this batch can do now.
         order = sorted(chains, key=lambda key: held.get(key) is None)
-        rule_chains = [RuleChain(self, chains[key], held.get(key)) for key in order]
-        self._journal_first_requests(rule_chains)
+        ctx = self.chain_context
+        planned = journal_first_requests({key: (chains[key], held.get(key)) for key in order}, ctx)
+        rule_chains = [RuleChain(ctx, chains[key], held.get(key), planned.get(key)) for key in order]
         futures = {self.deps.pool.submit(chain.run): chain.rule_key for chain in rule_chains}
         busy = {change.key for chain in chains.values() for change in chain}  # changes of chains still running
         finished = 0  # changes of chains finished since the last flush
@@ -183,32 +193,6 @@ class Batch:
                     self.log.warning("could not store finished outcomes yet", error=repr(exc))
                 finished = 0
         self.ledger.flush()
-
-    def _journal_first_requests(self, chains: list[RuleChain]) -> None:
-        """Every chain's first request that can be planned now, journaled in one store step (one transaction
-        for SQLite) before the chains start -- instead of one step per chain while they all run, where each
-        waits its turn for the store and the GIL. A plan not made or not journaled leaves its chain to
-        journal its request itself."""
-        planned: list[tuple[RuleChain, JournalEntry]] = []
-        for chain in chains:
-            try:
-                entry = chain.plan()
-            except Exception as exc:  # noqa: BLE001 - the chain meets it again, and answers for its change
-                self.log.warning("could not plan a request", rule=chain.rule_key, error=repr(exc))
-                continue
-            if entry is not None:
-                planned.append((chain, entry))
-        if not planned:
-            return
-        try:
-            results: list[int | LeaseLost | None] = list(self.deps.store.open_entries(
-                [(e.change_key, self.owner, c.rule_key, e) for c, e in planned]))
-        except Exception as exc:  # noqa: BLE001 - some may be written: each chain journals its own again
-            self.log.warning("could not journal the first requests together", error=repr(exc))
-            results = [None] * len(planned)
-        for (chain, entry), result in zip(planned, results):
-            if not isinstance(result, LeaseLost):  # in the journal (a version), or maybe (None)
-                chain.opened, chain.journaled = entry, result is not None
 
     def retrier(self) -> Retrier:
         return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
