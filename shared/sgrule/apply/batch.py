@@ -25,7 +25,7 @@ from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
 from ..runtime.log import Logger
-from ..store import Claim, ClaimStatus, IdempotencyStore, NeverSent
+from ..store import Claim, ClaimStatus, NeverSent, RuleJournal
 from .admission import admit
 from .chain import RuleChain
 from .change import Change
@@ -46,7 +46,7 @@ class Deps:
 
     settings: ApplySettings
     ecs: Callable[[str], Any]  # region -> official ECS client
-    store: IdempotencyStore
+    store: RuleJournal
     log: Logger
     pool: ThreadPoolExecutor
 

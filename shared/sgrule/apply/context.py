@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from ..clients.retry import Retrier
     from ..runtime.log import Logger
-    from ..store import IdempotencyStore as RuleJournal
+    from ..store import RuleJournal
     from .groups import Groups
     from .leases import Heartbeat
     from .ledger import Ledger

@@ -14,11 +14,11 @@ from typing import Any, Callable
 from ..clients.ecs import modify
 from ..clients.retry import NotSent, Retrier
 from ..contract.errors import SgruleError
-from ..store import IdempotencyStore, InEffect, JournalEntry, NeverSent, Settlement
+from ..store import InEffect, JournalEntry, NeverSent, RuleJournal, Settlement
 from ..store.records import failed
 
 
-def settle(entries: list[JournalEntry], *, store: IdempotencyStore, owner: str, rule_key: str, client: Any,
+def settle(entries: list[JournalEntry], *, store: RuleJournal, owner: str, rule_key: str, client: Any,
            retrier: Callable[[], Retrier], marks: dict[str, int], ttl_s: float,
            on_attempt: Callable[[str], None] = lambda key: None) -> dict[str, Settlement]:
     """Settle ``entries`` (oldest first); ``marks`` (the rule's watermarks) gains theirs; ``on_attempt(change

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.errors import SgruleError
 from ..contract.outcome import Status, build
-from ..store import Completion, IdempotencyStore
+from ..store import Completion, RuleJournal
 from .change import Change
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class Ledger:
-    def __init__(self, settings: ApplySettings, store: IdempotencyStore, owner: str, log: Logger,
+    def __init__(self, settings: ApplySettings, store: RuleJournal, owner: str, log: Logger,
                  leases: Heartbeat, on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.s, self.store, self.owner, self.log, self.leases = settings, store, owner, log, leases
         self.on_stored = on_stored

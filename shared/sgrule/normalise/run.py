@@ -20,7 +20,7 @@ from ..contract.errors import SgruleError
 from ..contract.rule import normalise
 from ..contract.outcome import now_rfc3339
 from ..runtime.log import Logger
-from ..store import IdempotencyStore
+from ..store import KeyValue
 from . import report as reports
 from .changes import report_event, rule_change
 from .config import NormaliseSettings
@@ -48,7 +48,7 @@ class PassDeps:
     policy: Policy
     publisher: Publisher
     log: Logger
-    store: IdempotencyStore | None = None  # None: no resume (the whole pass in one go)
+    store: KeyValue | None = None  # None: no resume (the whole pass in one go)
     queue: Queue | None = None             # None: only dry runs
 
 

@@ -93,26 +93,40 @@ class LeaseLost(Exception):
         self.owner = owner
 
 
-@runtime_checkable
-class IdempotencyStore(Protocol):
-    # --- change claims ---------------------------------------------------------------------------------
+# The store is three small interfaces; each caller is typed with the one it uses, and a backend implements what
+# it offers (both backends here offer all three: :class:`IdempotencyStore`).
+
+class Claims(Protocol):
+    """Claim a key, then complete it with a result or release it: what the webhook and notify keep (their
+    deliveries and posts, with :mod:`sgrule.store.claims`), and how apply claims its changes."""
+
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
         """Atomically: new key -> ACQUIRED (deliveries=1); different fingerprint -> MISMATCH (any status);
         completed -> COMPLETED; in_progress with a live lease of another owner -> IN_PROGRESS; in_progress
         with an expired lease, released, or our own -> ACQUIRED with deliveries+1, sent_request kept."""
         ...
 
-    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
-        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op. Raises
+        :class:`LeaseLost` if another owner took the key over."""
         ...
 
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
-                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False, entry: str | None = None) -> None:
-        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op. In the same
-        atomic step: max-merge ``field_times`` into ``rule_key``'s watermarks, close the journal ``entry``
-        (a new rule version), and with ``release_rule`` release our lock on ``rule_key`` -- so whoever takes
-        the rule next sees all of it. Raises :class:`LeaseLost` if another owner took the key over."""
+    def release(self, key: str, owner: str) -> None:
+        """End our lease now, so a retry (ours or another's) may claim the key at once (deliveries kept). No-op
+        if not ours."""
+        ...
+
+    def get(self, key: str) -> Record | None: ...
+
+    def close(self) -> None: ...
+
+
+class RuleJournal(Claims, Protocol):
+    """Apply's side of the store: changes claimed and completed many at a time, rule locks with their
+    watermarks, version and journal, leases renewed together, the store's sequence."""
+
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
+        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
         ...
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
@@ -124,8 +138,6 @@ class IdempotencyStore(Protocol):
         """Transient failure: end our lease now (deliveries kept; sent_request replaced by ``sent`` if given,
         e.g. with the attempts made since it was written). No-op if not ours."""
         ...
-
-    def get(self, key: str) -> Record | None: ...
 
     # --- leases ------------------------------------------------------------------------------------------
     def renew(self, keys: list[str], rule_keys: list[str], owner: str, lease_s: float) -> set[str]:
@@ -173,6 +185,10 @@ class IdempotencyStore(Protocol):
         """Read a rule's state without locking it (inspection, tests)."""
         ...
 
+
+class KeyValue(Protocol):
+    """Small text values with a lifetime, in their own key space (the normaliser's resume cursor)."""
+
     def get_value(self, key: str) -> str | None:
         """A small value stored with :meth:`put_value` (its own key space: never a claim, lock or watermark
         key); None when absent or expired."""
@@ -183,6 +199,19 @@ class IdempotencyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class IdempotencyStore(RuleJournal, KeyValue, Protocol):
+    """A backend: all three (:func:`sgrule.store.open_store` opens one)."""
+
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False, entry: str | None = None) -> None:
+        """:meth:`Claims.complete`; in the same atomic step, max-merge ``field_times`` into ``rule_key``'s
+        watermarks, close the journal ``entry`` (a new rule version), and with ``release_rule`` release our lock
+        on ``rule_key`` -- so whoever takes the rule next sees all of it."""
+        ...
 
 
 class SingleFromMany:

@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
@@ -23,6 +23,9 @@ from . import http
 from .config import Sender, WebhookSettings, describe_error
 from .http import MAX_BODY_BYTES, MAX_CHANGES, BadRequest, HttpRequest, answer, respond
 from .schemes import Unauthorized, verify
+
+if TYPE_CHECKING:
+    from ..store import Claims
 
 _NAME = "ticket_webhook"
 
@@ -38,8 +41,8 @@ class _Instance:
         self.log = Logger()
         if not s.webhook_senders:
             self.log.warning("no senders configured (SGRULE_WEBHOOK_SENDERS): every request answers 404")
-        self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
-                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s))
+        self.store: Claims = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
+                                        retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s))
         self._queue: Any = None
         self._lock = threading.Lock()
 
