@@ -195,6 +195,4 @@ class Batch:
         self.ledger.flush()
 
     def retrier(self) -> Retrier:
-        return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
-                       cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts,
-                       read_timeout_ms=self.s.read_timeout_ms, connect_timeout_ms=self.s.connect_timeout_ms)
+        return Retrier.of(self.s, self.deadline)

@@ -126,8 +126,7 @@ class ChangeQueue:
         s = self.settings
         if deadline is None:
             deadline = time.monotonic() + s.default_timeout_s
-        retrier = Retrier(deadline=deadline, base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000,
-                          max_attempts=s.max_attempts)
+        retrier = Retrier.of(s, deadline)
         ids: list[str | None] = [None] * len(bodies)
         for batch in batches(bodies):
             self._send_batch(batch, bodies, ids, retrier)

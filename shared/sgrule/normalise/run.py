@@ -247,8 +247,7 @@ class Pass:
         """The complete pass's report, once: marked reported only after the bus took it (a retry re-sends
         the same event id)."""
         s = self.s
-        retrier = Retrier(deadline=self.deadline + s.time_reserve_ms / 1000, base_s=s.retry_base_ms / 1000,
-                          cap_s=s.retry_cap_ms / 1000)
+        retrier = Retrier.of(s, self.deadline + s.time_reserve_ms / 1000)
         try:
             self.deps.publisher.publish([report_event(reports.finished(state.report))], retrier)
         except PublishError as exc:

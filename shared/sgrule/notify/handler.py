@@ -60,11 +60,12 @@ class _Instance:
 
 
 def instance(settings: NotifySettings | None = None) -> _Instance:
-    return fc_instance.shared(_NAME, lambda: _Instance(settings), lambda inst: inst.close())
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
 def reset() -> None:
-    fc_instance.reset()
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def outcomes_in(event: Any) -> list[dict[str, Any]]:

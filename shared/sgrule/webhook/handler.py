@@ -60,7 +60,7 @@ class _Instance:
 
 
 def instance(settings: WebhookSettings | None = None) -> _Instance:
-    return fc_instance.shared(_NAME, lambda: _Instance(settings), lambda inst: inst.close())
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
 def warm() -> None:
@@ -72,7 +72,8 @@ def warm() -> None:
 
 
 def reset() -> None:
-    fc_instance.reset()
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def handle(event: Any, context: Any) -> dict[str, Any]:
