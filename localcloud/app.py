@@ -37,7 +37,9 @@ from localcloud.fc.runtime.triggers.http import HttpTrigger
 from localcloud.fc.runtime.triggers.mns import MnsQueueTrigger
 from localcloud.fc.runtime.triggers.timer import TimerTrigger
 from localcloud.mns import MnsService, QueueAttributes
-from localcloud.server.core import LocalCloud, _load_ecs
+from localcloud.control import ControlError, ControlRequest
+from localcloud.ecs import EcsService
+from localcloud.server.core import LocalCloud
 from localcloud.server.roa import RoaProtocol
 from localcloud.signing import DEFAULT_ACCOUNT_ID, Credential, credentials_from
 from localcloud.template import Template, TemplateError, load_template
@@ -77,8 +79,7 @@ class LocalApp:
         self.destinations = Destinations(self._send_mns, self._put_event, self._invoke_async, self.log)
         self.dispatcher = AsyncDispatcher(self.fc, self.invoker, self.destinations, retry_base_s=retry_base_s)
         fc_service = FcService(self.fc, self.invoker, self.dispatcher)
-        services: list[Any] = [s for s in (_load_ecs(),) if s is not None]
-        services += [self.eventbridge, self.mns_service, fc_service]
+        services: list[Any] = [EcsService(), self.eventbridge, self.mns_service, fc_service]
         protocols = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
         self.cloud = LocalCloud(host=host, port=port, credentials=self.credentials, state=state,
                                 services=services, protocols=protocols)
@@ -96,7 +97,7 @@ class LocalApp:
         self._stopped = False
         self.cloud.reset_hooks.append(self._create_queues)
         self.cloud.reset_hooks.append(self.fc.reset)
-        self.cloud.control_extensions.append(self._control)
+        self._add_control_routes()
 
     # --- building blocks --------------------------------------------------------------------------------
     def _queues(self) -> list[tuple[str, QueueAttributes]]:
@@ -268,29 +269,30 @@ class LocalApp:
                 "error": outcome.error, "errorType": None if outcome.ok else outcome.error_kind}
 
     # --- control routes -------------------------------------------------------------------------------------
-    def _control(self, method: str, route: str, qs: dict[str, list[str]], body: bytes) -> Any:
-        def arg(name: str) -> str | None:
-            return qs[name][0] if name in qs else None
+    def _add_control_routes(self) -> None:
+        """The application's routes, in the cloud's own table."""
+        def invocations(r: ControlRequest) -> tuple[int, Any]:
+            found = self.fc.invocations.list(r.arg("function"), r.arg("trigger"))
+            return 200, {"invocations": [i.to_json() for i in found]}
 
-        if route == "invocations" and method == "GET":
-            return 200, {"invocations": [i.to_json() for i in self.fc.invocations.list(arg("function"),
-                                                                                          arg("trigger"))]}
-        if route == "invocations" and method == "DELETE":
+        def clear_invocations(r: ControlRequest) -> tuple[int, Any]:
             self.fc.invocations.clear()
             return 200, {"invocations": []}
-        if route.startswith("triggers/") and method == "POST":
+
+        def fire(r: ControlRequest) -> tuple[int, Any]:
             try:
-                return 200, self.fire(route.split("/", 1)[1], arg("trigger"))
+                return 200, self.fire(r.route.split("/", 1)[1], r.arg("trigger"))
             except LookupError as exc:
-                return 404, {"error": str(exc)}
-        if route == "rules" and method == "GET":
-            return 200, {"rules": [r.to_json() for r in self.rule_specs],
-                         "deliveries": [d.to_json() for d in list(self.router.deliveries)]}
-        if route == "app" and method == "GET":
-            return 200, self.info()
-        if route == "idle" and method == "GET":
-            return 200, {"idle": self.idle()}
-        return None
+                raise ControlError(404, str(exc)) from None
+
+        routes = self.cloud.control
+        routes.add("GET", "invocations", invocations)
+        routes.add("DELETE", "invocations", clear_invocations)
+        routes.add("POST", "triggers/", fire)
+        routes.add("GET", "rules", lambda r: (200, {"rules": [s.to_json() for s in self.rule_specs],
+                                                    "deliveries": [d.to_json() for d in list(self.router.deliveries)]}))
+        routes.add("GET", "app", lambda r: (200, self.info()))
+        routes.add("GET", "idle", lambda r: (200, {"idle": self.idle()}))
 
 
 def rfc3339(t: float) -> str:

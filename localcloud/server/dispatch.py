@@ -8,14 +8,13 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from localcloud.base import ApiError, new_request_id
-from localcloud.server.wire import Call, Dropped, HttpRequest, HttpResponse, WireProtocol
+from localcloud.server.wire import Call, Cloud, Dropped, HttpRequest, HttpResponse, WireProtocol
 
 if TYPE_CHECKING:
     from localcloud.faults import FaultRule
-    from localcloud.server.core import LocalCloud
 
 
-def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> HttpResponse:
+def serve(cloud: Cloud, protocol: WireProtocol, request: HttpRequest) -> HttpResponse:
     """Serve one request with ``protocol``; raises :class:`Dropped` to close the connection unanswered."""
     request_id = new_request_id()
     record: dict[str, Any] = {"action": "", "params": {}, "requestId": request_id, "protocol": protocol.name}
