@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench schemas package lock mutate clean
+.PHONY: run test lint bench schemas package lock mutate clean
 
 .PHONY: install help
 install: $(STAMP)
@@ -16,6 +16,7 @@ help:
 	@echo "make run      the whole application from template.yml on an embedded local cloud, the sample"
 	@echo "              changes through it, a summary of their outcomes"
 	@echo "make test     the test suite"
+	@echo "make lint     ruff, and mypy (strict on the apply engine, the store and the contract); CI runs it"
 	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
 	@echo "make schemas  regenerate schemas/ from the models"
 	@echo "make package  one zip per function under build/, dependencies from requirements.lock"
@@ -55,6 +56,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# ruff over everything we write; mypy over sgrule and localcloud (settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done

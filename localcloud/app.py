@@ -7,9 +7,10 @@ MNS (its ``ALIYUN::MNS::Queue`` queues) and Function Compute (every ``ALIYUN::FC
 trigger (its own port), ``timer`` schedules, and a poller per ``eventbridge`` trigger with an MNS source.
 
 Each function's environment is the template's ``EnvironmentVariables``, then ``env`` (``--env K=V``, for every
-function), then localcloud's own
-endpoint for every variable in :data:`ENDPOINT_VARIABLES` and its access key as ``ALIBABA_CLOUD_ACCESS_KEY_ID``
-/ ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this emulator.
+function), then localcloud's own endpoint for every variable the template's ``Metadata: LocalRun:
+EndpointVariables`` names (:class:`~localcloud.template.LocalRun`) and its access key as
+``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this
+emulator.
 
 Control routes added to ``/_emulator/`` (besides the cloud's own, e.g. ``GET queues``):
 ``GET|DELETE invocations[?function=&trigger=]``, ``POST triggers/<function>[?trigger=<name>]`` (fire a timer
@@ -41,13 +42,10 @@ from localcloud.control import ControlError, ControlRequest
 from localcloud.ecs import EcsService
 from localcloud.server.core import LocalCloud
 from localcloud.server.roa import RoaProtocol
+from localcloud.server.wire import WireProtocol
 from localcloud.signing import DEFAULT_ACCOUNT_ID, Credential, credentials_from
 from localcloud.template import Template, TemplateError, load_template
 
-# Function environment variables that get localcloud's endpoint (``http://host:port``), whatever the
-# template says (the template leaves them unset: in the cloud each SDK finds its regional endpoint).
-ENDPOINT_VARIABLES = ("SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
-                      "SGRULE_FC_ENDPOINT")
 _QUEUE_PROPS = {"DelaySeconds": "delay_seconds", "MaximumMessageSize": "maximum_message_size",
                 "MessageRetentionPeriod": "message_retention_period", "VisibilityTimeout": "visibility_timeout",
                 "PollingWaitSeconds": "polling_wait_seconds"}
@@ -80,7 +78,7 @@ class LocalApp:
         self.dispatcher = AsyncDispatcher(self.fc, self.invoker, self.destinations, retry_base_s=retry_base_s)
         fc_service = FcService(self.fc, self.invoker, self.dispatcher)
         services: list[Any] = [EcsService(), self.eventbridge, self.mns_service, fc_service]
-        protocols = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
+        protocols: list[WireProtocol] = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
         self.cloud = LocalCloud(host=host, port=port, credentials=self.credentials, state=state,
                                 services=services, protocols=protocols)
         self.router = RuleRouter(self.rule_specs, invoke=self._invoke_for_rule, invoke_async=self._invoke_async,
@@ -103,8 +101,8 @@ class LocalApp:
     def _queues(self) -> list[tuple[str, QueueAttributes]]:
         out = []
         for res in self.template.of_type("ALIYUN::MNS::Queue"):
-            fields = {attr: int(res.properties[prop]) for prop, attr in _QUEUE_PROPS.items()
-                      if prop in res.properties}
+            fields: dict[str, Any] = {attr: int(res.properties[prop]) for prop, attr in _QUEUE_PROPS.items()
+                                      if prop in res.properties}
             out.append((res.name, QueueAttributes(**fields)))
         return out
 
@@ -139,7 +137,8 @@ class LocalApp:
     def environment(self) -> dict[str, str]:
         """What every function gets on top of its template environment."""
         cred = next(iter(self.credentials.values()))
-        env = {name: self.cloud.endpoint for name in ENDPOINT_VARIABLES}
+        # The template names them (and leaves them unset: in the cloud each SDK finds its regional endpoint).
+        env = {name: self.cloud.endpoint for name in self.template.local_run.endpoint_variables.values()}
         env.update(ALIBABA_CLOUD_ACCESS_KEY_ID=cred.access_key_id, ALIBABA_CLOUD_ACCESS_KEY_SECRET=cred.secret,
                    ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
         if cred.security_token:
@@ -315,4 +314,4 @@ def read_json_file(path: str | None) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-__all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe", "rfc3339"]
+__all__ = ["LocalApp", "describe", "rfc3339"]

@@ -97,7 +97,7 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
     trigger.add_argument("--format", choices=("table", "json"), default=None,
                          help="the handler's result: readable on a terminal, JSON when piped (default)")
     add_generate(sub)
-    for name, (add, _run) in (extensions or {}).items():
+    for add, _run in (extensions or {}).values():
         add(sub)
     return parser
 

@@ -52,7 +52,7 @@ def serve(cloud: Cloud, protocol: WireProtocol, request: HttpRequest) -> HttpRes
         status, code = 200, None
     except ApiError as err:
         result, status, code = err, err.status, err.code
-    except Exception:  # a bug in a service: answer as the cloud would, keep the traceback visible
+    except Exception:  # noqa: BLE001 - a bug in a service: answer as the cloud would, keep the traceback visible
         traceback.print_exc(file=sys.stderr)
         result = ApiError(500, "InternalError", "The request processing has failed due to some unknown error.")
         status, code = 500, "InternalError"

@@ -145,7 +145,7 @@ class MnsProtocol:
         endpoint = f"http://{request.header('host') or cloud.endpoint.split('://', 1)[-1]}"
         body = request.body
         return Call(service=svc, action=action, params=params, ctx=ctx, request=request, record=record,
-                    invoke=lambda: svc.handle(action, params, ctx, body, endpoint))
+                    invoke=lambda: svc.handle(action, params, ctx, body, endpoint))  # type: ignore[call-arg]  # MNS's takes more
 
     def ok(self, call: Call, result: Any) -> HttpResponse:
         reply: Reply = result

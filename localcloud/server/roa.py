@@ -62,7 +62,7 @@ class RoaProtocol:
         ctx = CallContext(account_id=cred.account_id, access_key_id=cred.access_key_id, request_id=request_id)
         call = Call(service=svc, action=action, params=params, ctx=ctx, request=request, record=record)
         # ROA actions read headers and the raw body as well as the parameters.
-        call.invoke = lambda: svc.handle_request(action, params, ctx, request)  # type: ignore[attr-defined]
+        call.invoke = lambda: svc.handle_request(action, params, ctx, request)  # type: ignore[attr-defined]  # ROA products
         return call
 
     def ok(self, call: Call, result: Any) -> HttpResponse:

@@ -135,7 +135,7 @@ def test_expired_lease_is_taken_over(store: IdempotencyStore) -> None:
 
 def test_deliveries_count_every_takeover(store: IdempotencyStore) -> None:
     for n, owner in enumerate("abcd", start=1):
-        c = wait_until(lambda: (c := store.claim("k", "fp", owner, SHORT)).status is A and c)
+        c = wait_until(lambda owner=owner: (c := store.claim("k", "fp", owner, SHORT)).status is A and c)
         assert c.record.deliveries == n
 
 

@@ -36,7 +36,8 @@ def settle(entries: list[JournalEntry], *, store: RuleJournal, owner: str, rule_
             on_attempt(key)
 
         try:
-            request_id = retrier().call(lambda rt: modify(client, entry.params, rt), on_attempt=count)
+            # Called at once, within this entry's turn of the loop.
+            request_id = retrier().call(lambda rt: modify(client, entry.params, rt), on_attempt=count)  # noqa: B023
         except SgruleError as err:  # refused: it never took effect
             settled: Settlement = failed(entry.token, err.to_outcome())
         except NotSent as exc:  # could not even be built: nothing went out

@@ -162,17 +162,17 @@ class ChangeQueue:
                     final = [f for f in failed if not is_transient(f[1])]
                     if final:
                         i, code, message = final[0]
-                        raise self._error(ids, f"MNS refused message #{i}: {code}: {message}", code, False)
+                        raise self._error(ids, f"MNS refused message #{i}: {code}: {message}", code, False) from None
                     if not failed:
                         return
                     pending = [i for i, _, _ in failed]
                     code, message = failed[0][1], failed[0][2]
                 elif not is_transient(code):
-                    raise self._error(ids, f"BatchSendMessage failed: {code}: {message}", code, False)
+                    raise self._error(ids, f"BatchSendMessage failed: {code}: {message}", code, False) from None
             except MNSClientNetworkException as exc:
                 code, message = "NetworkError", f"{exc.type}: {exc.message}"
                 self._local.account = None  # a fresh connection next time
-            except Exception as exc:  # the SDK's own parameter checks and anything unforeseen: final
+            except Exception as exc:  # noqa: BLE001 - the SDK's own parameter checks and anything unforeseen: final
                 raise self._error(ids, f"BatchSendMessage failed: {type(exc).__name__}: {exc}",
                                   type(exc).__name__, False) from None
             if not retrier.pause(attempt):

@@ -213,7 +213,7 @@ class Pass:
             try:
                 for done in outbox.flush(everything=True):
                     finish(done)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - kept, and reported with the pass below
                 queue_error = exc
         if outbox is not None:
             pending += len(outbox.waiting)  # their changes did not all go: read again next time

@@ -13,9 +13,9 @@ from .base import (DEFAULT_RETENTION_S, Claim, Claims, ClaimStatus, Completion, 
                    Record, RuleJournal, RuleState)
 from .records import InEffect, JournalEntry, NeverSent, Refused, SentRequest, Settlement
 
-__all__ = ["Claim", "Claims", "ClaimStatus", "Completion", "IdempotencyStore", "InEffect", "JournalEntry", "KeyValue",
-           "LeaseLost", "NeverSent", "Record", "Refused", "RuleJournal", "RuleState", "SentRequest", "Settlement", "DEFAULT_SQLITE_PATH",
-           "open_store"]
+__all__ = ["Claim", "Claims", "ClaimStatus", "Completion", "IdempotencyStore", "InEffect", "JournalEntry",
+           "KeyValue", "LeaseLost", "NeverSent", "Record", "Refused", "RuleJournal", "RuleState", "SentRequest",
+           "Settlement", "DEFAULT_SQLITE_PATH", "open_store"]
 
 DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sgrule-idempotency.sqlite3")
 _URL_FORMS = "'sqlite:///<absolute path>', 'sqlite:///:memory:', 'redis://host:port/db' or 'rediss://...'"

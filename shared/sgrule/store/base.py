@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, overload, runtime_checkable
 
 from .records import JournalEntry, SentRequest, Settlement
 
@@ -238,14 +238,25 @@ class SingleFromMany:
             raise LeaseLost(key, owner)
 
 
+@overload
+def dumps(value: dict[str, Any]) -> str: ...
+@overload
+def dumps(value: None) -> None: ...
 def dumps(value: dict[str, Any] | None) -> str | None:
     # Compact, key-sorted JSON so a stored request reads the same however the dict was built.
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True,
                                                    ensure_ascii=False)
 
 
+@overload
+def loads(text: str | bytes) -> dict[str, Any]: ...
+@overload
+def loads(text: str | bytes | None) -> dict[str, Any] | None: ...
 def loads(text: str | bytes | None) -> dict[str, Any] | None:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    value: dict[str, Any] = json.loads(text)  # every value the store writes is an object
+    return value
 
 
 def check_positive(name: str, value: float) -> None:

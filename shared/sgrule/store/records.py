@@ -15,7 +15,7 @@ must not make the store import its caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 # The outcome event's ``data.error`` shape: {"code", "message", "httpStatus", "source"}.
 ErrorBody = dict[str, Any]
@@ -60,7 +60,7 @@ class NeverSent:
     error: ErrorBody | None = None
 
 
-Settlement = Union[InEffect, Refused, NeverSent]
+Settlement = InEffect | Refused | NeverSent
 
 
 @dataclass

@@ -12,7 +12,7 @@ lease), ``{namespace}:rule:{rule}`` (hash: ``m:<Field>`` watermarks in epoch mic
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 import redis
 from redis.driver_info import DriverInfo
@@ -196,7 +196,8 @@ class RedisStore(SingleFromMany):
     @staticmethod
     def _record(key: str, flat: list[str]) -> Record:
         h = dict(zip(flat[::2], flat[1::2]))
-        return Record(key=key, fingerprint=h["fingerprint"], status=h["status"],  # type: ignore[arg-type]
+        status = cast('Literal["in_progress", "completed"]', h["status"])  # the only two the scripts write
+        return Record(key=key, fingerprint=h["fingerprint"], status=status,
                       deliveries=int(h["deliveries"]), owner=h.get("owner"),
                       lease_expires_at=int(h["lease_ms"]) / 1000,
                       sent_request=sent_from_json(loads(h.get("sent_request"))), outcome=loads(h.get("outcome")),
@@ -205,7 +206,7 @@ class RedisStore(SingleFromMany):
     @staticmethod
     def _rule(h: dict[str, str]) -> RuleState:
         marks = {k[2:]: int(v) for k, v in h.items() if k.startswith("m:")}
-        entries = [JournalEntry.from_json(loads(v), int(h.get("s:" + k[2:], 0)))  # type: ignore[arg-type]
+        entries = [JournalEntry.from_json(loads(v), int(h.get("s:" + k[2:], 0)))
                    for k, v in h.items() if k.startswith("j:")]
         return RuleState(marks, int(h.get("v", 0)), sorted(entries, key=lambda e: e.seq))
 
@@ -242,7 +243,7 @@ class RedisStore(SingleFromMany):
                       args=[owner] + ([dumps(sent_to_json(sent))] if sent is not None else []))
 
     def get(self, key: str) -> Record | None:
-        flat = self._r.hgetall(self._k("idem", key))
+        flat = cast("dict[str, str]", self._r.hgetall(self._k("idem", key)))
         return self._record(key, [x for kv in flat.items() for x in kv]) if flat else None
 
     # --- leases -----------------------------------------------------------------------------------
@@ -297,11 +298,11 @@ class RedisStore(SingleFromMany):
         return int(version)
 
     def rule_state(self, rule_key: str) -> RuleState:
-        return self._rule(self._r.hgetall(self._k("rule", rule_key)))
+        return self._rule(cast("dict[str, str]", self._r.hgetall(self._k("rule", rule_key))))
 
     # --- small values (their own key space) ----------------------------------------------------------
     def get_value(self, key: str) -> str | None:
-        return self._r.get(self._k("value", key))  # type: ignore[no-any-return]
+        return cast("str | None", self._r.get(self._k("value", key)))  # decode_responses: text
 
     def put_value(self, key: str, value: str, ttl_s: float) -> None:
         check_positive("ttl_s", ttl_s)

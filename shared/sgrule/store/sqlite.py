@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
@@ -116,8 +115,10 @@ class SqliteStore(SingleFromMany):
 
     def _state(self, c: sqlite3.Connection, key: str, now: float) -> tuple[str, str | None] | None:
         """(status, owner) of a live record: all a write needs to check, without decoding its JSON."""
-        return c.execute("SELECT status, owner FROM idem WHERE ns=? AND key=? AND expires_at > ?",
-                         (self.namespace, key, now)).fetchone()
+        row: tuple[str, str | None] | None = c.execute(
+            "SELECT status, owner FROM idem WHERE ns=? AND key=? AND expires_at > ?",
+            (self.namespace, key, now)).fetchone()
+        return row
 
     def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> bool:
         row = c.execute("SELECT 1 FROM idem WHERE ns=? AND key=? AND expires_at > ? AND status='in_progress' "
@@ -219,9 +220,9 @@ class SqliteStore(SingleFromMany):
         """Move the sequence on by ``by``; its new value."""
         bump = "INSERT INTO seq (ns, value) VALUES (?1, ?2) ON CONFLICT(ns) DO UPDATE SET value = value + ?2"
         if _RETURNING:
-            return c.execute(bump + " RETURNING value", (self.namespace, by)).fetchone()[0]
+            return int(c.execute(bump + " RETURNING value", (self.namespace, by)).fetchone()[0])
         c.execute(bump, (self.namespace, by))
-        return c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0]
+        return int(c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0])
 
     def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
@@ -255,18 +256,18 @@ class SqliteStore(SingleFromMany):
     def _read_rule(self, c: sqlite3.Connection, rule_key: str, now: float) -> RuleState:
         row = c.execute("SELECT marks, version FROM rule_state WHERE ns=? AND rule_key=? AND expires_at > ?",
                         (self.namespace, rule_key, now)).fetchone()
-        entries = [JournalEntry.from_json(loads(text), seq) for text, seq in c.execute(  # type: ignore[arg-type]
+        entries = [JournalEntry.from_json(loads(text), seq) for text, seq in c.execute(
             "SELECT entry, seq FROM journal WHERE ns=? AND rule_key=? ORDER BY seq", (self.namespace, rule_key))]
         if row is None:
             return RuleState(journal=entries)
-        return RuleState({k: int(v) for k, v in loads(row[0]).items()}, row[1], entries)  # type: ignore[union-attr]
+        return RuleState({k: int(v) for k, v in loads(row[0]).items()}, row[1], entries)
 
     def _write_rule(self, c: sqlite3.Connection, rule_key: str, times: dict[str, int], close: str | None,
                     ttl_s: float, now: float) -> int | None:
         """Max-merge watermarks; close a journal entry (a new version). Returns the new version, if any."""
         row = c.execute("SELECT marks, version, expires_at FROM rule_state WHERE ns=? AND rule_key=? "
                         "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
-        marks: dict[str, int] = {} if row is None else loads(row[0])  # type: ignore[assignment]
+        marks: dict[str, int] = {} if row is None else loads(row[0])
         for name, t in times.items():
             marks[name] = max(int(t), int(marks.get(name, t)))
         version = row[1] if row else 0
@@ -337,7 +338,8 @@ class SqliteStore(SingleFromMany):
             version = self._write_rule(c, rule_key, field_times or {}, entry.token, ttl_s, now)
             c.execute("UPDATE idem SET settled=? WHERE ns=? AND key=? AND status='in_progress' AND expires_at > ?",
                       (dumps(settlement_to_json(settled)), self.namespace, entry.change_key, now))
-            return version  # type: ignore[return-value]
+            assert version is not None  # closing an entry moves the version on
+            return version
 
     def rule_state(self, rule_key: str) -> RuleState:
         with self._lock:
