@@ -103,13 +103,15 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
 
 
 def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Extensions | None = None,
-         render: Render | None = None) -> int:
+         render: Render | None = None, reset: Callable[[], None] | None = None) -> int:
+    """``render``: the host's readable form of a result; ``reset``: its hook that forgets a function's cached
+    per-instance state (``invoke`` runs it before and after the call)."""
     parser = build_parser(prog, extensions)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         from localcloud.invoke import run
 
-        return run(args, render)
+        return run(args, render, reset)
     if args.command == "generate-event":
         from localcloud.events import run as run_generate
 

@@ -17,9 +17,8 @@ responses); the function's logs and prints go to stderr. Exit codes: 0 the handl
 timed out), 2 bad usage (unknown function, unreadable event or state, no credentials for an external
 endpoint).
 
-localcloud never imports sgrule for its emulation; the one touch here is optional: when ``sgrule.runtime.instance``
-is importable its ``reset()`` runs before and after the call, so a cached per-instance state built from
-another environment is never reused.
+localcloud never imports the application: a host program (``sgrule local``) may pass ``reset``, run before and
+after the call, so a per-instance state its code cached from another environment is never reused.
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from localcloud.signing import DEFAULT_ACCOUNT_ID
 
@@ -154,15 +153,6 @@ def parse_env_pairs(pairs: list[str]) -> dict[str, str]:
             raise InvokeError(f"--env expects KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
-
-
-def _reset_sgrule() -> None:
-    """Drop sgrule's per-instance state (clients, store, pool) so the next call reads the environment anew."""
-    if importlib.util.find_spec("sgrule") is None:
-        return
-    from sgrule.runtime import instance  # noqa: PLC0415  (optional, see the module docstring)
-
-    instance.reset()
 
 
 # --- the embedded emulator ------------------------------------------------------------------------------
@@ -432,7 +422,10 @@ def read_event(path: str) -> bytes:
         raise InvokeError(f"cannot read --event {path}: {exc}") from None
 
 
-def run(args: argparse.Namespace, render: Any = None) -> int:
+def run(args: argparse.Namespace, render: Any = None, reset: Callable[[], None] | None = None) -> int:
+    """``reset``: the host's hook that forgets what the function's code cached for its instance."""
+    forget = reset or (lambda: None)
+
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
@@ -464,7 +457,7 @@ def run(args: argparse.Namespace, render: Any = None) -> int:
     drop = ("ALIBABA_CLOUD_SECURITY_TOKEN",) if emu.cloud is not None else ()  # the emulator's key is not STS
     try:
         with patched_environ(env, drop):
-            _reset_sgrule()
+            forget()
             try:
                 module = load_module(code_dir, meta.name)
             except InvokeError as exc:
@@ -483,7 +476,7 @@ def run(args: argparse.Namespace, render: Any = None) -> int:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
-            _reset_sgrule()  # closes the store and joins the pool before the emulator goes away
+            forget()  # closes the store and joins the pool before the emulator goes away
         if not result.ok:
             assert result.error is not None
             return _print_error(result.error, args.compact)

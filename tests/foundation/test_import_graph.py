@@ -107,3 +107,8 @@ def test_only_sgrules_cli_imports_localcloud() -> None:
     base = ROOT / "shared" / "sgrule"
     importers = {p.relative_to(base).parts[0] for p in base.rglob("*.py") if "localcloud" in imported_packages(p)}
     assert importers <= {"cli"}
+
+
+def test_localcloud_never_imports_sgrule() -> None:
+    base = ROOT / "localcloud"
+    assert [p.name for p in base.rglob("*.py") if "sgrule" in imported_packages(p)] == []
