@@ -87,4 +87,4 @@ lock: $(STAMP)
 	$(BIN)/sgrule lock --write
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis mutants
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache mutants

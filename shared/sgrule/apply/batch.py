@@ -152,6 +152,12 @@ class Batch:
     def _process(self, changes: list[Change]) -> None:
         if not changes:
             return self.ledger.flush()
+        chains = self._chains(changes)
+        self._run(chains, self._start(chains))
+        self.ledger.flush()
+
+    def _chains(self, changes: list[Change]) -> dict[str, list[Change]]:
+        """Each change resolved to its rule against its group (read once per batch), per rule newest first."""
         # Every group's rules, concurrently, one Describe (per page) per group; the store's sequence first
         # (one round trip): a rule written after it is read again under its lock.
         as_of = self.deps.store.sequence()
@@ -169,15 +175,22 @@ class Batch:
                 chains.setdefault(change.rule_key, []).append(change)
         for chain in chains.values():
             chain.sort(key=lambda c: (-c.event.time_us, c.index))  # newest first; ties in input order
-        # Every rule's lock (and state) in one round trip; a rule another worker holds is waited for.
+        return chains
+
+    def _start(self, chains: dict[str, list[Change]]) -> list[RuleChain]:
+        """Every rule's lock (and state) in one round trip, the first requests planned and journaled in one
+        store step, one chain per rule. Rules we hold come first: a chain waiting for another worker's lock
+        must not keep a pool thread from the work this batch can do now."""
         held = self.deps.store.lock_rules(list(chains), self.owner, self.s.lease_s) if chains else {}
         self.leases.hold(rules=[rule for rule, state in held.items() if state is not None])
-        # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
-        # from the work this batch can do now.
         order = sorted(chains, key=lambda key: held.get(key) is None)
         ctx = self.chain_context
         planned = journal_first_requests({key: (chains[key], held.get(key)) for key in order}, ctx)
-        rule_chains = [RuleChain(ctx, chains[key], held.get(key), planned.get(key)) for key in order]
+        return [RuleChain(ctx, chains[key], held.get(key), planned.get(key)) for key in order]
+
+    def _run(self, chains: dict[str, list[Change]], rule_chains: list[RuleChain]) -> None:
+        """The chains on the pool; the outcomes of every 16 changes of finished chains stored (and so
+        published) while the others still run."""
         futures = {self.deps.pool.submit(chain.run): chain.rule_key for chain in rule_chains}
         busy = {change.key for chain in chains.values() for change in chain}  # changes of chains still running
         finished = 0  # changes of chains finished since the last flush
@@ -186,13 +199,12 @@ class Batch:
             chain = chains[futures[future]]
             busy.difference_update(change.key for change in chain)
             finished += len(chain)
-            if finished >= _FLUSH_EVERY and busy:  # stored (and so published) while the other chains run
+            if finished >= _FLUSH_EVERY and busy:
                 try:
                     self.ledger.flush(lambda change: change.key in busy)
                 except Exception as exc:  # noqa: BLE001 - they stay queued for the flush at the end
                     self.log.warning("could not store finished outcomes yet", error=repr(exc))
                 finished = 0
-        self.ledger.flush()
 
     def retrier(self) -> Retrier:
         return Retrier.of(self.s, self.deadline)
