@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-floor bench schemas package lock mutate clean
+.PHONY: run test test-floor lint bench schemas package lock mutate clean
 
 .PHONY: install help
 install: $(STAMP)
@@ -17,6 +17,7 @@ help:
 	@echo "              changes through it, a summary of their outcomes"
 	@echo "make test     the test suite"
 	@echo "make test-floor  the functions' and the CLI's tests on Python 3.10, the floor (in .venv-3.10)"
+	@echo "make lint     ruff, and mypy (strict on the apply engine, the store and the contract); CI runs it"
 	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
 	@echo "make schemas  regenerate schemas/ from the models"
 	@echo "make package  one zip per function under build/, dependencies from requirements.lock"
@@ -65,6 +66,10 @@ FLOOR_TESTS  := tests/foundation tests/apply tests/webhook tests/notify tests/no
 test-floor:
 	@$(MAKE) -s VENV=$(FLOOR_VENV) PYTHON=$(FLOOR_PYTHON) install >/dev/null
 	$(FLOOR_VENV)/bin/python -m pytest $(FLOOR_TESTS)
+# ruff over everything we write; mypy over sgrule and localcloud (settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
@@ -91,4 +96,4 @@ lock: $(STAMP)
 	$(BIN)/sgrule lock --write
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) build *.egg-info .pytest_cache .hypothesis mutants
+	rm -rf $(VENV) $(FLOOR_VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache mutants

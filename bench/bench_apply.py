@@ -267,7 +267,7 @@ class InProcess:
         return dt, json.loads(out)
 
     def client(self) -> Any:
-        return self.runtime.instance()["deps"].ecs(REGION)
+        return self.runtime.instance().deps.ecs(REGION)
 
 
 def check_outcomes(batch: Batch, outcomes: list[dict[str, Any]]) -> list[str]:

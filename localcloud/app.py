@@ -7,9 +7,10 @@ MNS (its ``ALIYUN::MNS::Queue`` queues) and Function Compute (every ``ALIYUN::FC
 trigger (its own port), ``timer`` schedules, and a poller per ``eventbridge`` trigger with an MNS source.
 
 Each function's environment is the template's ``EnvironmentVariables``, then ``env`` (``--env K=V``, for every
-function), then localcloud's own
-endpoint for every variable in :data:`ENDPOINT_VARIABLES` and its access key as ``ALIBABA_CLOUD_ACCESS_KEY_ID``
-/ ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this emulator.
+function), then localcloud's own endpoint for every variable the template's ``Metadata: LocalRun:
+EndpointVariables`` names (:class:`~localcloud.template.LocalRun`) and its access key as
+``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, so unmodified code talks to this
+emulator.
 
 Control routes added to ``/_emulator/`` (besides the cloud's own, e.g. ``GET queues``):
 ``GET|DELETE invocations[?function=&trigger=]``, ``POST triggers/<function>[?trigger=<name>]`` (fire a timer
@@ -37,16 +38,15 @@ from localcloud.fc.runtime.triggers.http import HttpTrigger
 from localcloud.fc.runtime.triggers.mns import MnsQueueTrigger
 from localcloud.fc.runtime.triggers.timer import TimerTrigger
 from localcloud.mns import MnsService, QueueAttributes
-from localcloud.server.core import LocalCloud, _load_ecs
+from localcloud.control import ControlError, ControlRequest
+from localcloud.ecs import EcsService
+from localcloud.server.core import LocalCloud
 from localcloud.server.roa import RoaProtocol
+from localcloud.server.wire import WireProtocol
 from localcloud.signing import (DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_ACCOUNT_ID, Credential,
                                 credentials_from)
 from localcloud.template import Template, TemplateError, load_template
 
-# Function environment variables that get localcloud's endpoint (``http://host:port``), whatever the
-# template says (the template leaves them unset: in the cloud each SDK finds its regional endpoint).
-ENDPOINT_VARIABLES = ("SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
-                      "SGRULE_FC_ENDPOINT")
 _QUEUE_PROPS = {"DelaySeconds": "delay_seconds", "MaximumMessageSize": "maximum_message_size",
                 "MessageRetentionPeriod": "message_retention_period", "VisibilityTimeout": "visibility_timeout",
                 "PollingWaitSeconds": "polling_wait_seconds"}
@@ -80,9 +80,8 @@ class LocalApp:
         self.destinations = Destinations(self._send_mns, self._put_event, self._invoke_async, self.log)
         self.dispatcher = AsyncDispatcher(self.fc, self.invoker, self.destinations, retry_base_s=retry_base_s)
         fc_service = FcService(self.fc, self.invoker, self.dispatcher)
-        services: list[Any] = [s for s in (_load_ecs(),) if s is not None]
-        services += [self.eventbridge, self.mns_service, fc_service]
-        protocols = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
+        services: list[Any] = [EcsService(), self.eventbridge, self.mns_service, fc_service]
+        protocols: list[WireProtocol] = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own
         self.cloud = LocalCloud(host=host, port=port, credentials=self.credentials, state=state,
                                 services=services, protocols=protocols)
         self.router = RuleRouter(self.rule_specs, invoke=self._invoke_for_rule, invoke_async=self._invoke_async,
@@ -99,14 +98,14 @@ class LocalApp:
         self._stopped = False
         self.cloud.reset_hooks.append(self._create_queues)
         self.cloud.reset_hooks.append(self.fc.reset)
-        self.cloud.control_extensions.append(self._control)
+        self._add_control_routes()
 
     # --- building blocks --------------------------------------------------------------------------------
     def _queues(self) -> list[tuple[str, QueueAttributes]]:
         out = []
         for res in self.template.of_type("ALIYUN::MNS::Queue"):
-            fields = {attr: int(res.properties[prop]) for prop, attr in _QUEUE_PROPS.items()
-                      if prop in res.properties}
+            fields: dict[str, Any] = {attr: int(res.properties[prop]) for prop, attr in _QUEUE_PROPS.items()
+                                      if prop in res.properties}
             out.append((res.name, QueueAttributes(**fields)))
         return out
 
@@ -141,7 +140,8 @@ class LocalApp:
     def environment(self) -> dict[str, str]:
         """What every function gets on top of its template environment."""
         cred = next(iter(self.credentials.values()))
-        env = {name: self.cloud.endpoint for name in ENDPOINT_VARIABLES}
+        # The template names them (and leaves them unset: in the cloud each SDK finds its regional endpoint).
+        env = {name: self.cloud.endpoint for name in self.template.local_run.endpoint_variables.values()}
         env.update(ALIBABA_CLOUD_ACCESS_KEY_ID=cred.access_key_id, ALIBABA_CLOUD_ACCESS_KEY_SECRET=cred.secret,
                    ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
         if cred.security_token:
@@ -271,32 +271,36 @@ class LocalApp:
                 "error": outcome.error, "errorType": None if outcome.ok else outcome.error_kind}
 
     # --- control routes -------------------------------------------------------------------------------------
-    def _control(self, method: str, route: str, qs: dict[str, list[str]], body: bytes) -> Any:
-        def arg(name: str) -> str | None:
-            return qs[name][0] if name in qs else None
+    def _add_control_routes(self) -> None:
+        """The application's routes, in the cloud's own table."""
+        def invocations(r: ControlRequest) -> tuple[int, Any]:
+            found = self.fc.invocations.list(r.arg("function"), r.arg("trigger"))
+            return 200, {"invocations": [i.to_json() for i in found]}
 
-        if route == "invocations" and method == "GET":
-            return 200, {"invocations": [i.to_json() for i in self.fc.invocations.list(arg("function"),
-                                                                                          arg("trigger"))]}
-        if route == "invocations" and method == "DELETE":
+        def clear_invocations(r: ControlRequest) -> tuple[int, Any]:
             self.fc.invocations.clear()
             return 200, {"invocations": []}
-        if route.startswith("triggers/") and method == "POST":
+
+        def fire(r: ControlRequest) -> tuple[int, Any]:
             try:
-                return 200, self.fire(route.split("/", 1)[1], arg("trigger"))
+                return 200, self.fire(r.route.split("/", 1)[1], r.arg("trigger"))
             except LookupError as exc:
-                return 404, {"error": str(exc)}
-        if route == "rules" and method == "GET":
-            return 200, {"rules": [r.to_json() for r in self.rule_specs],
-                         "deliveries": [d.to_json() for d in list(self.router.deliveries)]}
-        if route == "app" and method == "GET":  # the secret key only when asked for (?secrets=true)
+                raise ControlError(404, str(exc)) from None
+
+        def app_info(r: ControlRequest) -> tuple[int, Any]:  # the secret key only when asked for (?secrets=true)
             info = self.info()
-            if (arg("secrets") or "").lower() not in ("1", "true"):
+            if (r.arg("secrets") or "").lower() not in ("1", "true"):
                 info["accessKeySecret"] = MASK
             return 200, info
-        if route == "idle" and method == "GET":
-            return 200, {"idle": self.idle()}
-        return None
+
+        routes = self.cloud.control
+        routes.add("GET", "invocations", invocations)
+        routes.add("DELETE", "invocations", clear_invocations)
+        routes.add("POST", "triggers/", fire)
+        routes.add("GET", "rules", lambda r: (200, {"rules": [s.to_json() for s in self.rule_specs],
+                                                    "deliveries": [d.to_json() for d in list(self.router.deliveries)]}))
+        routes.add("GET", "app", app_info)
+        routes.add("GET", "idle", lambda r: (200, {"idle": self.idle()}))
 
 
 def rfc3339(t: float) -> str:
@@ -319,4 +323,4 @@ def read_json_file(path: str | None) -> Any:
     return wirejson.loads(Path(path).read_text(encoding="utf-8"))
 
 
-__all__ = ["ENDPOINT_VARIABLES", "LocalApp", "describe", "rfc3339"]
+__all__ = ["LocalApp", "describe", "rfc3339"]

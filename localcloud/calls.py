@@ -1,6 +1,8 @@
 """The call log: every API call the server answered (or dropped), in arrival order."""
 from __future__ import annotations
 
+import builtins  # CallLog.list shadows the name in annotations
+
 import copy
 import threading
 import time
@@ -24,7 +26,7 @@ class CallLog:
         with self._lock:
             return self._matching(action)
 
-    def wait(self, action: str | None, count: int, timeout: float) -> list[dict[str, Any]] | None:
+    def wait(self, action: str | None, count: int, timeout: float) -> builtins.list[dict[str, Any]] | None:
         """Block until at least ``count`` calls (of ``action``) are logged; None when ``timeout`` s pass
         first. Tests wait on this instead of polling the log in a sleep loop."""
         with self._lock:
@@ -39,5 +41,5 @@ class CallLog:
     def _count(self, action: str | None) -> int:
         return sum(1 for c in self._calls if action is None or c.get("action") == action)
 
-    def _matching(self, action: str | None) -> list[dict[str, Any]]:
+    def _matching(self, action: str | None) -> builtins.list[dict[str, Any]]:
         return [copy.deepcopy(c) for c in self._calls if action is None or c.get("action") == action]

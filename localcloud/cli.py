@@ -98,19 +98,21 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
     trigger.add_argument("--format", choices=("table", "json"), default=None,
                          help="the handler's result: readable on a terminal, JSON when piped (default)")
     add_generate(sub)
-    for name, (add, _run) in (extensions or {}).items():
+    for add, _run in (extensions or {}).values():
         add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "localcloud", extensions: Extensions | None = None,
-         render: Render | None = None) -> int:
+         render: Render | None = None, reset: Callable[[], None] | None = None) -> int:
+    """``render``: the host's readable form of a result; ``reset``: its hook that forgets a function's cached
+    per-instance state (``invoke`` runs it before and after the call)."""
     parser = build_parser(prog, extensions)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         from localcloud.invoke import run
 
-        return run(args, render)
+        return run(args, render, reset)
     if args.command == "generate-event":
         from localcloud.events import run as run_generate
 

@@ -6,8 +6,10 @@
   (``request_id``, ``function.name/.handler/.memory/.timeout``, ``region``, ``account_id`` — the python3.12
   shape, so no ``credentials``); ``initialize(context)`` runs first if the module has it; the event reaches
   ``handler`` as bytes, as on FC.
-- Without ``SGRULE_ECS_ENDPOINT`` in the environment an embedded LocalCloud (random port) is started, seeded
-  from ``--state``, and the function's endpoints and credentials point at it.
+- Without the ECS endpoint variable in the environment an embedded LocalCloud (random port) is started, seeded
+  from ``--state``, and the function's endpoints and credentials point at it. Which variables those are (and
+  which outcome bus, change queue, store and allow-lists a local run sets) the application's template says
+  in ``Metadata: LocalRun`` (:class:`~localcloud.template.LocalRun`; ``template.yml`` above ``functions/``).
 
 stdout carries only the result: JSON when piped (or with ``--format json``), on a terminal a readable
 summary when the host program knows the result's shape (sgrule renders outcomes, reports and HTTP
@@ -15,9 +17,8 @@ responses); the function's logs and prints go to stderr. Exit codes: 0 the handl
 timed out), 2 bad usage (unknown function, unreadable event or state, no credentials for an external
 endpoint).
 
-localcloud never imports sgrule for its emulation; the one touch here is optional: when ``sgrule.runtime.instance``
-is importable its ``reset()`` runs before and after the call, so a cached per-instance state built from
-another environment is never reused.
+localcloud never imports the application: a host program (``sgrule local``) may pass ``reset``, run before and
+after the call, so a per-instance state its code cached from another environment is never reused.
 """
 from __future__ import annotations
 
@@ -36,10 +37,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from localcloud import wirejson
 from localcloud.signing import DEFAULT_ACCOUNT_ID
+
+if TYPE_CHECKING:
+    from localcloud.template import LocalRun
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGION = "cn-hangzhou"
@@ -152,15 +156,6 @@ def parse_env_pairs(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _reset_sgrule() -> None:
-    """Drop sgrule's per-instance state (clients, store, pool) so the next call reads the environment anew."""
-    if importlib.util.find_spec("sgrule") is None:
-        return
-    from sgrule.runtime import instance  # noqa: PLC0415  (optional, see the module docstring)
-
-    instance.reset()
-
-
 # --- the embedded emulator ------------------------------------------------------------------------------
 
 @dataclass
@@ -188,15 +183,33 @@ def read_state(path: str | None) -> dict[str, Any] | None:
     return state
 
 
-def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: Any) -> Emulator:
-    """Start LocalCloud on a free port and build the environment that points the function at it."""
+def local_run_for(code_dir: Path, cwd: Path | None = None) -> LocalRun:
+    """What the template of the function's application says a local run sets (``template.yml`` in the current
+    directory, above the function's ``functions/`` folder, or in this repository); nothing when there is none."""
+    from localcloud.template import LocalRun, read_local_run  # PyYAML: not on --help's path
+
+    cwd = cwd or Path.cwd()
+    for candidate in (cwd / "template.yml", code_dir.parent.parent / "template.yml", REPO_ROOT / "template.yml"):
+        if candidate.is_file():
+            return read_local_run(candidate)
+    return LocalRun()
+
+
+def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: Any,
+                   local_run: LocalRun | None = None) -> Emulator:
+    """Start LocalCloud on a free port and build the environment that points the function at it (the
+    variables ``local_run`` names)."""
     from localcloud.server import LocalCloud
     from localcloud.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 
-    def configured(key: str) -> str | None:
-        return user_env.get(key, os.environ.get(key))
+    from localcloud.template import LocalRun
 
-    bus = configured("SGRULE_OUTCOME_BUS") or "default"
+    names = local_run or LocalRun()
+
+    def configured(key: str | None) -> str | None:
+        return user_env.get(key, os.environ.get(key)) if key else None
+
+    bus = configured(names.outcome_bus_variable) or "default"
     try:
         # Start-up buses survive state loading and resets, so the outcome bus always exists.
         cloud = LocalCloud(port=0, state=state, buses=[bus])
@@ -204,23 +217,24 @@ def start_emulator(state: dict[str, Any] | None, user_env: dict[str, str], log: 
         raise InvokeError(f"--state is not a localcloud state: {type(exc).__name__}: {exc}") from None
     cloud.start()
     emu = Emulator(cloud=cloud, first_event=len(cloud.eventbridge.events()) if cloud.eventbridge else 0)
-    emu.env = {
-        "SGRULE_ECS_ENDPOINT": cloud.endpoint,
-        "SGRULE_EVENTBRIDGE_ENDPOINT": cloud.endpoint,
-        "SGRULE_MNS_ENDPOINT": cloud.endpoint,
+    # The products a single function talks to here (Function Compute is not emulated for a local invoke).
+    emu.env = {names.endpoint_variables[p]: cloud.endpoint for p in ("ecs", "eventbridge", "mns")
+               if p in names.endpoint_variables}
+    emu.env.update({
         "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
         "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # the emulator's key is given: never probe the metadata service
-        "SGRULE_OUTCOME_BUS": bus,
-    }
-    if not configured("SGRULE_IDEMPOTENCY_URL"):
+    })
+    if names.outcome_bus_variable:
+        emu.env[names.outcome_bus_variable] = bus
+    if names.store_url_variable and not configured(names.store_url_variable):
         # A fresh store per run: the same sample gives the same outcomes every time.
         emu.tmpdir = tempfile.mkdtemp(prefix="sgrule-invoke-")
-        emu.env["SGRULE_IDEMPOTENCY_URL"] = f"sqlite:///{emu.tmpdir}/idempotency.sqlite3"
-    change_queue = configured("SGRULE_CHANGE_QUEUE") or "sgrule-changes"
+        emu.env[names.store_url_variable] = f"sqlite:///{emu.tmpdir}/idempotency.sqlite3"
+    change_queue = configured(names.change_queue_variable) or "sgrule-changes"
     if cloud.mns is not None and not cloud.mns.has_queue(change_queue):
         cloud.mns.create_queue(change_queue)  # where the doors put rule changes
-    opened = [k for k in ("SGRULE_ALLOWED_REGIONS", "SGRULE_ALLOWED_SECURITY_GROUPS") if not configured(k)]
+    opened = [k for k in names.allow_list_variables if not configured(k)]
     for key in opened:
         emu.env[key] = "*"
     log(f"localcloud: embedded emulator at {cloud.endpoint}"
@@ -257,16 +271,16 @@ def credential_sources(env: dict[str, str], home: Path | None = None) -> list[st
     return found
 
 
-def check_credentials(endpoint: str, env: dict[str, str]) -> dict[str, str]:
+def check_credentials(endpoint: str, env: dict[str, str], variable: str = "the ECS endpoint") -> dict[str, str]:
     """For an external endpoint: the variables to add so a missing key fails at once instead of probing the
     metadata service (and retrying); :class:`InvokeError` naming what to set when there is no key at all."""
     if not credential_sources(env):
         raise InvokeError(
-            f"SGRULE_ECS_ENDPOINT={endpoint} is set, so the function signs its calls, but no credentials were "
+            f"{variable}={endpoint} is set, so the function signs its calls, but no credentials were "
             "found. Set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (in the environment or "
             "with --env; for a localcloud, the accessKeyId and accessKeySecret its `start` printed), or configure "
             "a profile (`aliyun configure`, ALIBABA_CLOUD_CREDENTIALS_FILE); on an ECS instance set "
-            "ALIBABA_CLOUD_ECS_METADATA to its RAM role. Or unset SGRULE_ECS_ENDPOINT to run against an "
+            f"ALIBABA_CLOUD_ECS_METADATA to its RAM role. Or unset {variable} to run against an "
             "embedded localcloud.")
     if env.get("ALIBABA_CLOUD_ECS_METADATA") or env.get("ALIBABA_CLOUD_ECS_METADATA_DISABLED"):
         return {}
@@ -274,7 +288,7 @@ def check_credentials(endpoint: str, env: dict[str, str]) -> dict[str, str]:
 
 
 def attach_external(endpoint: str) -> Emulator:
-    """SGRULE_ECS_ENDPOINT is set: use it. If it is a localcloud, remember where its call log stands."""
+    """The ECS endpoint variable is set: use it. If it is a localcloud, remember where its call log stands."""
     from localcloud.control_client import ControlClient
 
     emu = Emulator()
@@ -318,7 +332,7 @@ def summary(emu: Emulator) -> str | None:
     mns = emu.cloud.mns if emu.cloud is not None else None
     for name in mns.queue_names() if mns is not None else []:
         try:
-            waiting = len(mns.messages(name))
+            waiting = len(mns.messages(name))  # type: ignore[union-attr]  # mypy loses the None check above
         except Exception:  # noqa: BLE001  (deleted meanwhile)
             continue
         if waiting:
@@ -409,7 +423,10 @@ def read_event(path: str) -> bytes:
         raise InvokeError(f"cannot read --event {path}: {exc}") from None
 
 
-def run(args: argparse.Namespace, render: Any = None) -> int:
+def run(args: argparse.Namespace, render: Any = None, reset: Callable[[], None] | None = None) -> int:
+    """``reset``: the host's hook that forgets what the function's code cached for its instance."""
+    forget = reset or (lambda: None)
+
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
@@ -422,15 +439,17 @@ def run(args: argparse.Namespace, render: Any = None) -> int:
                             timeout=max(1, round(args.timeout)))
         context = FCContext(request_id=args.request_id or str(uuid.uuid4()), function=meta, region=args.region,
                             account_id=args.account_id)
-        external = user_env.get("SGRULE_ECS_ENDPOINT") or os.environ.get("SGRULE_ECS_ENDPOINT")
+        local_run = local_run_for(code_dir)
+        ecs_variable = local_run.endpoint_variables.get("ecs")
+        external = (user_env.get(ecs_variable) or os.environ.get(ecs_variable)) if ecs_variable else None
         if external:
-            guard = check_credentials(external, {**os.environ, **user_env})
-            log(f"local invoke: SGRULE_ECS_ENDPOINT={external} is set: using it, no embedded emulator"
+            guard = check_credentials(external, {**os.environ, **user_env}, ecs_variable or "")
+            log(f"local invoke: {ecs_variable}={external} is set: using it, no embedded emulator"
                 + (" (--state ignored)" if state else ""))
             emu = attach_external(external)
             emu.env.update(guard)
         else:
-            emu = start_emulator(state, user_env, log)
+            emu = start_emulator(state, user_env, log, local_run)
     except InvokeError as exc:
         log(f"local invoke: {exc}")
         return 2
@@ -439,7 +458,7 @@ def run(args: argparse.Namespace, render: Any = None) -> int:
     drop = ("ALIBABA_CLOUD_SECURITY_TOKEN",) if emu.cloud is not None else ()  # the emulator's key is not STS
     try:
         with patched_environ(env, drop):
-            _reset_sgrule()
+            forget()
             try:
                 module = load_module(code_dir, meta.name)
             except InvokeError as exc:
@@ -458,7 +477,7 @@ def run(args: argparse.Namespace, render: Any = None) -> int:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
-            _reset_sgrule()  # closes the store and joins the pool before the emulator goes away
+            forget()  # closes the store and joins the pool before the emulator goes away
         if not result.ok:
             assert result.error is not None
             return _print_error(result.error, args.compact)
@@ -494,20 +513,21 @@ Run an FC 3.0 Python function from functions/FUNCTION/index.py in this process, 
 FC environment variables (FC_FUNCTION_NAME, FC_REGION, ...), an FC-like context (request_id, function.name/
 .memory/.timeout, region, account_id), initialize(context) if defined, then handler(event_bytes, context).
 
-Without SGRULE_ECS_ENDPOINT in the environment, an embedded localcloud (ECS + EventBridge + MNS, random port)
-is started and seeded from --state; the function is pointed at it: SGRULE_ECS_ENDPOINT,
-SGRULE_EVENTBRIDGE_ENDPOINT, SGRULE_MNS_ENDPOINT (its change queue, SGRULE_CHANGE_QUEUE or sgrule-changes,
-created), ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, SGRULE_OUTCOME_BUS=default (unless set),
-SGRULE_IDEMPOTENCY_URL=a fresh temporary SQLite file (unless set), SGRULE_ALLOWED_REGIONS and
-SGRULE_ALLOWED_SECURITY_GROUPS='*' (unless set). A summary of the API calls and published events it saw is
-printed to stderr afterwards. With SGRULE_ECS_ENDPOINT set, that endpoint is used as is.
+Without the ECS endpoint variable in the environment, an embedded localcloud (ECS + EventBridge + MNS, random
+port) is started and seeded from --state, and the function is pointed at it. The application's template.yml
+names the variables (Metadata: LocalRun; for sgrule SGRULE_ECS_ENDPOINT and so on): the ECS, EventBridge and MNS
+endpoint variables get the emulator's address, ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET its key; unless set, the
+outcome bus variable gets "default", the store URL variable a fresh temporary SQLite file, the allow-list
+variables '*', and the change queue (the change queue variable's, or sgrule-changes) is created. A summary of
+the API calls and published events it saw is printed to stderr afterwards. With the ECS endpoint variable set,
+that endpoint is used as is.
 
 stdout: the handler's return value as JSON (a JSON string return value is parsed), pretty-printed, or one
 line with --compact; on a terminal, a readable summary instead (a status table of outcome events, an HTTP
 response, a report) unless --format json. On an exception: {"errorMessage", "errorType"} on stdout, the
 traceback on stderr. Logs always go to stderr.
 
-With SGRULE_ECS_ENDPOINT set the function signs its calls with the usual Alibaba Cloud credentials
+With the ECS endpoint variable set the function signs its calls with the usual Alibaba Cloud credentials
 (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a profile, ...); when there are none the run stops at once and says
 what to set (the ECS metadata service is never probed unless ALIBABA_CLOUD_ECS_METADATA names a role)."""
 

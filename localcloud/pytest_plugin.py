@@ -36,7 +36,7 @@ import pytest
 # alibabacloud_credentials reads this at import: never let a test probe the ECS metadata service.
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
-from localcloud.control_client import ControlClient  # noqa: E402  (stdlib-only, cheap)
+from localcloud.control_client import ControlClient
 
 REGION_ID = "cn-hangzhou"
 

@@ -250,7 +250,7 @@ def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 
 def v1_signature(secret: str, to_sign: str, method: str = "HMAC-SHA1") -> str:
-    digest = hmac.new(f"{secret}&".encode("utf-8"), to_sign.encode("utf-8"), V1_METHODS[method]).digest()
+    digest = hmac.new(f"{secret}&".encode(), to_sign.encode("utf-8"), V1_METHODS[method]).digest()
     return base64.b64encode(digest).decode()
 
 

@@ -61,6 +61,36 @@ class Resource:
         return str(value) if value not in (None, "") else self.logical_id
 
 
+@dataclass(frozen=True)
+class LocalRun:
+    """How a local run stands in for the cloud, as the template's ``Metadata: LocalRun`` declares it: the
+    variables of the functions' environments a local emulator sets. localcloud knows no application's setting
+    names; it takes them from here. Every field may be absent (then nothing is set for it)."""
+
+    endpoint_variables: dict[str, str] = field(default_factory=dict)  # product (ecs, mns, ...) -> variable
+    outcome_bus_variable: str | None = None   # the bus outcome events go to (a local run: ``default``)
+    change_queue_variable: str | None = None  # the MNS queue changes go to (a local run creates it)
+    store_url_variable: str | None = None     # the store's URL (a local run: a fresh SQLite file)
+    allow_list_variables: tuple[str, ...] = ()  # allow-lists a local run opens (``*``) unless given
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> LocalRun:
+        meta = doc.get("Metadata") if isinstance(doc, dict) else None
+        raw = meta.get("LocalRun") if isinstance(meta, dict) else None
+        if not isinstance(raw, dict):
+            return cls()
+
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return value if isinstance(value, str) and value else None
+
+        endpoints = raw.get("EndpointVariables")
+        allow = raw.get("AllowListVariables")
+        return cls({str(k): str(v) for k, v in endpoints.items()} if isinstance(endpoints, dict) else {},
+                   text("OutcomeBusVariable"), text("ChangeQueueVariable"), text("StoreUrlVariable"),
+                   tuple(str(v) for v in allow) if isinstance(allow, list) else ())
+
+
 @dataclass
 class Template:
     path: Path | None
@@ -69,6 +99,7 @@ class Template:
     outputs: dict[str, Any]
     region: str
     account_id: str
+    local_run: LocalRun = field(default_factory=LocalRun)
 
     def of_type(self, kind: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type == kind]
@@ -90,7 +121,7 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]  # a mapping node here
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
@@ -108,6 +139,15 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
             raise TemplateError(f"--param expects NAME=VALUE, got {pair!r}")
         out[key.strip()] = value
     return out
+
+
+def read_local_run(path: str | Path) -> LocalRun:
+    """The template's ``Metadata: LocalRun`` (:class:`LocalRun`), without resolving anything."""
+    try:
+        doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_RosLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise TemplateError(f"cannot read template {path}: {exc}") from None
+    return LocalRun.from_doc(doc)
 
 
 def declared_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -223,7 +263,8 @@ class _Resolver:
         outputs = {}
         for key, out in (self.doc.get("Outputs") or {}).items():
             outputs[key] = self._value((out or {}).get("Value"), f"Outputs.{key}")
-        return Template(path, dict(self.params), dict(self.resolved), outputs, self.region, self.account_id)
+        return Template(path, dict(self.params), dict(self.resolved), outputs, self.region, self.account_id,
+                        LocalRun.from_doc(self.doc))
 
     def _condition(self, name: str) -> bool:
         if name not in self.conditions:

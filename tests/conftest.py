@@ -27,7 +27,7 @@ def _redis_down(url: str) -> str | None:
         client.ping()
         client.close()
         return None
-    except Exception as exc:  # connection refused, auth, bad URL: all mean "no Redis to test on"
+    except Exception as exc:  # noqa: BLE001 - connection refused, auth, bad URL: all mean "no Redis to test on"
         return f"{type(exc).__name__}: {exc}"
 
 

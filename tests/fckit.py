@@ -9,8 +9,12 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+from localcloud.template import read_local_run
+
 ROOT = Path(__file__).resolve().parents[1]
 _ids = itertools.count(1)
+# product -> the variable that points a function's client at it: what the template declares for a local run.
+ENDPOINTS = read_local_run(ROOT / "template.yml").endpoint_variables
 
 
 def load_function(name: str) -> ModuleType:
@@ -34,8 +38,7 @@ def cloud_env(localcloud: Any, tmp_path: Path, **overrides: str) -> dict[str, st
     return {
         "ALIBABA_CLOUD_ACCESS_KEY_ID": localcloud.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localcloud.access_key_secret,
-        "SGRULE_ECS_ENDPOINT": localcloud.endpoint,
-        "SGRULE_EVENTBRIDGE_ENDPOINT": localcloud.endpoint,
+        **{ENDPOINTS[product]: localcloud.endpoint for product in ("ecs", "eventbridge")},
         "SGRULE_OUTCOME_BUS": "default",
         "SGRULE_IDEMPOTENCY_URL": f"sqlite:///{tmp_path}/idempotency.sqlite3",
         "SGRULE_ALLOWED_REGIONS": "*",

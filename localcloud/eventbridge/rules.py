@@ -264,7 +264,7 @@ class RuleRouter:
                     try:
                         self._send_mns(m.group(1), json.dumps(event, ensure_ascii=False))
                         record.dead_lettered = True
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:  # noqa: BLE001 - a refusal is logged; the delivery stands
                         self.log(f"rule {rule.name}: dead-letter queue refused the event: {exc}")
         with self._lock:
             self.deliveries.append(record)

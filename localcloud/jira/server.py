@@ -66,7 +66,8 @@ class JiraState:
 
     def comments(self, key: str) -> list[dict[str, Any]]:
         with self._lock:
-            return json.loads(json.dumps(self._issue(key)["comments"])) if self._issue(key) else []
+            issue = self._issue(key)
+            return json.loads(json.dumps(issue["comments"])) if issue else []
 
     def _issue(self, key_or_id: str) -> dict[str, Any] | None:
         if key_or_id in self.issues:

@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping
 from localcloud.base import CallContext, Service
 from localcloud.calls import CallLog
 from localcloud.control import PREFIX as CONTROL_PREFIX
-from localcloud.control import handle_control, refuse
+from localcloud.control import builtin_routes, handle_control, refuse
+from localcloud.ecs import EcsService
 from localcloud.eventbridge import EventBridgeService
 from localcloud.faults import FaultInjector
 from localcloud.mns import MnsBackend, MnsService
@@ -21,35 +22,12 @@ from localcloud.server import dispatch
 from localcloud.server.http import Server, json_reply
 from localcloud.server.mns import MnsProtocol
 from localcloud.server.rpc import RpcProtocol
-from localcloud.server.wire import Call, HttpRequest, HttpResponse, WireProtocol
+from localcloud.server.wire import SERVICE_NAMES, Call, HttpRequest, HttpResponse, WireProtocol
 from localcloud.signing import Credential, credentials_from
-
-# x-acs-version -> the name used in state dumps and the control API.
-SERVICE_NAMES = {"2014-05-26": "ecs", "2020-04-01": "eventbridge", "2015-06-06": "mns"}
-
-
-def _load_ecs() -> Service | None:
-    """ECS lives in ``localcloud.ecs`` (written separately); run without it while it is not there yet
-    (no package, or a package without ``__init__``/``EcsService``). Errors inside its code still raise."""
-    import importlib
-    import importlib.util
-
-    spec = importlib.util.find_spec("localcloud.ecs")
-    if spec is None or spec.origin in (None, "namespace"):
-        return None
-    module = importlib.import_module("localcloud.ecs")
-    factory = getattr(module, "EcsService", None)
-    return factory() if factory is not None else None
 
 
 def build_services(buses: list[str] | None = None) -> list[Service]:
-    services: list[Service] = []
-    ecs = _load_ecs()
-    if ecs is not None:
-        services.append(ecs)
-    services.append(EventBridgeService(buses))
-    services.append(MnsService())
-    return services
+    return [EcsService(), EventBridgeService(buses), MnsService()]  # type: ignore[list-item]  # MNS answers XML
 
 
 class LocalCloud:
@@ -90,10 +68,10 @@ class LocalCloud:
             self.load_state(state)
         self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
-        # What an application built on this cloud adds (localcloud.app): run after every reset, and control
-        # routes tried before the built-in 404 (each returns (status, body) or None).
+        # What an application built on this cloud adds (localcloud.app): hooks run after every reset; control
+        # routes go in the same table as the cloud's own.
         self.reset_hooks: list[Callable[[], None]] = []
-        self.control_extensions: list[Callable[[str, str, dict[str, list[str]], bytes], Any]] = []
+        self.control = builtin_routes(self)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 

@@ -8,14 +8,13 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from localcloud.base import ApiError, new_request_id
-from localcloud.server.wire import Call, Dropped, HttpRequest, HttpResponse, WireProtocol
+from localcloud.server.wire import Call, Cloud, Dropped, HttpRequest, HttpResponse, WireProtocol
 
 if TYPE_CHECKING:
     from localcloud.faults import FaultRule
-    from localcloud.server.core import LocalCloud
 
 
-def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> HttpResponse:
+def serve(cloud: Cloud, protocol: WireProtocol, request: HttpRequest) -> HttpResponse:
     """Serve one request with ``protocol``; raises :class:`Dropped` to close the connection unanswered."""
     request_id = new_request_id()
     record: dict[str, Any] = {"action": "", "params": {}, "requestId": request_id, "protocol": protocol.name}
@@ -53,7 +52,7 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
         status, code = 200, None
     except ApiError as err:
         result, status, code = err, err.status, err.code
-    except Exception:  # a bug in a service: answer as the cloud would, keep the traceback visible
+    except Exception:  # noqa: BLE001 - a bug in a service: answer as the cloud would, keep the traceback visible
         traceback.print_exc(file=sys.stderr)
         result = ApiError(500, "InternalError", "The request processing has failed due to some unknown error.")
         status, code = 500, "InternalError"

@@ -27,17 +27,15 @@ import hmac
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from localcloud.base import ApiError, CallContext
 from localcloud.mns.exceptions import MnsBatchError, error
 from localcloud.mns.responses import VERSION, Reply, xml_document
-from localcloud.server.wire import Call, HttpRequest, HttpResponse
+from localcloud.server.wire import Call, Cloud, HttpRequest, HttpResponse
 from localcloud.signing import Credential
 
-if TYPE_CHECKING:
-    from localcloud.server.core import LocalCloud
 
 MAX_SKEW_S = 15 * 60
 _AUTH = re.compile(r"^MNS (?P<ak>[^:\s]+):(?P<sig>[A-Za-z0-9+/=]+)$")
@@ -144,7 +142,7 @@ class MnsProtocol:
         auth = request.header("authorization") or ""
         return auth.startswith("MNS ") or request.path == "/queues" or request.path.startswith("/queues/")
 
-    def parse(self, cloud: LocalCloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
+    def parse(self, cloud: Cloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
         record["version"] = VERSION
         action, params = route(request)
         record.update(action=action, params=params)
@@ -159,7 +157,7 @@ class MnsProtocol:
         endpoint = f"http://{request.header('host') or cloud.endpoint.split('://', 1)[-1]}"
         body = request.body
         return Call(service=svc, action=action, params=params, ctx=ctx, request=request, record=record,
-                    invoke=lambda: svc.handle(action, params, ctx, body, endpoint))
+                    invoke=lambda: svc.handle(action, params, ctx, body, endpoint))  # type: ignore[call-arg]  # MNS's takes more
 
     def ok(self, call: Call, result: Any) -> HttpResponse:
         reply: Reply = result

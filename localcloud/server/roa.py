@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from localcloud.base import ApiError, CallContext, Service
-from localcloud.server.wire import Call, HttpRequest, HttpResponse
+from localcloud.server.wire import Call, Cloud, HttpRequest, HttpResponse
 from localcloud.signing import verify
 
-if TYPE_CHECKING:
-    from localcloud.server.core import LocalCloud
 
 
 class RoaService(Service, Protocol):
@@ -45,7 +43,7 @@ class RoaProtocol:
     def matches(self, request: HttpRequest) -> bool:
         return self._service(request.path) is not None
 
-    def parse(self, cloud: LocalCloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
+    def parse(self, cloud: Cloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
         svc = self._service(request.path)
         assert svc is not None
         query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
@@ -64,7 +62,7 @@ class RoaProtocol:
         ctx = CallContext(account_id=cred.account_id, access_key_id=cred.access_key_id, request_id=request_id)
         call = Call(service=svc, action=action, params=params, ctx=ctx, request=request, record=record)
         # ROA actions read headers and the raw body as well as the parameters.
-        call.invoke = lambda: svc.handle_request(action, params, ctx, request)  # type: ignore[attr-defined]
+        call.invoke = lambda: svc.handle_request(action, params, ctx, request)  # type: ignore[attr-defined]  # ROA products
         return call
 
     def ok(self, call: Call, result: Any) -> HttpResponse:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from localcloud.base import ApiError, CallContext
-from localcloud.server.wire import Call, HttpRequest, HttpResponse
+from localcloud.server.wire import SERVICE_NAMES, Call, Cloud, HttpRequest, HttpResponse
 from localcloud.signing import NonceCache, is_v1, verify, verify_v1
 
-if TYPE_CHECKING:
-    from localcloud.server.core import LocalCloud
 
 HOST_IDS = {"ecs": "ecs.aliyuncs.com", "eventbridge": "eventbridge.cn-hangzhou.aliyuncs.com"}
 PRODUCTS = {"ecs": "Ecs", "eventbridge": "eventbridge"}
@@ -78,7 +76,7 @@ class RpcProtocol:
             params.update(parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True))
         return query, params
 
-    def parse(self, cloud: LocalCloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
+    def parse(self, cloud: Cloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
         query, params = self._params(request)
         action = request.header("x-acs-action") or params.get("Action") or ""
         version = request.header("x-acs-version") or params.get("Version") or ""
@@ -114,8 +112,6 @@ class RpcProtocol:
         return json_response(200, payload, headers)
 
     def error(self, request: HttpRequest, err: ApiError, request_id: str, retry_after: int | None) -> HttpResponse:
-        from localcloud.server.core import SERVICE_NAMES
-
         service = SERVICE_NAMES.get(request.header("x-acs-version") or "", "localcloud")
         payload = {
             "RequestId": request_id,

@@ -21,7 +21,27 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from localcloud.base import ApiError, CallContext, Service
 
 if TYPE_CHECKING:
-    from localcloud.server.core import LocalCloud
+    from localcloud.calls import CallLog
+    from localcloud.faults import FaultInjector
+    from localcloud.signing import Credential
+
+# x-acs-version -> the name used in state dumps and the control API.
+SERVICE_NAMES = {"2014-05-26": "ecs", "2020-04-01": "eventbridge", "2015-06-06": "mns"}
+
+
+class Cloud(Protocol):
+    """What a wire protocol and the dispatch of a call use of the cloud (``localcloud.server.core.LocalCloud``)."""
+
+    credentials: dict[str, Credential]
+    services: dict[str, Service]
+    calls: CallLog
+    faults: FaultInjector
+
+    @property
+    def endpoint(self) -> str: ...
+    def run(self, call: Call) -> Any: ...
+    def service_for(self, version: str | None) -> Service | None: ...
+    def rpc_versions(self) -> list[str]: ...
 
 
 @dataclass
@@ -69,7 +89,7 @@ class WireProtocol(Protocol):
 
     def matches(self, request: HttpRequest) -> bool: ...
 
-    def parse(self, cloud: LocalCloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
+    def parse(self, cloud: Cloud, request: HttpRequest, request_id: str, record: dict[str, Any]) -> Call:
         """Route, authenticate and decode; raise :class:`ApiError` for anything the product would refuse
         before running the action (bad signature, unknown action ...). Fill ``record`` (the call-log entry:
         ``action``, ``params``, ...) as soon as each is known, so a refused call is logged with them."""

@@ -151,7 +151,7 @@ def test_many_rules_at_once_nothing_lost(invoke: Any, ecs_seed: Any, localcloud:
     rules = [ecs_seed.egress(sg, port_range=f"{2000 + i}/{2000 + i}") for i in range(24)]
     events = []
     for i, r in enumerate(rules):  # three changes per rule, shuffled times
-        for k, minute in enumerate((3, 1, 2)):
+        for minute in (3, 1, 2):
             events.append(change(edit(sg, r, Description=f"r{i}-m{minute}"), time=f"2026-11-27T10:0{minute}:00Z"))
     out = invoke(mns(events))
     assert len(out) == 72

@@ -1,4 +1,4 @@
-"""A batch journals its chains' first requests together before the chains start (``Batch``, ``RuleChain.plan``).
+"""A batch journals its chains' first requests together before the chains start (``Batch``, ``apply.plan``).
 
 What users rely on stays true: a change that ends without its request being sent (here: the invocation ran
 out of time before its chain started) has nothing left in flight -- its journaled request is closed as never

@@ -13,7 +13,8 @@ from typing import TypeVar
 
 import pytest
 
-from sgrule.store import ClaimStatus, Completion, IdempotencyStore, JournalEntry, LeaseLost, open_store
+from sgrule.store import (ClaimStatus, Completion, IdempotencyStore, InEffect, JournalEntry, LeaseLost, Refused,
+                          SentRequest, open_store)
 
 A = ClaimStatus.ACQUIRED
 T = TypeVar("T")
@@ -35,8 +36,8 @@ def send(store: IdempotencyStore, key: str, owner: str, params: dict, rule: str 
     store.open_entry(key, owner, rule, entry(key, params))
 
 
-def sent(params: dict, attempts: int = 0) -> dict:
-    return {"params": params, "attempts": attempts}
+def sent(params: dict, attempts: int = 0) -> SentRequest:
+    return SentRequest(params, attempts)
 
 
 def wait_until(fn: Callable[[], T], timeout: float = 5.0) -> T:
@@ -134,7 +135,7 @@ def test_expired_lease_is_taken_over(store: IdempotencyStore) -> None:
 
 def test_deliveries_count_every_takeover(store: IdempotencyStore) -> None:
     for n, owner in enumerate("abcd", start=1):
-        c = wait_until(lambda: (c := store.claim("k", "fp", owner, SHORT)).status is A and c)
+        c = wait_until(lambda owner=owner: (c := store.claim("k", "fp", owner, SHORT)).status is A and c)
         assert c.record.deliveries == n
 
 
@@ -562,14 +563,14 @@ def test_settle_closes_the_entry_records_its_watermarks_and_tells_its_change(sto
     store.open_entry("k", "a", "rule", entry("k", Description=7))
     [found] = wait_until(lambda: store.lock_rules(["rule"], "b", LONG)["rule"]).journal
     with pytest.raises(LeaseLost):
-        store.settle("rule", "a", found, {"requestId": "R-1"}, {"Description": 7}, LONG)  # a lost the rule
-    v = store.settle("rule", "b", found, {"requestId": "R-1"}, found.field_times, LONG)
+        store.settle("rule", "a", found, InEffect(found.token, "R-1"), {"Description": 7}, LONG)  # a lost the rule
+    v = store.settle("rule", "b", found, InEffect(found.token, "R-1", calls=1), found.field_times, LONG)
     state = store.rule_state("rule")
     assert (state.journal, state.marks, state.version) == ([], {"Description": 7}, v)
     r = store.get("k")
-    assert r.settled == {"requestId": "R-1"} and r.status == "in_progress"
+    assert r.settled == InEffect(found.token, "R-1", calls=1) and r.status == "in_progress"
     c = store.claim("k", "fp", "c", LONG)  # the change's next delivery learns it
-    assert (c.status, c.record.settled) == (A, {"requestId": "R-1"})
+    assert (c.status, c.record.settled) == (A, InEffect(found.token, "R-1", calls=1))
 
 
 def test_settle_of_a_refused_request_records_no_watermark(store: IdempotencyStore) -> None:
@@ -577,9 +578,10 @@ def test_settle_of_a_refused_request_records_no_watermark(store: IdempotencyStor
     assert lock(store, "rule", "a")
     store.open_entry("k", "a", "rule", entry("k", Description=7))
     [found] = store.lock_rules(["rule"], "a", LONG)["rule"].journal
-    store.settle("rule", "a", found, {"error": {"code": "InvalidParam.PortRange"}}, None, LONG)
+    refused = Refused(found.token, {"code": "InvalidParam.PortRange", "source": "ecs"})
+    store.settle("rule", "a", found, refused, None, LONG)
     assert store.rule_state("rule").marks == {} and store.rule_state("rule").journal == []
-    assert store.get("k").settled == {"error": {"code": "InvalidParam.PortRange"}}
+    assert store.get("k").settled == refused
 
 
 def test_settle_leaves_a_completed_change_alone(store: IdempotencyStore) -> None:
@@ -588,7 +590,7 @@ def test_settle_leaves_a_completed_change_alone(store: IdempotencyStore) -> None
     store.open_entry("k", "a", "rule", entry("k", Description=7))
     [found] = store.rule_state("rule").journal
     store.complete("k", "a", {"status": "applied"}, LONG)
-    store.settle("rule", "a", found, {"requestId": "R-2"}, found.field_times, LONG)
+    store.settle("rule", "a", found, InEffect(found.token, "R-2"), found.field_times, LONG)
     assert store.get("k").settled is None and store.get("k").outcome == {"status": "applied"}
 
 

@@ -9,10 +9,10 @@ from typing import Any, Callable
 import pytest
 
 pytest.importorskip("alibabacloud_ecs20140526")
-from alibabacloud_ecs20140526 import models  # noqa: E402
-from alibabacloud_tea_openapi import utils_models  # noqa: E402
-from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
-from darabonba.runtime import RuntimeOptions  # noqa: E402
+from alibabacloud_ecs20140526 import models
+from alibabacloud_tea_openapi import utils_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from darabonba.runtime import RuntimeOptions
 
 REGION = "cn-hangzhou"
 ACCOUNT = "1234567890123456"

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 pytest.importorskip("alibabacloud_ecs20140526")
-from alibabacloud_ecs20140526 import models  # noqa: E402
-from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
+from alibabacloud_ecs20140526 import models
+from alibabacloud_tea_openapi.exceptions import ClientException
 
-from localcloud.base import CallContext  # noqa: E402
-from localcloud.ecs import EcsService  # noqa: E402
+from localcloud.base import CallContext
+from localcloud.ecs import EcsService
 
 REGION = "cn-hangzhou"
 ACCOUNT = "1234567890123456"

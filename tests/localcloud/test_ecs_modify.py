@@ -7,8 +7,8 @@ from typing import Any, Callable
 import pytest
 
 pytest.importorskip("alibabacloud_ecs20140526")
-from alibabacloud_ecs20140526 import models  # noqa: E402
-from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
+from alibabacloud_ecs20140526 import models
+from alibabacloud_tea_openapi.exceptions import ClientException
 
 REGION = "cn-hangzhou"
 ACCOUNT = "1234567890123456"  # localcloud's default credential

@@ -27,7 +27,8 @@ def test_sync_invoke_returns_the_handler_bytes_with_module_state_and_one_initial
     env = doc["env"]
     assert env["TEST_GREETING"] == "t-hello" and env["TEST_QUEUE"] == "t-in"  # template references resolved
     assert env["TEST_BOOM_ARN"] == "acs:fc:cn-hangzhou:1234567890123456:functions/t-boom"
-    assert env["SGRULE_ECS_ENDPOINT"] == fcapp.endpoint  # localcloud's own endpoint wins over the template's
+    # localcloud's own endpoint wins over the template's, for the variable the template's Metadata names
+    assert env["TEST_ECS_ENDPOINT"] == fcapp.endpoint
     assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"] == fcapp.access_key_id
     assert env["FC_FUNCTION_NAME"] == "t-echo" and env["FC_REGION"] == "cn-hangzhou"
     tail = base64.b64decode(first.headers["x-fc-log-result"]).decode()

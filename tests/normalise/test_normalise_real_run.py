@@ -108,7 +108,7 @@ def test_a_crash_before_the_checkpoint_resends_the_same_changes_and_apply_takes_
     first = normalise({"dryRun": False})
     sent = queued_changes(localcloud)
     # Put back the cursor as it was before the pass's last write: what a crash between send and save leaves.
-    deps = instance()["deps"]
+    deps = instance().deps
     key = resolve(deps.settings, NormaliseRequest()).key(False, deps.policy.digest)
     doc = json.loads(deps.store.get_value(key))
     doc["status"], doc["done"] = "scanning", {}

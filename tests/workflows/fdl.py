@@ -142,7 +142,7 @@ class Flow:
         self.states = validate(definition)
 
     @classmethod
-    def load(cls, path: str | Path, fc_client: Any = None, **kwargs: Any) -> "Flow":
+    def load(cls, path: str | Path, fc_client: Any = None, **kwargs: Any) -> Flow:
         return cls(yaml.safe_load(Path(path).read_text(encoding="utf-8")), fc_client, **kwargs)
 
     def run(self, execution_input: dict[str, Any], max_steps: int = 100) -> Execution:

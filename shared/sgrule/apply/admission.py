@@ -24,8 +24,8 @@ def admit(index: int, item: Delivered, settings: ApplySettings) -> Change | dict
     try:
         event = parse_event(item.raw)
     except SgruleError as err:
-        raw = item.raw if isinstance(item.raw, dict) else {}
-        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        raw = _obj(item.raw)
+        data = _obj(raw.get("data"))
         return build(status="rejected", source=settings.outcome_source, change_source=_str(raw.get("source")),
                      change_id=_str(raw.get("id")) or item.message_id, region_id=_str(data.get("RegionId")),
                      security_group_id=_str(data.get("SecurityGroupId")),
@@ -46,6 +46,10 @@ def _rejected(change: Change, settings: ApplySettings, error: SgruleError) -> di
     return build(status="rejected", source=settings.outcome_source, change_source=ev.source, change_id=ev.id,
                  region_id=d.RegionId, security_group_id=d.SecurityGroupId, rule_id=change.rule_id,
                  correlation_id=ev.correlationid, error=error)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:

@@ -2,8 +2,12 @@
 
     admit (validate, allow-list)  ->  claim (one round trip)  ->  read each group (one Describe per group)
     ->  resolve each change to its rule  ->  lock the rules (one round trip)  ->  one chain per rule
+    ->  plan and journal the chains' first requests (one store step, ``plan``)  ->  the chains on the pool
     (``chain.RuleChain``: settle the journal, then newest change first)  ->  store the outcomes (one round trip
     per 16 changes of finished chains, while the others run; each stored outcome goes on to ``on_stored``)
+
+Each chain receives a ``context.ChainContext``, the few collaborators it uses; outcomes are kept by the
+``ledger.Ledger`` and changed only through its methods.
 
 Changes another worker holds are waited for (their stored outcome, or a takeover when its lease runs out).
 Different rules run concurrently on a bounded pool; a heartbeat keeps this batch's leases alive.
@@ -21,14 +25,16 @@ from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
 from ..contract.errors import SgruleError
 from ..runtime.log import Logger
-from ..store import Claim, ClaimStatus, IdempotencyStore, JournalEntry, LeaseLost
+from ..store import Claim, ClaimStatus, NeverSent, RuleJournal
 from .admission import admit
 from .chain import RuleChain
 from .change import Change
 from .config import ApplySettings
+from .context import ChainContext
 from .groups import Groups
 from .leases import Heartbeat
 from .ledger import Ledger
+from .plan import journal_first_requests
 
 _WAIT_S = 0.05  # poll interval for a change another worker holds
 _FLUSH_EVERY = MAX_EVENTS_PER_CALL  # outcomes stored together while chains still run: one PutEvents call
@@ -40,7 +46,7 @@ class Deps:
 
     settings: ApplySettings
     ecs: Callable[[str], Any]  # region -> official ECS client
-    store: IdempotencyStore
+    store: RuleJournal
     log: Logger
     pool: ThreadPoolExecutor
 
@@ -58,19 +64,24 @@ class Batch:
         self.leases = Heartbeat(deps.store, self.owner, self.s.lease_s, self.log)
         self.ledger = Ledger(self.s, deps.store, self.owner, self.log, self.leases, on_stored)
         self.groups = Groups(deps.ecs, deps.store.sequence, self.retrier)
+        self.chain_context = ChainContext(
+            store=deps.store, ecs=deps.ecs, owner=self.owner, lease_s=self.s.lease_s,
+            completed_ttl_s=self.s.completed_ttl_s, deadline=deadline, leases=self.leases, ledger=self.ledger,
+            groups=self.groups, retrier=self.retrier, log=self.log)
 
     @property
     def transient(self) -> list[int]:
-        return self.ledger.redeliver
+        """The indexes of the items left for redelivery."""
+        return self.ledger.redelivered
 
     def run(self, items: list[Delivered]) -> list[dict[str, Any] | None]:
-        outcomes = self.ledger.outcomes = [None] * len(items)
+        self.ledger.start(len(items))
         first: dict[str, Change] = {}
         duplicates: list[tuple[int, Change]] = []
         for i, item in enumerate(items):
             change = admit(i, item, self.s)
             if not isinstance(change, Change):
-                outcomes[i] = change
+                self.ledger.outcome(i, change)
             elif change.key not in first:
                 first[change.key] = change
             elif first[change.key].fingerprint != change.fingerprint:  # the same id, other content
@@ -86,10 +97,8 @@ class Batch:
         finally:
             self.leases.stop()
         for i, original in duplicates:
-            outcomes[i] = outcomes[original.index]
-            if original.index in self.transient:
-                self.transient.append(i)
-        return outcomes
+            self.ledger.same_as(i, original.index)
+        return self.ledger.outcomes
 
     # ------------------------------------------------------------------ claims
 
@@ -111,13 +120,14 @@ class Batch:
             change.deliveries = claim.record.deliveries
             change.sent = claim.record.sent_request
             change.settled = claim.record.settled
-            change.attempts = int((change.sent or {}).get("attempts", 0))
-            if change.settled is not None and change.settled.get("sent") is False and change.settlement():
+            change.attempts = change.sent.attempts if change.sent else 0
+            settled = change.settlement()
+            if isinstance(settled, NeverSent) and settled.error is None:
                 # Its recorded request was planned, journaled and closed unsent: no request went out.
                 change.attempts, change.sent, change.settled = max(0, change.attempts - 1), None, None
             todo.append(change)
         elif status is ClaimStatus.COMPLETED:
-            self.ledger.outcomes[change.index] = claim.record.outcome
+            self.ledger.outcome(change.index, claim.record.outcome)
         elif status is ClaimStatus.MISMATCH:
             self.ledger.reject(change, SgruleError(
                 "IdempotentParameterMismatch", f"change {change.event.id!r} from {change.event.source!r} was already "
@@ -142,6 +152,12 @@ class Batch:
     def _process(self, changes: list[Change]) -> None:
         if not changes:
             return self.ledger.flush()
+        chains = self._chains(changes)
+        self._run(chains, self._start(chains))
+        self.ledger.flush()
+
+    def _chains(self, changes: list[Change]) -> dict[str, list[Change]]:
+        """Each change resolved to its rule against its group (read once per batch), per rule newest first."""
         # Every group's rules, concurrently, one Describe (per page) per group; the store's sequence first
         # (one round trip): a rule written after it is read again under its lock.
         as_of = self.deps.store.sequence()
@@ -159,14 +175,22 @@ class Batch:
                 chains.setdefault(change.rule_key, []).append(change)
         for chain in chains.values():
             chain.sort(key=lambda c: (-c.event.time_us, c.index))  # newest first; ties in input order
-        # Every rule's lock (and state) in one round trip; a rule another worker holds is waited for.
+        return chains
+
+    def _start(self, chains: dict[str, list[Change]]) -> list[RuleChain]:
+        """Every rule's lock (and state) in one round trip, the first requests planned and journaled in one
+        store step, one chain per rule. Rules we hold come first: a chain waiting for another worker's lock
+        must not keep a pool thread from the work this batch can do now."""
         held = self.deps.store.lock_rules(list(chains), self.owner, self.s.lease_s) if chains else {}
         self.leases.hold(rules=[rule for rule, state in held.items() if state is not None])
-        # Rules we hold go first: a chain waiting for another worker's lock must not keep a pool thread
-        # from the work this batch can do now.
         order = sorted(chains, key=lambda key: held.get(key) is None)
-        rule_chains = [RuleChain(self, chains[key], held.get(key)) for key in order]
-        self._journal_first_requests(rule_chains)
+        ctx = self.chain_context
+        planned = journal_first_requests({key: (chains[key], held.get(key)) for key in order}, ctx)
+        return [RuleChain(ctx, chains[key], held.get(key), planned.get(key)) for key in order]
+
+    def _run(self, chains: dict[str, list[Change]], rule_chains: list[RuleChain]) -> None:
+        """The chains on the pool; the outcomes of every 16 changes of finished chains stored (and so
+        published) while the others still run."""
         futures = {self.deps.pool.submit(chain.run): chain.rule_key for chain in rule_chains}
         busy = {change.key for chain in chains.values() for change in chain}  # changes of chains still running
         finished = 0  # changes of chains finished since the last flush
@@ -175,41 +199,12 @@ class Batch:
             chain = chains[futures[future]]
             busy.difference_update(change.key for change in chain)
             finished += len(chain)
-            if finished >= _FLUSH_EVERY and busy:  # stored (and so published) while the other chains run
+            if finished >= _FLUSH_EVERY and busy:
                 try:
                     self.ledger.flush(lambda change: change.key in busy)
                 except Exception as exc:  # noqa: BLE001 - they stay queued for the flush at the end
                     self.log.warning("could not store finished outcomes yet", error=repr(exc))
                 finished = 0
-        self.ledger.flush()
-
-    def _journal_first_requests(self, chains: list[RuleChain]) -> None:
-        """Every chain's first request that can be planned now, journaled in one store step (one transaction
-        for SQLite) before the chains start -- instead of one step per chain while they all run, where each
-        waits its turn for the store and the GIL. A plan not made or not journaled leaves its chain to
-        journal its request itself."""
-        planned: list[tuple[RuleChain, JournalEntry]] = []
-        for chain in chains:
-            try:
-                entry = chain.plan()
-            except Exception as exc:  # noqa: BLE001 - the chain meets it again, and answers for its change
-                self.log.warning("could not plan a request", rule=chain.rule_key, error=repr(exc))
-                continue
-            if entry is not None:
-                planned.append((chain, entry))
-        if not planned:
-            return
-        try:
-            results: list[int | LeaseLost | None] = list(self.deps.store.open_entries(
-                [(e.change_key, self.owner, c.rule_key, e) for c, e in planned]))
-        except Exception as exc:  # noqa: BLE001 - some may be written: each chain journals its own again
-            self.log.warning("could not journal the first requests together", error=repr(exc))
-            results = [None] * len(planned)
-        for (chain, entry), result in zip(planned, results):
-            if not isinstance(result, LeaseLost):  # in the journal (a version), or maybe (None)
-                chain.opened, chain.journaled = entry, result is not None
 
     def retrier(self) -> Retrier:
-        return Retrier(deadline=self.deadline, base_s=self.s.retry_base_ms / 1000,
-                       cap_s=self.s.retry_cap_ms / 1000, max_attempts=self.s.max_attempts,
-                       read_timeout_ms=self.s.read_timeout_ms, connect_timeout_ms=self.s.connect_timeout_ms)
+        return Retrier.of(self.s, self.deadline)

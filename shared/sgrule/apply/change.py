@@ -8,7 +8,7 @@ from typing import Any
 
 from ..contract.event import RuleChangeEvent
 from ..contract.rule import RULE_FIELDS
-from ..store import Completion
+from ..store import Completion, SentRequest, Settlement
 
 
 @dataclass
@@ -19,8 +19,8 @@ class Change:
     token: str
     rule_id: str | None = None
     deliveries: int = 1
-    sent: dict[str, Any] | None = None     # {"params", "attempts"} of a request an earlier delivery recorded
-    settled: dict[str, Any] | None = None  # what settling that request learnt: {"token", "requestId" | "error"}
+    sent: SentRequest | None = None        # the request an earlier delivery recorded
+    settled: Settlement | None = None      # what settling that request learnt
     attempts: int = 0                      # Modify calls for this change, all deliveries we know of
     last_in_chain: bool = False  # its completion also releases the rule lock
     completion: Completion | None = None   # queued for the store (see Ledger.flush)
@@ -42,11 +42,11 @@ class Change:
     def rule_key(self) -> str:
         return f"{self.event.data.RegionId}/{self.event.data.SecurityGroupId}/{self.rule_id}"
 
-    def settlement(self) -> dict[str, Any] | None:
+    def settlement(self) -> Settlement | None:
         """The settle result of this change's recorded request, if it speaks for that request."""
         if self.settled is None or self.sent is None:
             return None
-        return self.settled if self.settled.get("token") == self.sent["params"].get("ClientToken") else None
+        return self.settled if self.settled.token == self.sent.token else None
 
 
 def entity(fields: dict[str, Any]) -> str | None:

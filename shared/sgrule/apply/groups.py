@@ -19,7 +19,7 @@ from .change import Change, entity, identity
 @dataclass
 class Group:
     rules: dict[str, dict[str, Any]] | None = None
-    error: Exception | None = None
+    error: SgruleError | Transient | None = None
     as_of: int = 0  # the store's sequence before the read the copy comes from
     fresh: dict[str, int] = field(default_factory=dict)  # rule -> sequence before its own later re-read
     lock: threading.Lock = field(default_factory=threading.Lock)

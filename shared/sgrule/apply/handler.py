@@ -7,55 +7,64 @@ invocations; the SDK model packages load lazily (see ``sgrule.runtime.sdk``) to 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
 from .config import ApplySettings
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..clients.eventbridge import Publisher
+    from .batch import Deps
+
+_NAME = "apply"
 
 
 class RedeliveryNeeded(RuntimeError):
     """Raised after the whole batch was worked: some changes failed transiently and must be redelivered."""
 
 
-def _build(settings: ApplySettings | None = None) -> dict[str, Any]:
-    from concurrent.futures import ThreadPoolExecutor
+class _Instance:
+    """What one FC instance builds once and its invocations share: the batch's dependencies, the publisher
+    and the pool its PutEvents calls run on."""
 
-    from ..clients.ecs import RegionalClients
-    from ..clients.eventbridge import make_publisher
-    from ..store import open_store
-    from .batch import Deps
+    def __init__(self, settings: ApplySettings | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    s = settings or ApplySettings()
-    ecs = RegionalClients(s)
+        from ..clients.ecs import RegionalClients
+        from ..clients.eventbridge import make_publisher
+        from ..store import open_store
+        from .batch import Deps
 
-    log = Logger()
-    if not s.allowed_regions or not s.allowed_security_groups:
-        log.warning("allow-list is empty: every change will be rejected "
-                    "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
-    store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
-                       retention_s=max(s.completed_ttl_s, 3600.0))
-    pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
-    # PutEvents calls get their own few threads: queued behind the chains they would start too late.
-    publishing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")
-    return {"settings": s, "publisher": make_publisher(s), "log": log, "publishing": publishing,
-            "deps": Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool)}
+        s = self.settings = settings or ApplySettings()
+        self.log = Logger()
+        if not s.allowed_regions or not s.allowed_security_groups:
+            self.log.warning("allow-list is empty: every change will be rejected "
+                             "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
+        store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
+                           retention_s=max(s.completed_ttl_s, 3600.0))
+        pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
+        self.deps: Deps = Deps(settings=s, ecs=RegionalClients(s), store=store, log=self.log, pool=pool)
+        self.publisher: Publisher = make_publisher(s)
+        # PutEvents calls get their own few threads: queued behind the chains they would start too late.
+        self.publishing: ThreadPoolExecutor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")
+
+    def close(self) -> None:
+        self.publishing.shutdown(wait=True)
+        self.deps.pool.shutdown(wait=True)
+        self.deps.store.close()
 
 
-def _close(state: dict[str, Any]) -> None:
-    state["publishing"].shutdown(wait=True)
-    state["deps"].pool.shutdown(wait=True)
-    state["deps"].store.close()
-
-
-def instance(settings: ApplySettings | None = None) -> dict[str, Any]:
+def instance(settings: ApplySettings | None = None) -> _Instance:
     """Build (once per FC instance) what every invocation shares."""
-    return fc_instance.shared("apply", lambda: _build(settings), _close)
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
 def reset() -> None:
-    """Forget the instance (tests, `sgrule local invoke` with a new environment)."""
-    fc_instance.reset()
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def handle(event: Any, context: Any) -> str:
@@ -65,16 +74,14 @@ def handle(event: Any, context: Any) -> str:
     from .outbox import Outbox
 
     inst = instance()
-    s: ApplySettings = inst["settings"]
+    s = inst.settings
     deadline = fc_instance.deadline_for(context, s.default_timeout_s, s.time_reserve_ms / 1000)
     request_id = getattr(context, "request_id", None)
-    log: Logger = inst["log"].bind(requestId=request_id)
+    log = inst.log.bind(requestId=request_id)
     items = unwrap(event)  # InvocationError on an unknown shape: nothing processed, the caller sees why
     # Publishing uses the reserve: it may run until the FC timeout, not past it.
-    outbox = Outbox(inst["publisher"], Retrier(deadline=deadline + s.time_reserve_ms / 1000,
-                                               base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000),
-                    inst["publishing"])
-    batch = Batch(inst["deps"], deadline, request_id, on_stored=outbox.add)
+    outbox = Outbox(inst.publisher, Retrier.of(s, deadline + s.time_reserve_ms / 1000), inst.publishing)
+    batch = Batch(inst.deps, deadline, request_id, on_stored=outbox.add)
     try:
         outcomes = batch.run(items)
     except BaseException:

@@ -14,17 +14,18 @@ from typing import Any, Callable
 from ..clients.ecs import modify
 from ..clients.retry import NotSent, Retrier
 from ..contract.errors import SgruleError
-from ..store import IdempotencyStore, JournalEntry
+from ..store import InEffect, JournalEntry, NeverSent, RuleJournal, Settlement
+from ..store.records import failed
 
 
-def settle(entries: list[JournalEntry], *, store: IdempotencyStore, owner: str, rule_key: str, client: Any,
+def settle(entries: list[JournalEntry], *, store: RuleJournal, owner: str, rule_key: str, client: Any,
            retrier: Callable[[], Retrier], marks: dict[str, int], ttl_s: float,
-           on_attempt: Callable[[str], None] = lambda key: None) -> dict[str, dict[str, Any]]:
+           on_attempt: Callable[[str], None] = lambda key: None) -> dict[str, Settlement]:
     """Settle ``entries`` (oldest first); ``marks`` (the rule's watermarks) gains theirs; ``on_attempt(change
     key)`` is told of every call. Returns, per change key, what its entry's settling learnt (``calls``: the
     Modify calls it took). Raises :class:`~sgrule.clients.retry.Transient` (entries from the failing one on
     stay open) or :class:`~sgrule.store.LeaseLost`."""
-    learnt: dict[str, dict[str, Any]] = {}
+    learnt: dict[str, Settlement] = {}
     for entry in sorted(entries, key=lambda e: e.seq):
         times: dict[str, int] | None = None
         calls = 0
@@ -35,13 +36,14 @@ def settle(entries: list[JournalEntry], *, store: IdempotencyStore, owner: str, 
             on_attempt(key)
 
         try:
-            request_id = retrier().call(lambda rt: modify(client, entry.params, rt), on_attempt=count)
+            # Called at once, within this entry's turn of the loop.
+            request_id = retrier().call(lambda rt: modify(client, entry.params, rt), on_attempt=count)  # noqa: B023
         except SgruleError as err:  # refused: it never took effect
-            settled: dict[str, Any] = {"token": entry.token, "error": err.to_outcome()}
+            settled: Settlement = failed(entry.token, err.to_outcome())
         except NotSent as exc:  # could not even be built: nothing went out
-            settled = {"token": entry.token, "error": exc.error.to_outcome()}
+            settled = NeverSent(entry.token, exc.error.to_outcome())
         else:
-            settled = {"token": entry.token, "requestId": request_id, "calls": calls}
+            settled = InEffect(entry.token, request_id, calls)
             times = entry.field_times
         store.settle(rule_key, owner, entry, settled, times, ttl_s)
         for name, t in (times or {}).items():

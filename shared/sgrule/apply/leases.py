@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from ..runtime.log import Logger
-    from ..store import IdempotencyStore
+    from ..store import RuleJournal
 
 
 class Heartbeat:
-    def __init__(self, store: IdempotencyStore, owner: str, lease_s: float, log: Logger) -> None:
+    def __init__(self, store: RuleJournal, owner: str, lease_s: float, log: Logger) -> None:
         self.store, self.owner, self.lease_s, self.log = store, owner, lease_s, log
         self._keys: set[str] = set()
         self._rules: set[str] = set()

@@ -8,11 +8,12 @@ and whoever takes the rule next settles it. Once stored, outcomes are handed to 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract.errors import SgruleError
 from ..contract.outcome import Status, build
-from ..store import Completion, IdempotencyStore
+from ..store import Completion, RuleJournal
 from .change import Change
 
 if TYPE_CHECKING:
@@ -22,14 +23,45 @@ if TYPE_CHECKING:
 
 
 class Ledger:
-    def __init__(self, settings: ApplySettings, store: IdempotencyStore, owner: str, log: Logger,
+    def __init__(self, settings: ApplySettings, store: RuleJournal, owner: str, log: Logger,
                  leases: Heartbeat, on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.s, self.store, self.owner, self.log, self.leases = settings, store, owner, log, leases
         self.on_stored = on_stored
-        self.outcomes: list[dict[str, Any] | None] = []
-        self.redeliver: list[int] = []  # indexes of the changes left for redelivery
+        self._outcomes: list[dict[str, Any] | None] = []
+        self._redeliver: list[int] = []  # indexes of the changes left for redelivery
         self._pending: list[tuple[Change, Completion]] = []
         self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ what the batch reads and sets
+
+    def start(self, size: int) -> None:
+        """A batch of ``size`` items: none has an outcome yet."""
+        self._outcomes = [None] * size
+
+    def outcome(self, index: int, outcome: dict[str, Any] | None) -> None:
+        """Item ``index`` ends with ``outcome`` without any work here (rejected on admission, or its stored
+        outcome replayed)."""
+        self._outcomes[index] = outcome
+
+    def same_as(self, index: int, original: int) -> None:
+        """Item ``index`` is the same change as item ``original``: the same outcome, or redelivered too."""
+        self._outcomes[index] = self._outcomes[original]
+        with self._lock:
+            if original in self._redeliver:
+                self._redeliver.append(index)
+
+    @property
+    def outcomes(self) -> list[dict[str, Any] | None]:
+        """Per item, its outcome (None: it must be redelivered)."""
+        return list(self._outcomes)
+
+    @property
+    def redelivered(self) -> list[int]:
+        """The indexes of the items left for redelivery (a change's may repeat)."""
+        with self._lock:
+            return list(self._redeliver)
+
+    # ------------------------------------------------------------------ how a change ends
 
     def finish(self, change: Change, status: Status, *, before: dict[str, Any] | None = None,
                after: dict[str, Any] | None = None, error: SgruleError | None = None, request_id: str | None = None,
@@ -49,7 +81,7 @@ class Ledger:
                                            release_rule=change.last_in_chain and in_chain, entry=entry)
             with self._lock:
                 self._pending.append((change, change.completion))
-        self.outcomes[change.index] = outcome
+        self._outcomes[change.index] = outcome
 
     def reject(self, change: Change, error: SgruleError, id_variant: str | None = None) -> None:
         """Rejected before the claim (nothing stored: the same input is rejected the same way again)."""
@@ -69,22 +101,27 @@ class Ledger:
 
     def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
         if release:  # the attempts made since its request was journaled go with it
-            sent = {**change.sent, "attempts": change.attempts} if change.sent else None
+            sent = replace(change.sent, attempts=change.attempts) if change.sent else None
             self.store.release(change.key, self.owner, sent)
             self.leases.drop(keys=[change.key])
         self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)
         with self._lock:
-            self.redeliver.append(change.index)
+            self._redeliver.append(change.index)
 
     def lost(self, change: Change) -> None:
         """Our lease ran out and another worker took the change (or its rule) over: it answers."""
         self.leases.drop(keys=[change.key])
         with self._lock:
-            self.redeliver.append(change.index)
+            self._redeliver.append(change.index)
 
-    def queued(self, changes: list[Change]) -> Completion | None:
-        """The last completion of ``changes`` still waiting for the store."""
-        return next((c.completion for c in reversed(changes) if c.completion is not None), None)
+    def release_with(self, changes: list[Change], rule_key: str) -> bool:
+        """Free ``rule_key``'s lock with the last completion of ``changes`` still waiting for the store (one
+        atomic step in the flush, after its watermarks); False if none is queued (the caller frees it)."""
+        queued = next((c.completion for c in reversed(changes) if c.completion is not None), None)
+        if queued is None:
+            return False
+        queued.rule_key, queued.release_rule = rule_key, True
+        return True
 
     def flush(self, busy: Callable[[Change], bool] | None = None) -> None:
         """Store the outcomes of finished changes (with watermarks and closed entries, freeing rules).
@@ -106,7 +143,7 @@ class Ledger:
             raise
         for (change, item), ok in zip(pending, done):
             if not ok:  # our lease ran out and another worker took the change over: it answers
-                self.outcomes[change.index] = None
+                self._outcomes[change.index] = None
                 self.lost(change)
                 if item.release_rule and item.rule_key:
                     self.store.release_rule_lock(item.rule_key, self.owner)

@@ -103,7 +103,14 @@ def cmd_local(args: argparse.Namespace) -> int:
     from .output import render_result
 
     return local_main(args.rest, prog="sgrule local", extensions={"pipeline": (pipeline.add_parser, pipeline.run)},
-                      render=render_result)
+                      render=render_result, reset=_forget_instances)
+
+
+def _forget_instances() -> None:
+    """Every function's per-instance state, so `local invoke` builds it from the environment it sets."""
+    from ..runtime import instance
+
+    instance.reset()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

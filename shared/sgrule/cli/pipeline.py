@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if not pollers:
             err("pipeline: the template has no eventbridge trigger on an MNS queue to send changes to")
             return 2
-        buses = {spec.environment.get("SGRULE_OUTCOME_BUS") for spec in app.fc.functions.values()} - {None, ""}
+        buses = {spec.environment.get("SGRULE_OUTCOME_BUS") or "" for spec in app.fc.functions.values()} - {""}
         bus = next(iter(sorted(buses)), "default")
         err(f"pipeline: application up at {app.endpoint}; sending {len(changes)} change(s) to queue "
             f"{pollers[0].queue!r}, outcomes expected on bus {bus!r}")
@@ -155,7 +155,7 @@ def _summary(changes: list[dict[str, Any]], ids: list[str], wanted: list[tuple[s
     lines = []
     for change, message_id, key in zip(changes, ids, wanted):
         out = got.get(key)
-        data = change.get("data") if isinstance(change.get("data"), dict) else {}
+        data: dict[str, Any] = change["data"] if isinstance(change.get("data"), dict) else {}
         lines.append({"changeId": key[1], "source": key[0], "messageId": message_id,
                       "status": out["status"] if out else None,
                       "securityGroupId": data.get("SecurityGroupId"),

@@ -193,7 +193,7 @@ def ros_loader() -> Any:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]  # a mapping node here
         if suffix == "GetAtt" and isinstance(value, str):
             value = value.split(".", 1)
         return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}

@@ -57,8 +57,8 @@ def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retr
     while True:
         request = DescribeSecurityGroupAttributeRequest(region_id=region_id, security_group_id=group_id,
                                                         direction="egress", max_results=1000, next_token=token)
-        body = retrier.call(first_request_alone(
-            client, retrier, lambda rt: client.describe_security_group_attribute_with_options(request, rt).body))
+        body = retrier.call(first_request_alone(  # the lambda runs at once, with this page's request
+            client, retrier, lambda rt: client.describe_security_group_attribute_with_options(request, rt).body))  # noqa: B023
         for perm in (body.permissions.permission if body.permissions else None) or []:
             live = perm.to_map()
             if str(live.get("Direction", "egress")).lower() != "egress":
@@ -79,8 +79,8 @@ def describe_groups(client: Client, region_id: str, retrier: Retrier,
     token: str | None = None
     while True:
         request = DescribeSecurityGroupsRequest(region_id=region_id, max_results=page_size, next_token=token)
-        body = retrier.call(first_request_alone(
-            client, retrier, lambda rt: client.describe_security_groups_with_options(request, rt).body))
+        body = retrier.call(first_request_alone(  # the lambda runs at once, with this page's request
+            client, retrier, lambda rt: client.describe_security_groups_with_options(request, rt).body))  # noqa: B023
         groups = (body.security_groups.security_group if body.security_groups else None) or []
         yield [(g.security_group_id, g.security_group_name or "") for g in groups]
         token = body.next_token

@@ -86,10 +86,11 @@ class EventBridgePublisher:
             try:
                 calls += 1
                 body = retrier.call(first_request_alone(
-                    self.client, retrier, lambda rt: self.client.put_events_with_options(request, rt).body))
+                    self.client, retrier,
+                    lambda rt: self.client.put_events_with_options(request, rt).body))  # noqa: B023 - called at once
             except Transient as exc:
                 raise PublishError(f"PutEvents kept failing: {exc.error.code}") from None
-            except Exception as exc:  # a final 4xx (bad bus, bad request): nothing to retry
+            except Exception as exc:  # noqa: BLE001 - a final 4xx (bad bus, bad request): nothing to retry
                 raise PublishError(f"PutEvents failed: {exc}") from None
             if body.success is False:  # the service can answer 200 with Success=false (e.g. no such bus)
                 raise PublishError(f"PutEvents failed: {body.code}: {body.message}")

@@ -126,8 +126,7 @@ class ChangeQueue:
         s = self.settings
         if deadline is None:
             deadline = time.monotonic() + s.default_timeout_s
-        retrier = Retrier(deadline=deadline, base_s=s.retry_base_ms / 1000, cap_s=s.retry_cap_ms / 1000,
-                          max_attempts=s.max_attempts)
+        retrier = Retrier.of(s, deadline)
         ids: list[str | None] = [None] * len(bodies)
         for batch in batches(bodies):
             self._send_batch(batch, bodies, ids, retrier)
@@ -163,17 +162,17 @@ class ChangeQueue:
                     final = [f for f in failed if not is_transient(f[1])]
                     if final:
                         i, code, message = final[0]
-                        raise self._error(ids, f"MNS refused message #{i}: {code}: {message}", code, False)
+                        raise self._error(ids, f"MNS refused message #{i}: {code}: {message}", code, False) from None
                     if not failed:
                         return
                     pending = [i for i, _, _ in failed]
                     code, message = failed[0][1], failed[0][2]
                 elif not is_transient(code):
-                    raise self._error(ids, f"BatchSendMessage failed: {code}: {message}", code, False)
+                    raise self._error(ids, f"BatchSendMessage failed: {code}: {message}", code, False) from None
             except MNSClientNetworkException as exc:
                 code, message = "NetworkError", f"{exc.type}: {exc.message}"
                 self._local.account = None  # a fresh connection next time
-            except Exception as exc:  # the SDK's own parameter checks and anything unforeseen: final
+            except Exception as exc:  # noqa: BLE001 - the SDK's own parameter checks and anything unforeseen: final
                 raise self._error(ids, f"BatchSendMessage failed: {type(exc).__name__}: {exc}",
                                   type(exc).__name__, False) from None
             if not retrier.pause(attempt):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from ..contract.errors import SgruleError
 
@@ -92,6 +92,21 @@ def asked_wait_s(exc: Exception) -> float:
     return min(float(retry_after), MAX_ASKED_WAIT_MS) / 1000
 
 
+class RetrySettings(Protocol):
+    """The settings a :class:`Retrier` is made from (every function's common settings have them)."""
+
+    @property
+    def retry_base_ms(self) -> float: ...
+    @property
+    def retry_cap_ms(self) -> float: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def read_timeout_ms(self) -> int: ...
+    @property
+    def connect_timeout_ms(self) -> int: ...
+
+
 @dataclass
 class Retrier:
     """Full-jitter exponential backoff bounded by a deadline (time.monotonic seconds)."""
@@ -104,6 +119,13 @@ class Retrier:
 
     read_timeout_ms: int = 10000
     connect_timeout_ms: int = 3000
+
+    @classmethod
+    def of(cls, settings: RetrySettings, deadline: float) -> Retrier:
+        """The one way from settings to a retrier: their backoff, tries and timeouts, bounded by ``deadline``."""
+        return cls(deadline=deadline, base_s=settings.retry_base_ms / 1000, cap_s=settings.retry_cap_ms / 1000,
+                   max_attempts=settings.max_attempts, read_timeout_ms=settings.read_timeout_ms,
+                   connect_timeout_ms=settings.connect_timeout_ms)
 
     def runtime(self) -> Any:
         """Per-call SDK timeouts that end no later than the deadline (the client defaults are 5 s / 10 s)."""

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import CODES, SgruleError
 from .safe import is_clean
@@ -39,7 +39,7 @@ class _Problems:
     def __init__(self, info: ValidationInfo) -> None:
         context = info.context
         self.collect = isinstance(context, dict) and bool(context.get("all_errors"))
-        self.lines: list[dict[str, Any]] = []
+        self.lines: list[InitErrorDetails] = []
 
     def add(self, error: PydanticCustomError, loc: tuple[Any, ...] | None = None) -> None:
         if not self.collect:
@@ -181,8 +181,8 @@ class RuleChange(_Fields):
 class ModifyEgressRuleRequest(_Fields):
     """The fully formed ModifySecurityGroupEgressRule request (by-ID fields filled from the live rule)."""
 
-    IpProtocol: str  # type: ignore[assignment]
-    PortRange: str  # type: ignore[assignment]
+    IpProtocol: str
+    PortRange: str
 
     def to_params(self) -> dict[str, str]:
         """Request parameters as the API takes them (strings)."""

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import IdempotencyStore
+from ..store import KeyValue
 
 VERSION = 1
 
@@ -48,7 +48,7 @@ class PassState:
 class Cursor:
     """Load and save one pass's state (``store`` None: nothing is kept, e.g. a terminal run)."""
 
-    def __init__(self, store: IdempotencyStore | None, key: str, ttl_s: float) -> None:
+    def __init__(self, store: KeyValue | None, key: str, ttl_s: float) -> None:
         self.store, self.key, self.ttl_s = store, key, ttl_s
 
     def load(self) -> PassState | None:

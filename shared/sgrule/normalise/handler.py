@@ -8,7 +8,7 @@ either way it runs (or continues) one pass and returns its report as JSON.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contract.envelope import InvocationError
 from ..contract.safe import NotJson, loads
@@ -16,38 +16,49 @@ from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
 from .config import NormaliseSettings
 
+if TYPE_CHECKING:
+    from .run import PassDeps
+
+_NAME = "normalise"
 _TIMER_KEYS = {"triggerTime", "triggerName", "payload"}
 
 
-def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
-    from concurrent.futures import ThreadPoolExecutor
+class _Instance:
+    """What one FC instance builds once: the policy, clients, the store and the scan's pool."""
 
-    from ..clients.ecs import RegionalClients
-    from ..clients.eventbridge import make_publisher
-    from ..clients.mns import ChangeQueue
-    from ..store import open_store
-    from .policy import load
-    from .run import PassDeps
+    def __init__(self, settings: NormaliseSettings | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    s = settings or NormaliseSettings()
-    policy = load(s.normalise_policy)  # an invalid policy fails here, with its line and reason
-    ecs = RegionalClients(s)
+        from ..clients.ecs import RegionalClients
+        from ..clients.eventbridge import make_publisher
+        from ..clients.mns import ChangeQueue
+        from ..store import open_store
+        from .policy import load
+        from .run import PassDeps
 
-    store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
-                       retention_s=max(s.completed_ttl_s, 3600.0))
-    pool = ThreadPoolExecutor(max_workers=s.normalise_concurrency, thread_name_prefix="sgrule-normalise")
-    queue = ChangeQueue(s) if s.mns_endpoint else None
-    return {"deps": PassDeps(settings=s, ecs=ecs, pool=pool, policy=policy, publisher=make_publisher(s),
-                             log=Logger(), store=store, queue=queue)}
+        s = settings or NormaliseSettings()
+        policy = load(s.normalise_policy)  # an invalid policy fails here, with its line and reason
+        store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
+                           retention_s=max(s.completed_ttl_s, 3600.0))
+        pool = ThreadPoolExecutor(max_workers=s.normalise_concurrency, thread_name_prefix="sgrule-normalise")
+        queue = ChangeQueue(s) if s.mns_endpoint else None
+        self.deps: PassDeps = PassDeps(settings=s, ecs=RegionalClients(s), pool=pool, policy=policy,
+                                       publisher=make_publisher(s), log=Logger(), store=store, queue=queue)
+        self._store = store
+
+    def close(self) -> None:
+        self.deps.pool.shutdown(wait=True)
+        self._store.close()
 
 
-def _close(state: dict[str, Any]) -> None:
-    state["deps"].pool.shutdown(wait=True)
-    state["deps"].store.close()
+def instance(settings: NormaliseSettings | None = None) -> _Instance:
+    """Build (once per FC instance) what every invocation shares."""
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
-def instance(settings: NormaliseSettings | None = None) -> dict[str, Any]:
-    return fc_instance.shared("normalise", lambda: _build(settings), _close)
+def reset() -> None:
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def parse_request(event: Any) -> Any:
@@ -88,7 +99,7 @@ def handle(event: Any, context: Any) -> str:
     from .run import Pass
 
     request = parse_request(event)  # InvocationError: nothing scanned, the caller sees why
-    deps = instance()["deps"]
+    deps = instance().deps
     s: NormaliseSettings = deps.settings
     if not request.dryRun and deps.queue is None:
         raise InvocationError("a real run enqueues changes: set SGRULE_MNS_ENDPOINT (and SGRULE_CHANGE_QUEUE), "

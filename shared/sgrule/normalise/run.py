@@ -20,7 +20,7 @@ from ..contract.errors import SgruleError
 from ..contract.rule import normalise
 from ..contract.outcome import now_rfc3339
 from ..runtime.log import Logger
-from ..store import IdempotencyStore
+from ..store import KeyValue
 from . import report as reports
 from .changes import report_event, rule_change
 from .config import NormaliseSettings
@@ -48,7 +48,7 @@ class PassDeps:
     policy: Policy
     publisher: Publisher
     log: Logger
-    store: IdempotencyStore | None = None  # None: no resume (the whole pass in one go)
+    store: KeyValue | None = None  # None: no resume (the whole pass in one go)
     queue: Queue | None = None             # None: only dry runs
 
 
@@ -213,7 +213,7 @@ class Pass:
             try:
                 for done in outbox.flush(everything=True):
                     finish(done)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - kept, and reported with the pass below
                 queue_error = exc
         if outbox is not None:
             pending += len(outbox.waiting)  # their changes did not all go: read again next time
@@ -247,8 +247,7 @@ class Pass:
         """The complete pass's report, once: marked reported only after the bus took it (a retry re-sends
         the same event id)."""
         s = self.s
-        retrier = Retrier(deadline=self.deadline + s.time_reserve_ms / 1000, base_s=s.retry_base_ms / 1000,
-                          cap_s=s.retry_cap_ms / 1000)
+        retrier = Retrier.of(s, self.deadline + s.time_reserve_ms / 1000)
         try:
             self.deps.publisher.publish([report_event(reports.finished(state.report))], retrier)
         except PublishError as exc:

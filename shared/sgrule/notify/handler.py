@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contract.safe import NotJson, loads
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
 from .config import NotifySettings, Target
+
+if TYPE_CHECKING:
+    from ..store import Claims
 
 _NAME = "ticket_notify"
 OUTCOME_TYPE = "sgrule.egress.modify."
@@ -37,8 +40,8 @@ class _Instance:
         self.log = Logger()
         if not s.notify_targets:
             self.log.warning("no notify targets configured (SGRULE_NOTIFY_TARGETS): outcomes are only logged")
-        self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.notify",
-                                retention_s=max(s.completed_ttl_s, 3600.0))
+        self.store: Claims = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.notify",
+                                        retention_s=max(s.completed_ttl_s, 3600.0))
         self._channels: dict[str, Any] = {}
 
     def channel(self, target: Target) -> Any:
@@ -58,11 +61,12 @@ class _Instance:
 
 
 def instance(settings: NotifySettings | None = None) -> _Instance:
-    return fc_instance.shared(_NAME, lambda: _Instance(settings), lambda inst: inst.close())
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
 def reset() -> None:
-    fc_instance.reset()
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def outcomes_in(event: Any) -> list[dict[str, Any]]:
@@ -100,6 +104,8 @@ def ticket_of(outcome: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def handle(event: Any, context: Any) -> str:
+    from ..store import ClaimStatus
+    from ..store.claims import claim as claim_key
     from .post import Poster, Refused, Transient
 
     inst = instance()
@@ -118,11 +124,11 @@ def handle(event: Any, context: Any) -> str:
             continue
         for target in targets:
             store_key = f"{target.ident}\x1f{outcome['id']}"
-            claim = inst.store.claim(store_key, "post", owner, lease_s)
-            if claim.status.value == "completed":
+            claim = claim_key(inst.store, store_key, "post", owner, lease_s)
+            if claim.status is ClaimStatus.COMPLETED:
                 counts["duplicate"] += 1
                 continue
-            if claim.status.value != "acquired":  # another instance is posting it right now
+            if claim.status is not ClaimStatus.ACQUIRED:  # another instance is posting it right now
                 counts["retry"] += 1
                 continue
             line = log.bind(outcomeId=outcome["id"], changeId=outcome["data"].get("changeId"), ticket=key,

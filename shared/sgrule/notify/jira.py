@@ -94,6 +94,7 @@ class JiraComments:
     def already_posted(self, key: str, outcome_id: str, poster: Poster) -> bool:
         reply = poster.send("GET", self._url(key, f"orderBy=-created&maxResults={RECENT}"),
                             headers={"Authorization": self._auth, "Accept": "application/json"})
+        assert reply is not None  # without done_already, a reply or an exception
         try:
             comments = loads(reply.body).get("comments") or []
         except (NotJson, AttributeError):

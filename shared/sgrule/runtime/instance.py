@@ -1,42 +1,44 @@
 """The FC instance: what one instance builds once and shares between its invocations, and the deadline.
 
 FC keeps a Python instance alive between invocations (module state survives) and calls ``initialize`` once
-per instance. Each function keeps its dependencies (clients, store, thread pool) here under its own name,
-built on first use; :func:`reset` forgets them (tests, ``sgrule local invoke`` with a new environment).
+per instance. Each function keeps its dependencies (clients, store, thread pool) here under its own name, as
+one typed object with a ``close()``, built on first use; its ``reset()`` closes and forgets that function's
+alone (tests, ``sgrule local invoke`` with a new environment).
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
-T = TypeVar("T")
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {}
-_closers: dict[str, Callable[[Any], None]] = {}
+_state: dict[str, Closable] = {}
 
 
-def shared(name: str, build: Callable[[], T], close: Callable[[T], None] | None = None) -> T:
-    """The instance's ``name`` dependencies, built once by ``build`` (thread-safe)."""
+def shared(name: str, build: Callable[[], C], kind: type[C]) -> C:
+    """The instance's ``name`` dependencies (a ``kind``), built once by ``build`` (thread-safe)."""
     with _lock:
         if name not in _state:
             _state[name] = build()
-            if close is not None:
-                _closers[name] = close  # type: ignore[assignment]
-        return _state[name]  # type: ignore[no-any-return]
+        value = _state[name]
+    assert isinstance(value, kind)
+    return value
 
 
-def reset() -> None:
-    """Close and forget everything this instance built."""
+def reset(name: str | None = None) -> None:
+    """Close and forget what this instance built for function ``name`` (None: for every function)."""
     with _lock:
-        items = list(_state.items())
-        _state.clear()
-        closers = dict(_closers)
-        _closers.clear()
-    for name, value in items:
-        if name in closers:
-            closers[name](value)
+        names = [name] if name is not None else list(_state)
+        built = [_state.pop(n) for n in names if n in _state]
+    for value in built:
+        value.close()
 
 
 def deadline_for(context: Any, default_timeout_s: float, reserve_s: float) -> float:

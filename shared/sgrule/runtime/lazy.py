@@ -31,7 +31,7 @@ import sys
 import threading
 import types
 import typing
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 # What the import system (and tools that scan sys.modules) read from a module: set from its spec before
 # its code runs, so answered without loading. Not ``__path__``: importing a submodule must run the package.
@@ -47,7 +47,8 @@ _local = threading.local()  # .open: deferred module -> names served as forward 
 def _open() -> dict[str, set[str]]:
     if not hasattr(_local, "open"):
         _local.open = {}
-    return _local.open  # type: ignore[no-any-return]
+    opened: dict[str, set[str]] = _local.open
+    return opened
 
 
 class DeferredModule(types.ModuleType):
@@ -107,7 +108,7 @@ def is_deferred(name: str) -> bool:
     return type(sys.modules.get(name)) is DeferredModule
 
 
-def defer(name: str, annotations: dict[str, Sequence[str]] | None = None) -> bool:
+def defer(name: str, annotations: Mapping[str, Sequence[str]] | None = None) -> bool:
     """Put a deferred ``name`` in sys.modules, so importing it costs nothing until it is used.
 
     ``annotations``: importer module -> attributes of ``name`` it reads at import time only to annotate.
@@ -160,7 +161,7 @@ class _AnnotationWindow:
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _WindowLoader(spec.loader, wanted)
+                    spec.loader = _WindowLoader(spec.loader, wanted)  # type: ignore[assignment]  # a loader in all but name
                 return spec
         return None
 
@@ -173,6 +174,7 @@ class _WindowLoader:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
+        assert module.__spec__ is not None  # a module being loaded has its spec
         module.__loader__ = module.__spec__.loader = self.loader  # the real loader, as if never wrapped
         with _Window(self.wanted):
             self.loader.exec_module(module)

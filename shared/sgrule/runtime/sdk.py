@@ -62,8 +62,8 @@ def lazy_models(package: str) -> bool:
     module.__path__ = list(spec.submodule_search_locations)
     module.__spec__ = spec
     module.__package__ = name
-    module.__all__ = sorted(where)  # type: ignore[attr-defined]
-    module.__sgrule_lazy__ = True  # type: ignore[attr-defined]
+    module.__all__ = sorted(where)  # type: ignore[attr-defined]  # a module object built here
+    module.__sgrule_lazy__ = True  # type: ignore[attr-defined]  # (the same)
 
     def __getattr__(attr: str) -> object:
         sub = where.get(attr)
@@ -73,8 +73,8 @@ def lazy_models(package: str) -> bool:
         setattr(module, attr, value)
         return value
 
-    module.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    setattr(module, "__getattr__", __getattr__)  # noqa: B010 - a module's __getattr__: mypy calls it a method
     parent = importlib.import_module(package)
     sys.modules[name] = module
-    setattr(parent, "models", module)
+    setattr(parent, "models", module)  # noqa: B010 - mypy knows no `models` on a module object
     return True

@@ -10,12 +10,13 @@ import os
 import tempfile
 from urllib.parse import urlsplit
 
-from .base import (DEFAULT_RETENTION_S, Claim, ClaimStatus, Completion, IdempotencyStore, JournalEntry, LeaseLost,
-                   Record, RuleState)
+from .base import (DEFAULT_RETENTION_S, Claim, Claims, ClaimStatus, Completion, IdempotencyStore, KeyValue, LeaseLost,
+                   Record, RuleJournal, RuleState)
+from .records import InEffect, JournalEntry, NeverSent, Refused, SentRequest, Settlement
 
-__all__ = ["Claim", "ClaimStatus", "Completion", "IdempotencyStore", "JournalEntry", "LeaseLost", "Record",
-           "RuleState", "DEFAULT_SQLITE_PATH",
-           "open_store"]
+__all__ = ["Claim", "Claims", "ClaimStatus", "Completion", "IdempotencyStore", "InEffect", "JournalEntry",
+           "KeyValue", "LeaseLost", "NeverSent", "Record", "Refused", "RuleJournal", "RuleState", "SentRequest",
+           "Settlement", "DEFAULT_SQLITE_PATH", "open_store"]
 
 DEFAULT_SQLITE_PATH = os.path.join(tempfile.gettempdir(), "sgrule-idempotency.sqlite3")
 _URL_FORMS = "'sqlite:///<absolute path>', 'sqlite:///:memory:', 'redis://host:port/db' or 'rediss://...'"

@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, overload, runtime_checkable
+
+from .records import JournalEntry, SentRequest, Settlement
 
 # How long an in-progress record outlives its lease at least, so a crashed claim's sent_request is still
 # visible to the next delivery (redelivery can be late).
@@ -48,37 +50,16 @@ class Record:
     deliveries: int                     # times this key has been ACQUIRED (1 on first claim)
     owner: str | None                   # lease holder (in_progress); who completed it (completed)
     lease_expires_at: float             # epoch seconds (store clock); past this, may be taken over
-    sent_request: dict[str, Any] | None = None  # {"params", "attempts"} of the last request, written before it
+    sent_request: SentRequest | None = None  # the change's last request, written before it went out
     outcome: dict[str, Any] | None = None       # the stored outcome event (completed)
     expires_at: float | None = None     # epoch seconds when the store forgets the record
-    settled: dict[str, Any] | None = None  # what another instance's settle learnt: {"requestId"} or {"error"}
+    settled: Settlement | None = None   # what another instance's settle of that request learnt
 
 
 @dataclass
 class Claim:
     status: ClaimStatus
     record: Record
-
-
-@dataclass
-class JournalEntry:
-    """A Modify's intent, recorded before it goes out: enough to re-send it and to know what it set."""
-
-    change_key: str
-    token: str                     # its ClientToken; also the entry's id within the rule's journal
-    params: dict[str, str]         # the full request, exactly as sent
-    field_times: dict[str, int]    # the fields it sets -> its change's time: its watermarks once in effect
-    attempts: int = 0              # Modify calls made for the change before this entry
-    seq: int = 0                   # the store's sequence when it was opened (entries settle in this order)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"changeKey": self.change_key, "token": self.token, "params": self.params,
-                "fieldTimes": self.field_times, "attempts": self.attempts}
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any], seq: int) -> JournalEntry:
-        return cls(raw["changeKey"], raw["token"], raw["params"], {k: int(v) for k, v in raw["fieldTimes"].items()},
-                   int(raw.get("attempts", 0)), seq)
 
 
 @dataclass
@@ -112,26 +93,40 @@ class LeaseLost(Exception):
         self.owner = owner
 
 
-@runtime_checkable
-class IdempotencyStore(Protocol):
-    # --- change claims ---------------------------------------------------------------------------------
+# The store is three small interfaces; each caller is typed with the one it uses, and a backend implements what
+# it offers (both backends here offer all three: :class:`IdempotencyStore`).
+
+class Claims(Protocol):
+    """Claim a key, then complete it with a result or release it: what the webhook and notify keep (their
+    deliveries and posts, with :mod:`sgrule.store.claims`), and how apply claims its changes."""
+
     def claim(self, key: str, fingerprint: str, owner: str, lease_s: float) -> Claim:
         """Atomically: new key -> ACQUIRED (deliveries=1); different fingerprint -> MISMATCH (any status);
         completed -> COMPLETED; in_progress with a live lease of another owner -> IN_PROGRESS; in_progress
         with an expired lease, released, or our own -> ACQUIRED with deliveries+1, sent_request kept."""
         ...
 
-    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
-        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float) -> None:
+        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op. Raises
+        :class:`LeaseLost` if another owner took the key over."""
         ...
 
-    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
-                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
-                 release_rule: bool = False, entry: str | None = None) -> None:
-        """Store the outcome; the completed record is kept ttl_s. Repeating it is a no-op. In the same
-        atomic step: max-merge ``field_times`` into ``rule_key``'s watermarks, close the journal ``entry``
-        (a new rule version), and with ``release_rule`` release our lock on ``rule_key`` -- so whoever takes
-        the rule next sees all of it. Raises :class:`LeaseLost` if another owner took the key over."""
+    def release(self, key: str, owner: str) -> None:
+        """End our lease now, so a retry (ours or another's) may claim the key at once (deliveries kept). No-op
+        if not ours."""
+        ...
+
+    def get(self, key: str) -> Record | None: ...
+
+    def close(self) -> None: ...
+
+
+class RuleJournal(Claims, Protocol):
+    """Apply's side of the store: changes claimed and completed many at a time, rule locks with their
+    watermarks, version and journal, leases renewed together, the store's sequence."""
+
+    def claim_many(self, items: list[tuple[str, str]], owner: str, lease_s: float) -> list[Claim]:
+        """:meth:`claim` for each ``(key, fingerprint)``, in order, in one round trip / transaction."""
         ...
 
     def complete_many(self, items: list[Completion], owner: str, ttl_s: float) -> list[bool]:
@@ -139,12 +134,10 @@ class IdempotencyStore(Protocol):
         lost (what ``complete`` raises :class:`LeaseLost` for)."""
         ...
 
-    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
         """Transient failure: end our lease now (deliveries kept; sent_request replaced by ``sent`` if given,
         e.g. with the attempts made since it was written). No-op if not ours."""
         ...
-
-    def get(self, key: str) -> Record | None: ...
 
     # --- leases ------------------------------------------------------------------------------------------
     def renew(self, keys: list[str], rule_keys: list[str], owner: str, lease_s: float) -> set[str]:
@@ -180,7 +173,7 @@ class IdempotencyStore(Protocol):
         would have raised. Each item stands alone: a lost lease writes nothing for that item only."""
         ...
 
-    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: Settlement,
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         """Close an entry found open when the lock was taken, once its request is known to be in effect
         (``field_times``: its watermarks) or refused (None); the result ``settled`` goes on its change's
@@ -192,6 +185,10 @@ class IdempotencyStore(Protocol):
         """Read a rule's state without locking it (inspection, tests)."""
         ...
 
+
+class KeyValue(Protocol):
+    """Small text values with a lifetime, in their own key space (the normaliser's resume cursor)."""
+
     def get_value(self, key: str) -> str | None:
         """A small value stored with :meth:`put_value` (its own key space: never a claim, lock or watermark
         key); None when absent or expired."""
@@ -202,6 +199,19 @@ class IdempotencyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class IdempotencyStore(RuleJournal, KeyValue, Protocol):
+    """A backend: all three (:func:`sgrule.store.open_store` opens one)."""
+
+    def complete(self, key: str, owner: str, outcome: dict[str, Any], ttl_s: float, *,
+                 rule_key: str | None = None, field_times: dict[str, int] | None = None,
+                 release_rule: bool = False, entry: str | None = None) -> None:
+        """:meth:`Claims.complete`; in the same atomic step, max-merge ``field_times`` into ``rule_key``'s
+        watermarks, close the journal ``entry`` (a new rule version), and with ``release_rule`` release our lock
+        on ``rule_key`` -- so whoever takes the rule next sees all of it."""
+        ...
 
 
 class SingleFromMany:
@@ -228,14 +238,25 @@ class SingleFromMany:
             raise LeaseLost(key, owner)
 
 
+@overload
+def dumps(value: dict[str, Any]) -> str: ...
+@overload
+def dumps(value: None) -> None: ...
 def dumps(value: dict[str, Any] | None) -> str | None:
     # Compact, key-sorted JSON so a stored request reads the same however the dict was built.
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True,
                                                    ensure_ascii=False)
 
 
+@overload
+def loads(text: str | bytes) -> dict[str, Any]: ...
+@overload
+def loads(text: str | bytes | None) -> dict[str, Any] | None: ...
 def loads(text: str | bytes | None) -> dict[str, Any] | None:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    value: dict[str, Any] = json.loads(text)  # every value the store writes is an object
+    return value
 
 
 def check_positive(name: str, value: float) -> None:

@@ -12,15 +12,17 @@ lease), ``{namespace}:rule:{rule}`` (hash: ``m:<Field>`` watermarks in epoch mic
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 import redis
 from redis.driver_info import DriverInfo
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
+from .records import (JournalEntry, SentRequest, Settlement, sent_from_json, sent_to_json, settlement_from_json,
+                      settlement_to_json)
 
 # Shared Lua prelude: server time in ms, and integers written as exact decimal strings (tostring uses %.14g).
 _NOW = """
@@ -199,16 +201,17 @@ class RedisStore(SingleFromMany):
     @staticmethod
     def _record(key: str, flat: list[str]) -> Record:
         h = dict(zip(flat[::2], flat[1::2]))
-        return Record(key=key, fingerprint=h["fingerprint"], status=h["status"],  # type: ignore[arg-type]
+        status = cast('Literal["in_progress", "completed"]', h["status"])  # the only two the scripts write
+        return Record(key=key, fingerprint=h["fingerprint"], status=status,
                       deliveries=int(h["deliveries"]), owner=h.get("owner"),
-                      lease_expires_at=int(h["lease_ms"]) / 1000, sent_request=loads(h.get("sent_request")),
-                      outcome=loads(h.get("outcome")), expires_at=int(h["expires_ms"]) / 1000,
-                      settled=loads(h.get("settled")))
+                      lease_expires_at=int(h["lease_ms"]) / 1000,
+                      sent_request=sent_from_json(loads(h.get("sent_request"))), outcome=loads(h.get("outcome")),
+                      expires_at=int(h["expires_ms"]) / 1000, settled=settlement_from_json(loads(h.get("settled"))))
 
     @staticmethod
     def _rule(h: dict[str, str]) -> RuleState:
         marks = {k[2:]: int(v) for k, v in h.items() if k.startswith("m:")}
-        entries = [JournalEntry.from_json(loads(v), int(h.get("s:" + k[2:], 0)))  # type: ignore[arg-type]
+        entries = [JournalEntry.from_json(loads(v), int(h.get("s:" + k[2:], 0)))
                    for k, v in h.items() if k.startswith("j:")]
         return RuleState(marks, int(h.get("v", 0)), sorted(entries, key=lambda e: e.seq))
 
@@ -240,11 +243,12 @@ class RedisStore(SingleFromMany):
                                  self._k("seq")], args=args, client=pipe)
         return [bool(done) for done in pipe.execute()] if items else []
 
-    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
-        self._release(keys=[self._k("idem", key)], args=[owner] + ([dumps(sent)] if sent is not None else []))
+    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
+        self._release(keys=[self._k("idem", key)],
+                      args=[owner] + ([dumps(sent_to_json(sent))] if sent is not None else []))
 
     def get(self, key: str) -> Record | None:
-        flat = self._r.hgetall(self._k("idem", key))
+        flat = cast("dict[str, str]", self._r.hgetall(self._k("idem", key)))
         return self._record(key, [x for kv in flat.items() for x in kv]) if flat else None
 
     # --- leases -----------------------------------------------------------------------------------
@@ -281,15 +285,15 @@ class RedisStore(SingleFromMany):
             self._open(keys=[self._k("idem", key), self._k("lock", rule_key), self._k("rule", rule_key),
                              self._k("seq")],
                        args=[owner, entry.token, dumps(entry.to_json()),
-                             dumps({"params": entry.params, "attempts": entry.attempts}), _ms(self.retention_s)],
+                             dumps(sent_to_json(entry.sent)), _ms(self.retention_s)],
                        client=pipe)
         return [int(v) if int(v) > 0 else LeaseLost(key if int(v) == 0 else rule_key, owner)
                 for (key, owner, rule_key, _), v in zip(items, pipe.execute())]
 
-    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: Settlement,
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         check_positive("ttl_s", ttl_s)
-        args: list[Any] = [owner, entry.token, dumps(settled), _ms(ttl_s)]
+        args: list[Any] = [owner, entry.token, dumps(settlement_to_json(settled)), _ms(ttl_s)]
         for name, t in (field_times or {}).items():
             args += [name, str(int(t))]
         version = self._settle(keys=[self._k("lock", rule_key), self._k("rule", rule_key), self._k("seq"),
@@ -299,11 +303,11 @@ class RedisStore(SingleFromMany):
         return int(version)
 
     def rule_state(self, rule_key: str) -> RuleState:
-        return self._rule(self._r.hgetall(self._k("rule", rule_key)))
+        return self._rule(cast("dict[str, str]", self._r.hgetall(self._k("rule", rule_key))))
 
     # --- small values (their own key space) ----------------------------------------------------------
     def get_value(self, key: str) -> str | None:
-        return self._r.get(self._k("value", key))  # type: ignore[no-any-return]
+        return cast("str | None", self._r.get(self._k("value", key)))  # decode_responses: text
 
     def put_value(self, key: str, value: str, ttl_s: float) -> None:
         check_positive("ttl_s", ttl_s)

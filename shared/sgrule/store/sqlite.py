@@ -20,10 +20,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, JournalEntry, LeaseLost,
+from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
+from .records import (JournalEntry, SentRequest, Settlement, sent_from_json, sent_to_json, settlement_from_json,
+                      settlement_to_json)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idem (
@@ -70,6 +71,10 @@ def _enter_wal(conn: sqlite3.Connection, wait_s: float) -> None:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def _sent(sent: SentRequest | None) -> str | None:
+    return None if sent is None else dumps(sent_to_json(sent))
 
 
 class SqliteStore(SingleFromMany):
@@ -120,18 +125,21 @@ class SqliteStore(SingleFromMany):
         if row is None:
             return None
         return Record(key=row[0], fingerprint=row[1], status=row[2], deliveries=row[3], owner=row[4],
-                      lease_expires_at=row[5], sent_request=loads(row[6]), outcome=loads(row[7]),
-                      expires_at=row[8], settled=loads(row[9]))
+                      lease_expires_at=row[5], sent_request=sent_from_json(loads(row[6])), outcome=loads(row[7]),
+                      expires_at=row[8], settled=settlement_from_json(loads(row[9])))
 
     def _put(self, c: sqlite3.Connection, r: Record) -> None:
         c.execute(f"INSERT OR REPLACE INTO idem (ns, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                   (self.namespace, r.key, r.fingerprint, r.status, r.deliveries, r.owner, r.lease_expires_at,
-                   dumps(r.sent_request), dumps(r.outcome), r.expires_at, dumps(r.settled)))
+                   _sent(r.sent_request), dumps(r.outcome), r.expires_at,
+                   None if r.settled is None else dumps(settlement_to_json(r.settled))))
 
     def _state(self, c: sqlite3.Connection, key: str, now: float) -> tuple[str, str | None] | None:
         """(status, owner) of a live record: all a write needs to check, without decoding its JSON."""
-        return c.execute("SELECT status, owner FROM idem WHERE ns=? AND key=? AND expires_at > ?",
-                         (self.namespace, key, now)).fetchone()
+        row: tuple[str, str | None] | None = c.execute(
+            "SELECT status, owner FROM idem WHERE ns=? AND key=? AND expires_at > ?",
+            (self.namespace, key, now)).fetchone()
+        return row
 
     def _owned(self, c: sqlite3.Connection, key: str, owner: str, now: float) -> bool:
         row = c.execute("SELECT 1 FROM idem WHERE ns=? AND key=? AND expires_at > ? AND status='in_progress' "
@@ -193,12 +201,12 @@ class SqliteStore(SingleFromMany):
                 self._unlock(c, item.rule_key, owner)
         return True
 
-    def release(self, key: str, owner: str, sent: dict[str, Any] | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
         with self._tx() as c:
             now = time.time()
             if self._state(c, key, now) == ("in_progress", owner):
                 c.execute("UPDATE idem SET owner=NULL, lease_expires_at=?, sent_request=COALESCE(?, sent_request) "
-                          "WHERE ns=? AND key=?", (now, dumps(sent), self.namespace, key))
+                          "WHERE ns=? AND key=?", (now, _sent(sent), self.namespace, key))
 
     def get(self, key: str) -> Record | None:
         with self._lock:
@@ -233,9 +241,9 @@ class SqliteStore(SingleFromMany):
         """Move the sequence on by ``by``; its new value."""
         bump = "INSERT INTO seq (ns, value) VALUES (?1, ?2) ON CONFLICT(ns) DO UPDATE SET value = value + ?2"
         if _RETURNING:
-            return c.execute(bump + " RETURNING value", (self.namespace, by)).fetchone()[0]
+            return int(c.execute(bump + " RETURNING value", (self.namespace, by)).fetchone()[0])
         c.execute(bump, (self.namespace, by))
-        return c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0]
+        return int(c.execute("SELECT value FROM seq WHERE ns=?", (self.namespace,)).fetchone()[0])
 
     def lock_rules(self, rule_keys: list[str], owner: str, lease_s: float) -> dict[str, RuleState | None]:
         check_positive("lease_s", lease_s)
@@ -269,18 +277,18 @@ class SqliteStore(SingleFromMany):
     def _read_rule(self, c: sqlite3.Connection, rule_key: str, now: float) -> RuleState:
         row = c.execute("SELECT marks, version FROM rule_state WHERE ns=? AND rule_key=? AND expires_at > ?",
                         (self.namespace, rule_key, now)).fetchone()
-        entries = [JournalEntry.from_json(loads(text), seq) for text, seq in c.execute(  # type: ignore[arg-type]
+        entries = [JournalEntry.from_json(loads(text), seq) for text, seq in c.execute(
             "SELECT entry, seq FROM journal WHERE ns=? AND rule_key=? ORDER BY seq", (self.namespace, rule_key))]
         if row is None:
             return RuleState(journal=entries)
-        return RuleState({k: int(v) for k, v in loads(row[0]).items()}, row[1], entries)  # type: ignore[union-attr]
+        return RuleState({k: int(v) for k, v in loads(row[0]).items()}, row[1], entries)
 
     def _write_rule(self, c: sqlite3.Connection, rule_key: str, times: dict[str, int], close: str | None,
                     ttl_s: float, now: float) -> int | None:
         """Max-merge watermarks; close a journal entry (a new version). Returns the new version, if any."""
         row = c.execute("SELECT marks, version, expires_at FROM rule_state WHERE ns=? AND rule_key=? "
                         "AND expires_at > ?", (self.namespace, rule_key, now)).fetchone()
-        marks: dict[str, int] = {} if row is None else loads(row[0])  # type: ignore[assignment]
+        marks: dict[str, int] = {} if row is None else loads(row[0])
         for name, t in times.items():
             marks[name] = max(int(t), int(marks.get(name, t)))
         version = row[1] if row else 0
@@ -325,7 +333,7 @@ class SqliteStore(SingleFromMany):
             last = self._next(c, by=len(ok))
             seqs = range(last - len(ok) + 1, last + 1)
             c.executemany("UPDATE idem SET sent_request=? WHERE ns=? AND key=?",
-                          [(dumps({"params": e.params, "attempts": e.attempts}), ns, key) for _, key, _, e in ok])
+                          [(_sent(e.sent), ns, key) for _, key, _, e in ok])
             fives = ", ".join(["(?, ?, ?, ?, ?)"] * len(ok))
             c.execute(f"INSERT OR REPLACE INTO journal (ns, rule_key, token, entry, seq) VALUES {fives}",
                       [v for (_, _, rule_key, e), seq in zip(ok, seqs)
@@ -341,7 +349,7 @@ class SqliteStore(SingleFromMany):
                 out[i] = seq
         return out
 
-    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: dict[str, Any],
+    def settle(self, rule_key: str, owner: str, entry: JournalEntry, settled: Settlement,
                field_times: dict[str, int] | None, ttl_s: float) -> int:
         check_positive("ttl_s", ttl_s)
         with self._tx() as c:
@@ -350,8 +358,9 @@ class SqliteStore(SingleFromMany):
                 raise LeaseLost(rule_key, owner)
             version = self._write_rule(c, rule_key, field_times or {}, entry.token, ttl_s, now)
             c.execute("UPDATE idem SET settled=? WHERE ns=? AND key=? AND status='in_progress' AND expires_at > ?",
-                      (dumps(settled), self.namespace, entry.change_key, now))
-            return version  # type: ignore[return-value]
+                      (dumps(settlement_to_json(settled)), self.namespace, entry.change_key, now))
+            assert version is not None  # closing an entry moves the version on
+            return version
 
     def rule_state(self, rule_key: str) -> RuleState:
         with self._lock:

@@ -16,7 +16,7 @@ import hashlib
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runtime import instance as fc_instance
 from ..runtime.log import Logger
@@ -24,6 +24,9 @@ from . import http
 from .config import Sender, WebhookSettings, describe_error
 from .http import MAX_BODY_BYTES, MAX_CHANGES, BadRequest, HttpRequest, answer, respond
 from .schemes import Unauthorized, verify
+
+if TYPE_CHECKING:
+    from ..store import Claims
 
 _NAME = "ticket_webhook"
 STORE_CALLS_PER_BUDGET = 4  # a hung store costs a request at most this many calls' timeouts
@@ -41,9 +44,9 @@ class _Instance:
         if not s.webhook_senders:
             self.log.warning("no senders configured (SGRULE_WEBHOOK_SENDERS): every request answers 404")
         # A request makes a few store calls in turn (claim, release): each must fit well inside the budget.
-        self.store = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
-                                retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s),
-                                timeout_s=min(5.0, s.webhook_budget_ms / 1000 / STORE_CALLS_PER_BUDGET))
+        self.store: Claims = open_store(s.idempotency_url, namespace=f"{s.idempotency_namespace}.webhook",
+                                        retention_s=max(s.webhook_change_ttl_s, s.completed_ttl_s),
+                                        timeout_s=min(5.0, s.webhook_budget_ms / 1000 / STORE_CALLS_PER_BUDGET))
         self._queue: Any = None
         self._lock = threading.Lock()
         from .authorize import Policies
@@ -64,7 +67,7 @@ class _Instance:
 
 
 def instance(settings: WebhookSettings | None = None) -> _Instance:
-    return fc_instance.shared(_NAME, lambda: _Instance(settings), lambda inst: inst.close())
+    return fc_instance.shared(_NAME, lambda: _Instance(settings), _Instance)
 
 
 def warm() -> None:
@@ -76,7 +79,8 @@ def warm() -> None:
 
 
 def reset() -> None:
-    fc_instance.reset()
+    """Forget this function's instance (tests, `sgrule local invoke` with a new environment)."""
+    fc_instance.reset(_NAME)
 
 
 def handle(event: Any, context: Any) -> dict[str, Any]:

@@ -9,17 +9,15 @@
   a change whose first send failed is re-sent with the time it was first given -- so the apply function
   sees the same event (never an ``IdempotentParameterMismatch``) and the change keeps its place in order.
 
-Only ``claim``, ``complete``, ``release`` and ``get`` of :class:`sgrule.store.IdempotencyStore` are used.
+It needs only :class:`sgrule.store.Claims` (claim, complete, release), with :func:`sgrule.store.claims.claim`.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..store import ClaimStatus, IdempotencyStore
-
-POLL_S = 0.05  # how often a request waiting on a concurrent duplicate looks again
+from ..store import Claims, ClaimStatus
+from ..store.claims import claim as claim_key
 
 
 @dataclass
@@ -40,7 +38,7 @@ class Busy(Exception):
 
 
 class Memory:
-    def __init__(self, store: IdempotencyStore, owner: str, lease_s: float, delivery_ttl_s: float,
+    def __init__(self, store: Claims, owner: str, lease_s: float, delivery_ttl_s: float,
                  change_ttl_s: float) -> None:
         self.store = store
         self.owner = owner
@@ -57,17 +55,14 @@ class Memory:
     def claim_delivery(self, key: str, body_digest: str, wait_until: float) -> DeliveryClaim:
         """Claim a delivery; while another request holds it, wait (until ``wait_until``, monotonic) for its
         answer rather than answer 503 at once."""
-        while True:
-            claim = self.store.claim(key, body_digest, self.owner, self.lease_s)
-            if claim.status is ClaimStatus.ACQUIRED:
-                return DeliveryClaim("new")
-            if claim.status is ClaimStatus.COMPLETED:
-                return DeliveryClaim("replay", claim.record.outcome)
-            if claim.status is ClaimStatus.MISMATCH:
-                return DeliveryClaim("mismatch")
-            if time.monotonic() + POLL_S >= wait_until:
-                return DeliveryClaim("busy")
-            time.sleep(POLL_S)
+        claim = claim_key(self.store, key, body_digest, self.owner, self.lease_s, wait_until)
+        if claim.status is ClaimStatus.ACQUIRED:
+            return DeliveryClaim("new")
+        if claim.status is ClaimStatus.COMPLETED:
+            return DeliveryClaim("replay", claim.record.outcome)
+        if claim.status is ClaimStatus.MISMATCH:
+            return DeliveryClaim("mismatch")
+        return DeliveryClaim("busy")
 
     def finish_delivery(self, key: str, response: dict[str, Any]) -> None:
         self.store.complete(key, self.owner, response, self.delivery_ttl_s)
@@ -91,19 +86,16 @@ class Memory:
         return claims
 
     def _claim_change(self, key: str, change_id: str, when: str, wait_until: float) -> ChangeClaim:
-        while True:
-            claim = self.store.claim(key, when, self.owner, self.lease_s)
-            if claim.status is ClaimStatus.MISMATCH and when != claim.record.fingerprint:
-                # Seen before, with its first time: claim it again under that time.
-                when = claim.record.fingerprint
-                continue
-            if claim.status is ClaimStatus.ACQUIRED:
-                return ChangeClaim(change_id, when, fresh=True)
-            if claim.status is ClaimStatus.COMPLETED:
-                return ChangeClaim(change_id, when, fresh=False)
-            if time.monotonic() + POLL_S >= wait_until:
-                raise Busy(change_id)
-            time.sleep(POLL_S)
+        claim = claim_key(self.store, key, when, self.owner, self.lease_s, wait_until)
+        if claim.status is ClaimStatus.MISMATCH and when != claim.record.fingerprint:
+            # Seen before, with its first time: claim it again under that time.
+            when = claim.record.fingerprint
+            claim = claim_key(self.store, key, when, self.owner, self.lease_s, wait_until)
+        if claim.status is ClaimStatus.ACQUIRED:
+            return ChangeClaim(change_id, when, fresh=True)
+        if claim.status is ClaimStatus.COMPLETED:
+            return ChangeClaim(change_id, when, fresh=False)
+        raise Busy(change_id)
 
     def finish_changes(self, sender: str, claims: list[ChangeClaim]) -> None:
         for c in claims:

@@ -1,0 +1,35 @@
+"""What a rule's chain is given: the few collaborators it uses, built by the batch, nothing that owns them.
+
+A chain settles its rule's journal, decides each change, sends Modify and queues outcomes: it needs the store's
+rule journal (not its claims or values), the ECS clients, the batch's leases, ledger and copy of the groups,
+retries bounded by the invocation's deadline, and the log. It never sees the batch itself, its settings or its
+pool. What later steps add to a call -- a share of a shared call budget, a policy's decision about a merged
+rule -- arrives here, as another field, so the chain asks its context, never the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..clients.retry import Retrier
+    from ..runtime.log import Logger
+    from ..store import RuleJournal
+    from .groups import Groups
+    from .leases import Heartbeat
+    from .ledger import Ledger
+
+
+@dataclass(frozen=True)
+class ChainContext:
+    store: RuleJournal
+    ecs: Callable[[str], Any]       # region -> official ECS client
+    owner: str                      # this batch's name on every lease it holds
+    lease_s: float                  # a rule lock's lease
+    completed_ttl_s: float          # how long a closed entry's result is kept on its change's record
+    deadline: float                 # time.monotonic() past which no new work starts
+    leases: Heartbeat
+    ledger: Ledger
+    groups: Groups
+    retrier: Callable[[], Retrier]  # a fresh retrier (its own backoff) bounded by the deadline
+    log: Logger
