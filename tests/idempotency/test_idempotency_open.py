@@ -123,7 +123,8 @@ def test_many_stores_opened_at_once_on_a_new_file(tmp_path: Path) -> None:
         errors: list[BaseException] = []
         stores: list[SqliteStore] = []
 
-        def open_one() -> None:
+        def open_one(start: threading.Barrier = start, path: str = path,
+                     stores: list[SqliteStore] = stores, errors: list[BaseException] = errors) -> None:
             start.wait()
             try:
                 stores.append(SqliteStore(path))

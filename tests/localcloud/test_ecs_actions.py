@@ -104,7 +104,7 @@ def test_describe_security_groups_filters_and_pages(ecs_seed: Any, ecs_client: A
     expect_error(lambda: describe(security_group_ids="not json"), "InvalidSecurityGroupIds.Malformed", 400)
     # JSON beyond what a reader takes (an integer over 4300 digits, nesting over 100 levels): the same error
     for beyond in ("[" + "1" * 5000 + "]", "[" * 200 + "]" * 200):
-        expect_error(lambda: describe(security_group_ids=beyond), "InvalidSecurityGroupIds.Malformed", 400)
+        expect_error(lambda beyond=beyond: describe(security_group_ids=beyond), "InvalidSecurityGroupIds.Malformed", 400)
     expect_error(lambda: describe(max_results=101), "InvalidMaxResults.Malformed", 400)
     expect_error(lambda: describe(max_results=10, next_token="garbage!"), "InvalidNextToken.Malformed", 400)
 

@@ -68,7 +68,7 @@ def register(name: str, function: Callable[..., Any]) -> None:
         _functions[name] = function
 
 
-def compile(expression: str, variables: Iterable[str]) -> Program:  # noqa: A001 - the seam's own verb
+def compile(expression: str, variables: Iterable[str]) -> Program:  # the seam's own verb (shadows the builtin)
     """Parse ``expression``; every free identifier must be one of ``variables``. :class:`CompileError`
     with the position otherwise."""
     if not isinstance(expression, str) or not expression.strip():
@@ -174,13 +174,16 @@ def _builtin_functions() -> set[str]:
     return {name for name in base_functions if name[:1].isalpha()} | _MACROS | {"has", "dyn"}
 
 
-def _names(tree: Any) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+_Where = tuple[int | None, int | None]  # a position (line, column), when the parser knows it
+
+
+def _names(tree: Any) -> tuple[dict[str, _Where], dict[str, _Where]]:
     """Free identifiers and called function names of a parsed expression, each with its first position."""
     import lark
 
     bound: set[str] = set()
-    free: dict[str, tuple[int, int]] = {}
-    calls: dict[str, tuple[int, int]] = {}
+    free: dict[str, _Where] = {}
+    calls: dict[str, _Where] = {}
     for node in tree.iter_subtrees():
         tokens = [c for c in node.children if isinstance(c, lark.Token)]
         if node.data == "member_dot_arg" and len(tokens) == 1 and tokens[0].value in _MACROS:

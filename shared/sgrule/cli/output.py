@@ -71,7 +71,8 @@ def cell(value: Any, width: int | None = None) -> str:
     if width is None or columns(shown) <= width:
         return shown
     room, used, end = max(1, width - 1), 0, 0
-    for end, char in enumerate(shown):
+    for index, char in enumerate(shown):
+        end = index
         used += _columns(char)
         if used > room:
             break
