@@ -181,7 +181,7 @@ class RuleChain:
         if isinstance(settled, Refused):
             ledger.finish(change, "rejected", error=_error(settled.error))
             return True
-        decision = decide(change, self.rule_id, self.ctx.groups[self.group_key], self.marks)
+        decision = decide(change, self.rule_id, self.ctx.groups[self.group_key], self.marks, self.ctx.guard)
         if isinstance(decision, Finish):
             if change is self._planned and not self._close_unsent():  # decided otherwise than planned
                 ledger.transient(change, SgruleError("Runtime.RetriesExhausted", "its planned request could not be "
@@ -189,7 +189,7 @@ class RuleChain:
                 return False
             marks = self._mark(change, decision.wanted) if decision.status == "unchanged" else None
             ledger.finish(change, decision.status, before=decision.live, after=decision.after,
-                          error=decision.error, marks=marks)
+                          error=decision.error, marks=marks, guardrails=decision.guardrails)
             return True
         if change.sent is not None and not self._reconcile(change, change.sent, decision):
             return True
@@ -211,7 +211,7 @@ class RuleChain:
             return True
         if call.desired == call.live:
             self.ctx.ledger.finish(change, "applied", before=call.live, after=call.live,
-                                   marks=self._mark(change, call.wanted))
+                                   marks=self._mark(change, call.wanted), guardrails=call.guardrails)
             return False
         change.token = params["ClientToken"] = derived_token(change.token, params)
         return True
@@ -264,11 +264,11 @@ class RuleChain:
             ledger.transient(change, exc.error, live)
             return True
         except SgruleError as err:  # refused: closed without watermarks
-            ledger.finish(change, "rejected", before=live, error=err, entry=entry.token)
+            ledger.finish(change, "rejected", before=live, error=err, entry=entry.token, guardrails=call.guardrails)
             return True
         ctx.groups[self.group_key].update(self.rule_id, call.desired)
         ledger.finish(change, "applied", before=live, after=call.desired, request_id=request_id,
-                      marks=self._mark(change, call.wanted), entry=entry.token)
+                      marks=self._mark(change, call.wanted), entry=entry.token, guardrails=call.guardrails)
         return True
 
     def _mark(self, change: Change, wanted: dict[str, Any]) -> dict[str, int]:

@@ -35,11 +35,16 @@ def _build(settings: ApplySettings | None = None) -> dict[str, Any]:
                     "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
     store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
                        retention_s=max(s.completed_ttl_s, 3600.0))
+    guardrails = None
+    if s.guardrails_file:  # loaded and compiled once per instance; one that cannot be used is logged here
+        from ..guardrails import configured
+
+        guardrails = configured(s.guardrails_file, log)
     pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
     # PutEvents calls get their own few threads: queued behind the chains they would start too late.
     publishing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")
     return {"settings": s, "publisher": make_publisher(s), "log": log, "publishing": publishing,
-            "deps": Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool)}
+            "deps": Deps(settings=s, ecs=ecs, store=store, log=log, pool=pool, guardrails=guardrails)}
 
 
 def _close(state: dict[str, Any]) -> None:

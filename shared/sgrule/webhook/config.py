@@ -112,6 +112,8 @@ class WebhookSettings(CommonSettings):
     # How long a ticket's change is remembered (with the time it was first seen), so a ticket re-sent after
     # any later edit never enqueues it again; keep it longer than tickets stay open.
     webhook_change_ttl_s: float = Field(90 * 24 * 3600, gt=0)
+    # The apply function's guardrails policy, judged early on the changes' own fields (README, Guardrails).
+    guardrails_file: str | None = None
 
     @field_validator("webhook_senders")
     @classmethod
