@@ -240,3 +240,10 @@ def test_cli_validate_with_guardrails(tmp_path: Path) -> None:
     bad.write_text("guardrails: 1\n")
     out = sgrule("validate", str(path), "--guardrails", str(bad))
     assert out.returncode == 2 and "must be a list" in out.stderr and out.stdout == ""
+
+
+def test_a_value_the_library_cannot_take_denies_instead_of_crashing() -> None:
+    verdict = one('change.id == "x"', change={"id": "lone \udc80 surrogate", "data": {}})
+    assert not verdict.allowed and "cannot be evaluated" in (verdict.error or "")
+    huge = one('!has(change.n) && change.id == "x"', change={"id": "x", "n": 2 ** 70})  # out of int64: absent
+    assert huge.allowed

@@ -126,7 +126,10 @@ def evaluate_all(programs: Sequence[Program], activation: Mapping[str, Any]) -> 
                 values[k] = _clean(v, 0)
             except _Absent:
                 pass  # reading it is an error, as for a value nested in a map
-    context = lib.Context(values, {k: f for p in programs for k, f in p._functions.items()})
+    try:
+        context = lib.Context(values, {k: f for p in programs for k, f in p._functions.items()})
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:  # a value the library cannot take
+        return [EvaluationError(f"the activation cannot be evaluated: {_message(exc)}") for _ in programs]
     out: list[Any] = []
     for program in programs:
         missing = program.variables - set(values)

@@ -43,6 +43,20 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=lambda _args: (p.print_help(sys.stderr), 2)[1])
 
 
+def load_or_say(path: str, prog: str) -> Any:
+    """The policy in ``path``, or None after saying every problem on stderr (for commands that use one)."""
+    from ..guardrails import PolicyInvalid, load
+
+    try:
+        return load(path)
+    except PolicyInvalid as exc:
+        for problem in exc.problems:
+            print(f"{prog}: {problem}", file=sys.stderr)
+        print(f"{prog}: the guardrails policy is invalid (`sgrule guardrails check {path}` lists its problems)",
+              file=sys.stderr)
+        return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from ..guardrails import PolicyInvalid, load
 
@@ -70,17 +84,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from ..guardrails import PolicyInvalid, load
     from ..guardrails.cases import CasesInvalid, read_cases, run
 
     fmt = pick_format(args.format)
-    try:
-        policy = load(args.file)
-    except PolicyInvalid as exc:
-        for problem in exc.problems:
-            print(f"sgrule guardrails test: {problem}", file=sys.stderr)
-        print("sgrule guardrails test: the policy is invalid (`sgrule guardrails check` lists its problems)",
-              file=sys.stderr)
+    policy = load_or_say(args.file, "sgrule guardrails test")
+    if policy is None:
         return 2
     try:
         cases = read_cases(args.cases)

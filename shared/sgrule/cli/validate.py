@@ -224,15 +224,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     fmt = pick_format(args.format)
     policy = None
     if args.guardrails:
-        from ..guardrails import PolicyInvalid, load
+        from .guardrails import load_or_say
 
-        try:
-            policy = load(args.guardrails)
-        except PolicyInvalid as exc:
-            for problem in exc.problems:
-                print(f"sgrule validate: {problem}", file=sys.stderr)
-            print("sgrule validate: the guardrails policy is invalid; `sgrule guardrails check` says more",
-                  file=sys.stderr)
+        policy = load_or_say(args.guardrails, "sgrule validate")
+        if policy is None:
             return 2
     reports = []
     for path in args.files or ["-"]:

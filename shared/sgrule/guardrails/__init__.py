@@ -14,6 +14,7 @@ instance (:func:`configured`); the apply function evaluates it on each change th
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -125,9 +126,14 @@ def early(policy: Policy, event: RuleChangeEvent) -> Verdict | None:
     return next((v for v in decision.verdicts if not v.allowed and v.error is None), None)
 
 
-def _decided_by(guardrail: Any, known: set[str]) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _selections(program: Any) -> dict[str, set[str | None]]:
     from .. import cel
 
-    used = cel.selections(guardrail.program)
+    return cel.selections(program)
+
+
+def _decided_by(guardrail: Any, known: set[str]) -> bool:
+    used = _selections(guardrail.program)
     return ("before" not in used and None not in used.get("rule", set()) and used.get("rule", set()) <= known
             and used.get("group", set()) <= {"id", "regionId"})

@@ -162,7 +162,7 @@ def parse(text: str, name: str = "<policy>") -> Policy:
 
     network.register()
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the C parser when built
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise PolicyInvalid([Problem(name, f"not YAML: {exc.problem or exc}",
