@@ -15,6 +15,7 @@ raises is a CEL error, absorbed by ``||``/``&&`` as CEL's own errors are). The l
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -118,16 +119,19 @@ def evaluate_all(programs: Sequence[Program], activation: Mapping[str, Any]) -> 
     if not programs:
         return []
     lib = _library()
-    names = set().union(*(p.variables for p in programs))
+    needs, functions = _plan(tuple(programs))
     values = {}
     for k, v in activation.items():
-        if k in names:
+        if k in needs:
+            fields = needs[k]
+            if fields is not None and isinstance(v, dict):  # only the fields read: converting costs per value
+                v = {f: v[f] for f in fields if f in v}
             try:
                 values[k] = _clean(v, 0)
             except _Absent:
                 pass  # reading it is an error, as for a value nested in a map
     try:
-        context = lib.Context(values, {k: f for p in programs for k, f in p._functions.items()})
+        context = lib.Context(values, functions)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:  # a value the library cannot take
         return [EvaluationError(f"the activation cannot be evaluated: {_message(exc)}") for _ in programs]
     out: list[Any] = []
@@ -144,6 +148,20 @@ def evaluate_all(programs: Sequence[Program], activation: Mapping[str, Any]) -> 
                 RecursionError) as exc:
             out.append(EvaluationError(_message(exc)))
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(programs: tuple[Program, ...]) -> tuple[dict[str, frozenset[str] | None], dict[str, Callable[..., Any]]]:
+    """What evaluating ``programs`` together needs: per variable, the top-level fields any of them selects
+    (None: one uses the variable whole), and their functions."""
+    needs: dict[str, frozenset[str] | None] = {}
+    for program in programs:
+        for name in program.variables:
+            fields = selections(program).get(name, set())
+            have = needs.get(name, frozenset())
+            needs[name] = None if None in fields or (name in needs and have is None) else \
+                frozenset(have or ()) | frozenset(f for f in fields if f is not None)
+    return needs, {k: f for p in programs for k, f in p._functions.items()}
 
 
 def selections(program: Program) -> dict[str, set[str | None]]:

@@ -110,15 +110,19 @@ class Policy:
     file: str
     guardrails: tuple[Guardrail, ...]
 
+    def __post_init__(self) -> None:
+        # Evaluated once per change: the programs in one tuple, and each guardrail's "allowed" made once.
+        object.__setattr__(self, "_programs", tuple(g.program for g in self.guardrails))
+        object.__setattr__(self, "_allowed", tuple(Verdict(g.name, g.action, True, g.message) for g in self.guardrails))
+
     def evaluate(self, activation: Mapping[str, Any]) -> Decision:
         """Every guardrail on one activation (``rule``, ``before``, ``change``, ``group``), converted once."""
-        values = cel.evaluate_all([g.program for g in self.guardrails], activation)
-        return Decision(tuple(_verdict(g, v) for g, v in zip(self.guardrails, values)))
+        values = cel.evaluate_all(self._programs, activation)  # type: ignore[attr-defined]
+        return Decision(tuple(ok if value is True else _verdict(g, value)
+                              for g, ok, value in zip(self.guardrails, self._allowed, values)))  # type: ignore[attr-defined]
 
 
 def _verdict(g: Guardrail, value: Any) -> Verdict:
-    if value is True:
-        return Verdict(g.name, g.action, True, g.message)
     if isinstance(value, cel.EvaluationError):
         return Verdict(g.name, g.action, False, g.message, error=value.message)
     if value is False:
