@@ -108,3 +108,18 @@ def test_importing_the_seam_does_not_load_the_library() -> None:
     code = "import sys, sgrule.cel; print('cel' in sys.modules or 'cel.cel' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_evaluate_all_gives_each_program_what_it_reads_and_an_error_each() -> None:
+    act = {"rule": {"a": "1", "b": "2", "c": 3}, "other": {"x": "y"}}
+    fields = cel.compile('has(rule.a) && !has(rule.z) && other.x == "y"', {"rule", "other"})
+    whole = cel.compile('size(rule) == 3 && rule.all(k, k in ["a", "b", "c"])', {"rule"})
+    indexed = cel.compile('rule["c"] == 3', {"rule"})
+    broken = cel.compile('rule.z == 1', {"rule"})
+    assert cel.evaluate_all([fields, broken], act)[0] is True
+    assert cel.evaluate_all([fields], act) == [True]
+    assert cel.evaluate_all([fields, whole, indexed], act) == [True, True, True]
+    assert cel.evaluate_all([whole], {"rule": act["rule"]}) == [True]
+    assert cel.evaluate_all([indexed], act) == [True]
+    [error] = cel.evaluate_all([broken], act)
+    assert isinstance(error, cel.EvaluationError) and "z" in error.message
