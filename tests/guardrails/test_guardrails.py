@@ -109,8 +109,8 @@ def test_every_problem_is_reported_with_file_line_column_and_guardrail() -> None
         "p.yml:11:5: guardrail 'ok': unknown key 'severity' (a guardrail has name, expression, message, action)",
         "p.yml:8:11: guardrail 'ok': duplicate name (first at line 5)",
         "p.yml:14:13: guardrail 'act': `action` must be deny or audit",
-        "p.yml:15:17: guardrail 'act': expression: undeclared variable 'rules' (declared: before, change, group, "
-        "rule) (line 1, column 1 of the expression)",
+        "p.yml:15:17: guardrail 'act': expression: undeclared variable 'rules' (declared: before, change, changed, "
+        "group, rule) (line 1, column 1 of the expression)",
         "p.yml:17:14: guardrail 'fn': `message` must be a non-empty string",
         "p.yml:18:17: guardrail 'fn': expression: unknown function 'frob' (line 1, column 1 of the expression)",
     ]
@@ -170,7 +170,7 @@ def test_early_judges_only_what_cannot_depend_on_the_live_rule() -> None:
     # The PCI list reads the group's id and the destination only: decided.
     denied = early(policy, event(DestCidrIp="0.0.0.0/0"))
     assert denied is not None and denied.name == "no-open-egress-pci"
-    # locked-rules reads `before`, priority-floor the live Priority: never decided early.
+    # locked-rules reads `before` and `changed`, priority-floor the live Priority: never decided early.
     assert early(policy, event(Priority=1, Description="x")) is None
     assert early(policy, event(Policy="accept", DestCidrIp="10.0.0.0/8", PortRange="22/22")) is None
 
@@ -247,3 +247,11 @@ def test_a_value_the_library_cannot_take_denies_instead_of_crashing() -> None:
     assert not verdict.allowed and "cannot be evaluated" in (verdict.error or "")
     huge = one('!has(change.n) && change.id == "x"', change={"id": "x", "n": 2 ** 70})  # out of int64: absent
     assert huge.allowed
+
+
+def test_changed_names_the_fields_that_differ() -> None:
+    policy = parse("guardrails:\n  - {name: c, message: m, expression: 'changed == [\"Description\", \"SourcePortRange\"]'}\n")
+    before = {"Policy": "accept", "Description": "a", "SourcePortRange": "1/2"}
+    rule = {"Policy": "accept", "Description": "b"}
+    [verdict] = policy.evaluate({"rule": rule, "before": before, "change": {}, "group": {}}).verdicts
+    assert verdict.allowed

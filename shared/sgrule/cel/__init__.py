@@ -59,7 +59,7 @@ class EvaluationError(CelError):
     """Evaluation failed: an absent field, no matching overload, overflow, a custom function's failure."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: programs are keys of the evaluation plans (_plan)
 class Program:
     expression: str
     variables: frozenset[str]
@@ -312,9 +312,17 @@ class _Absent(Exception):
     """A value the library cannot hold faithfully: its key is left out, so reading it is an error."""
 
 
+_PLAIN = (str, bool, float, type(None), bytes)
+
+
 def _clean(value: Any, depth: int) -> Any:
     """``value`` as the library takes it: an integer outside int64 or a value deeper than
     :data:`MAX_DEPTH` is left out of its map (the library would turn a big integer into a double)."""
+    kind = type(value)
+    if kind is dict and depth < MAX_DEPTH - 1 and all(  # the common case, a flat map of plain values: as it is
+            type(v) in _PLAIN or (type(v) is int and _INT64[0] <= v <= _INT64[1]) for v in value.values()) \
+            and all(type(k) is str for k in value):
+        return value
     if value is None or isinstance(value, (bool, float, str, bytes)):
         return value
     if isinstance(value, int):

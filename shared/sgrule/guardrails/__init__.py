@@ -1,8 +1,9 @@
 """Guardrails: the security team's policy on what any change may do, checked before any call.
 
 A policy (:mod:`.policy`) is a YAML file of CEL expressions over ``rule`` (the rule as it will be after the
-change), ``before`` (the live rule), ``change`` (the rule-change event) and ``group`` (``id``, ``regionId``,
-``vpcId`` as far as known), with the network helpers of :mod:`.network`. Loaded and compiled once per
+change), ``before`` (the live rule), ``change`` (the rule-change event), ``group`` (``id``, ``regionId``,
+``vpcId`` as far as known) and ``changed`` (the fields whose value differs between the two rules), with the
+network helpers of :mod:`.network`. Loaded and compiled once per
 instance (:func:`configured`); the apply function evaluates it on each change that would send a Modify
 (:class:`Guard`), the ticket webhook on the change's own fields before anything is enqueued (:func:`early`).
 
@@ -112,8 +113,8 @@ def early(policy: Policy, event: RuleChangeEvent) -> Verdict | None:
     """What can be told before the live rule is known (the ticket webhook's 400): the first ``deny``
     guardrail that is false for the change's own fields, among those whose answer cannot depend on the live
     rule -- they read only fields the change gives (a destination given also fixes the other destinations:
-    a rule's kind of destination and address family never change), never ``before`` or the group's VPC, and
-    never the whole rule (``rule[k]``, ``rule.all(...)``). The others are left to the apply function."""
+    a rule's kind of destination and address family never change), never ``before``, ``changed`` or the
+    group's VPC, and never the whole rule (``rule[k]``, ``rule.all(...)``). The others are left to apply."""
     d = event.data
     fields = d.rule_fields()
     known = set(fields) | (set(DESTINATIONS) if DESTINATIONS_GIVEN & set(fields) else set())
@@ -135,5 +136,6 @@ def _selections(program: Any) -> dict[str, set[str | None]]:
 
 def _decided_by(guardrail: Any, known: set[str]) -> bool:
     used = _selections(guardrail.program)
-    return ("before" not in used and None not in used.get("rule", set()) and used.get("rule", set()) <= known
+    return ("before" not in used and "changed" not in used and None not in used.get("rule", set())
+            and used.get("rule", set()) <= known
             and used.get("group", set()) <= {"id", "regionId"})

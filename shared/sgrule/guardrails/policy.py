@@ -22,7 +22,7 @@ from typing import Any, Literal, Mapping
 from .. import cel
 
 Action = Literal["deny", "audit"]
-VARIABLES = frozenset({"rule", "before", "change", "group"})
+VARIABLES = frozenset({"rule", "before", "change", "group", "changed"})
 MAX_FILE_BYTES = 1024 * 1024
 MAX_GUARDRAILS = 200
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -116,10 +116,21 @@ class Policy:
         object.__setattr__(self, "_allowed", tuple(Verdict(g.name, g.action, True, g.message) for g in self.guardrails))
 
     def evaluate(self, activation: Mapping[str, Any]) -> Decision:
-        """Every guardrail on one activation (``rule``, ``before``, ``change``, ``group``), converted once."""
+        """Every guardrail on one activation (``rule``, ``before``, ``change``, ``group``; ``changed`` is
+        derived from the first two), converted once."""
+        if "changed" not in activation:
+            activation = {**activation, "changed": changed(activation.get("rule"), activation.get("before"))}
         values = cel.evaluate_all(self._programs, activation)  # type: ignore[attr-defined]
         return Decision(tuple(ok if value is True else _verdict(g, value)
                               for g, ok, value in zip(self.guardrails, self._allowed, values)))  # type: ignore[attr-defined]
+
+
+def changed(rule: Any, before: Any) -> list[str]:
+    """The fields whose value differs between ``before`` and ``rule`` (given, removed or changed), sorted:
+    what a change touches, without handing a guardrail both rules whole."""
+    if not isinstance(rule, dict) or not isinstance(before, dict):
+        return []
+    return sorted(k for k in rule.keys() | before.keys() if rule.get(k) != before.get(k))
 
 
 def _verdict(g: Guardrail, value: Any) -> Verdict:
