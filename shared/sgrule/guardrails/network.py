@@ -78,6 +78,7 @@ def cidr_overlaps(a: Any, b: Any) -> bool:
     return x.version == y.version and x.overlaps(y)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_private(cidr: Any) -> bool:
     net = network(cidr)
     return any(net.version == n.version and net.subnet_of(n) for n in INTERNAL)  # type: ignore[arg-type]
