@@ -86,7 +86,7 @@ def read_cases(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(expect, dict) or not expect or \
                 not all(isinstance(v, str) and v in ("allow", "deny") for v in expect.values()):
             raise CasesInvalid(f"{label}: `expect` must map guardrail names to allow or deny")
-    return cases
+    return list(cases)
 
 
 def activation(case: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -75,7 +75,7 @@ def cidr_contains(outer: Any, inner: Any) -> bool:
 
 def cidr_overlaps(a: Any, b: Any) -> bool:
     x, y = network(a), network(b)
-    return x.version == y.version and x.overlaps(y)  # type: ignore[arg-type]
+    return x.version == y.version and x.overlaps(y)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -103,7 +103,7 @@ def ports_within(value: Any, outer: Any) -> bool:
     return s2 <= s1 and e1 <= e2
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "cidrPrefix": cidr_prefix, "cidrVersion": cidr_version, "cidrContains": cidr_contains,
     "cidrOverlaps": cidr_overlaps, "isPrivate": is_private, "isPublic": is_public, "portCount": port_count,
     "portsOverlap": ports_overlap, "portsWithin": ports_within,

@@ -285,6 +285,6 @@ def _scalar(pair: tuple[Any, Any] | None) -> Any:
     if node.tag.endswith(":str"):
         return node.value
     try:
-        return yaml.SafeLoader("").construct_object(node)  # type: ignore[no-untyped-call]
+        return yaml.SafeLoader("").construct_object(node)
     except yaml.YAMLError:
         return None
