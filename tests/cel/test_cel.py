@@ -123,3 +123,13 @@ def test_evaluate_all_gives_each_program_what_it_reads_and_an_error_each() -> No
     assert cel.evaluate_all([indexed], act) == [True]
     [error] = cel.evaluate_all([broken], act)
     assert isinstance(error, cel.EvaluationError) and "z" in error.message
+
+
+def test_the_library_loads_alone_without_its_command_line_tool() -> None:
+    """The package's own __init__ imports its command-line UI (typer, rich, prompt_toolkit): a cold start
+    that compiles a policy loads the compiled module only."""
+    code = ("import sys; from sgrule import cel; cel.evaluate(cel.compile('x + 1 == 2', {'x'}), {'x': 1}); "
+            "print(sorted(m for m in ('cel', 'cel.cli', 'typer', 'rich', 'prompt_toolkit', 'pygments') "
+            "if m in sys.modules), 'cel.cel' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] True"
