@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-floor lint bench schemas package lock mutate clean
+.PHONY: run test lint bench schemas package lock mutate clean
 
 .PHONY: install help
 install: $(STAMP)
@@ -16,7 +16,6 @@ help:
 	@echo "make run      the whole application from template.yml on an embedded local cloud, the sample"
 	@echo "              changes through it, a summary of their outcomes"
 	@echo "make test     the test suite"
-	@echo "make test-floor  the functions' and the CLI's tests on Python 3.10, the floor (in .venv-3.10)"
 	@echo "make lint     ruff, and mypy (strict on the apply engine, the store and the contract); CI runs it"
 	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
 	@echo "make schemas  regenerate schemas/ from the models"
@@ -58,19 +57,6 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The Python floor (README: Python versions): the functions' and the CLI's tests again on the oldest Python the
-# project supports, in a venv of its own, installed the same way (this Makefile with VENV and PYTHON set).
-FLOOR_PYTHON ?= python3.10
-FLOOR_VENV   := .venv-3.10
-FLOOR_TESTS  := tests/foundation tests/apply tests/webhook tests/notify tests/normalise tests/idempotency tests/clients
-test-floor:
-	@$(MAKE) -s VENV=$(FLOOR_VENV) PYTHON=$(FLOOR_PYTHON) install >/dev/null
-	$(FLOOR_VENV)/bin/python -m pytest $(FLOOR_TESTS)
-# ruff over everything we write; mypy over sgrule and localcloud (settings in pyproject.toml).
-lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
@@ -96,4 +82,4 @@ lock: $(STAMP)
 	$(BIN)/sgrule lock --write
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache mutants

@@ -7,14 +7,17 @@ Starts localcloud (``python -m localcloud start --port 0``) and measures, with t
    store, its 9 outcomes published), ÷ a fresh ``python -c "import pydantic, alibabacloud_ecs20140526.client"``
    (runs interleaved; medians) -- target <= 0.85 (bench_coldstart.py holds every function to 0.7); also with
    SGRULE_LAZY_SDK_MODELS=0, to show what the lazy SDK
-   models and the deferred async transport buy;
+   models and the deferred async transport buy; and with the example guardrails policy (bench_coldstart.py's
+   apply_egress_rule+guardrails case) -- target: its ratio within 0.05 of the ratio without;
 2. API calls of a 100-change batch over 10 groups (10 no-ops, 4 chains of 3 changes to one rule) per action,
    from GET /_emulator/calls, against the floor: one Modify per change that must change the rule, one
    DescribeSecurityGroupAttribute per group (page), ceil(100/16) PutEvents;
 3. throughput of that batch (one warm in-process invocation, fresh idempotency store and change ids) ÷ as
    many raw SDK modify_security_group_egress_rule calls in a serial loop on the same client, measured back
    to back in each run; the figure is the median of the runs' ratios -- target >= 0.9; also without an
-   outcome bus configured (nothing published), to show what publishing costs;
+   outcome bus configured (nothing published), to show what publishing costs; and with the example
+   guardrails policy loaded (every change judged by its four guardrails), whose figure is the median of the
+   runs' ratios of the handler without a policy over the handler with it -- target >= 0.95;
 4. speed-up of SGRULE_CONCURRENCY=16 over 1 with 50 ms injected on every action -- target >= 8x; the
    per-rule order is checked on the final rules (Describe);
 5. peak RSS (ru_maxrss) of a fresh process applying 1,000 changes over 20 groups x 50 rules -- target
@@ -60,6 +63,7 @@ REGION = "cn-hangzhou"
 ACCOUNT = "1234567890123456"
 BASE_TIME = datetime(2026, 11, 27, 9, 0, 0, tzinfo=timezone.utc)
 MB = 1024 * 1024
+GUARDRAILS = str(ROOT / "guardrails" / "example.yml")  # the example policy; it allows every change of the batches
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -303,15 +307,17 @@ def fig_cold(tmp: Path, runs: int) -> dict[str, Any]:
 
     world = cold.World("redis" if cold.redis_reachable() else "sqlite", tmp)
     try:
-        lazy = cold.cases(world, tmp)["apply_egress_rule"]
+        both = cold.cases(world, tmp)
+        lazy, guarded = both["apply_egress_rule"], both[cold.GUARDED]
         eager = replace(lazy, env=lambda: {**lazy.env(), "SGRULE_LAZY_SDK_MODELS": "0"}, walls=[], cpus=[], inner=[])
         base = cold.Case("baseline", lazy.event, world.env, lambda: None, lambda _: None)
-        variants = {"baseline": base, "lazy": lazy, "eager": eager}
-        for case in (lazy, eager):
+        variants = {"baseline": base, "lazy": lazy, "eager": eager, "guarded": guarded}
+        for case in (lazy, eager, guarded):
             cold.run_case(case)  # warm-up: page cache, .pyc files; and a check of the setup
         order = list(variants)
         for i in range(runs):
-            for name in order[i % 3:] + order[:i % 3]:
+            n = i % len(order)
+            for name in order[n:] + order[:n]:
                 case = variants[name]
                 if name == "baseline":
                     wall, cpu, _ = cold.run_child([PY, "-c", BASELINE_IMPORT], world.env())
@@ -330,7 +336,8 @@ def fig_cold(tmp: Path, runs: int) -> dict[str, Any]:
           f"store {world.store})")
     print(f"   baseline `python -c \"{BASELINE_IMPORT}\"`: {spread(walls['baseline'])}, "
           f"CPU {spread(base.cpus)}")
-    for name, label in (("lazy", "lazy SDK modules (default)"), ("eager", "SGRULE_LAZY_SDK_MODELS=0")):
+    for name, label in (("lazy", "lazy SDK modules (default)"), ("eager", "SGRULE_LAZY_SDK_MODELS=0"),
+                        ("guarded", "example guardrails policy")):
         case = variants[name]
         split = {k: med([x[k] for x in case.inner]) for k in ("import_s", "initialize_s", "invoke_s")}
         print(f"   {label:<26} wall {spread(walls[name])} = {med(walls[name]) / b:.2f}x baseline, CPU "
@@ -339,6 +346,8 @@ def fig_cold(tmp: Path, runs: int) -> dict[str, Any]:
               f"{med([x['modules'] for x in case.inner]):.0f} modules")
     ratios = [a / c for a, c in zip(walls["lazy"], walls["baseline"])]
     print(f"   per-round ratio lazy/baseline: {spread(ratios, unit='x', fmt='.2f')}")
+    added = [(g - w) / c for g, w, c in zip(walls["guarded"], walls["lazy"], walls["baseline"])]
+    print(f"   per-round ratio added by the guardrails policy: {spread(added, unit='', fmt='+.3f')}")
     return {"walls": walls, "base": b}
 
 
@@ -367,14 +376,20 @@ def fig_throughput(cloud: Cloud, inproc: InProcess, reps: int) -> dict[str, Any]
 
     ours: list[float] = []
     no_bus: list[float] = []
+    guarded: list[float] = []
     raw: list[float] = []
     n_changes = 100
+
+    cpu: dict[int, list[float]] = {id(ours): [], id(guarded): []}  # this process's CPU per batch (all threads)
 
     def handler_run(tag: str, into: list[float], **extra: str) -> None:
         inproc.configure(**extra)  # fresh store; warm instance
         batch = Batch(tag)
         cloud.seed(Batch.GROUPS, Batch.RULES)
+        cpu0 = time.process_time()
         dt, outcomes = inproc.invoke(batch.body())
+        if id(into) in cpu:
+            cpu[id(into)].append(time.process_time() - cpu0)
         problems = check_outcomes(batch, outcomes)
         if problems:
             raise BenchError(f"throughput run {tag}: {problems}")
@@ -394,7 +409,9 @@ def fig_throughput(cloud: Cloud, inproc: InProcess, reps: int) -> dict[str, Any]
         raw.append(time.perf_counter() - t0)
 
     for rep in range(reps):
-        runs = [lambda: handler_run(f"tp{rep}", ours), lambda: raw_run(rep),
+        # The handler next to both the raw loop and the handler with the guardrails policy, in either order.
+        runs = [lambda: handler_run(f"tg{rep}", guarded, SGRULE_GUARDRAILS_FILE=GUARDRAILS),
+                lambda: handler_run(f"tp{rep}", ours), lambda: raw_run(rep),
                 lambda: handler_run(f"tn{rep}", no_bus, SGRULE_OUTCOME_BUS="")]
         for run in runs if rep % 2 == 0 else reversed(runs):
             run()
@@ -409,7 +426,17 @@ def fig_throughput(cloud: Cloud, inproc: InProcess, reps: int) -> dict[str, Any]
           f"ratio of the medians {med(raw) / med(ours):.2f})")
     no_bus_ratio = med([r / o for r, o in zip(raw, no_bus)])
     print(f"   without an outcome bus (nothing published): {spread(no_bus)}, ratio {no_bus_ratio:.2f}")
-    return {"ours": ours, "raw": raw, "ratio": ratio, "no_bus": no_bus, "no_bus_ratio": no_bus_ratio}
+    # The policy's cost: the handler without it over the handler with it, runs back to back (median of ratios).
+    per_rep_g = [o / g for o, g in zip(ours, guarded)]
+    guarded_ratio = med(per_rep_g)
+    print(f"   with the example guardrails policy: {spread(guarded)} = {n_changes / med(guarded):.0f} changes/s; "
+          f"throughput with it / without it, median of the runs' ratios: {guarded_ratio:.2f} "
+          f"(per run {spread(per_rep_g, unit='', fmt='.2f')})")
+    cpu_ratio = med([o / g for o, g in zip(cpu[id(ours)], cpu[id(guarded)])])
+    print(f"   this process's CPU per batch (steadier on a busy machine): without {spread(cpu[id(ours)])}, with the "
+          f"policy {spread(cpu[id(guarded)])}; without / with, median of the runs' ratios: {cpu_ratio:.2f}")
+    return {"ours": ours, "raw": raw, "ratio": ratio, "no_bus": no_bus, "no_bus_ratio": no_bus_ratio,
+            "guarded": guarded, "guarded_ratio": guarded_ratio}
 
 
 def fig_latency(cloud: Cloud, inproc: InProcess, reps: int, latency_ms: int = 50) -> tuple[dict[str, Any], list[str]]:
@@ -507,6 +534,10 @@ def main() -> int:
             v = med(r["walls"]["eager"])  # what the lazy SDK models buy: a reference, not a target
             rows.append(("  same, SGRULE_LAZY_SDK_MODELS=0", f"{v:.3f} s", f"{base:.3f} s", f"{v / base:.2f}",
                          "(info)", "-"))
+            lazy_ratio = med(r["walls"]["lazy"]) / base
+            v = med(r["walls"]["guarded"])  # the example guardrails policy: its ratio within 0.05 of the one without
+            rows.append(("  same, example guardrails policy", f"{v:.3f} s", f"{base:.3f} s", f"{v / base:.2f}",
+                         f"<= {lazy_ratio + 0.05:.2f}", "PASS" if v / base <= lazy_ratio + 0.05 else "MISS"))
         inproc = None
         if set(args.only) & set("234"):
             inproc = InProcess(cloud, tmp)
@@ -526,6 +557,9 @@ def main() -> int:
                          "PASS" if r["ratio"] >= 0.9 else "MISS"))
             rows.append(("  same, no outcome bus", f"{100 / med(r['no_bus']):.0f} chg/s",
                          f"{100 / med(r['raw']):.0f} calls/s", f"{r['no_bus_ratio']:.2f}", "(info)", "-"))
+            rows.append(("  with guardrails / without", f"{100 / med(r['guarded']):.0f} chg/s",
+                         f"{100 / med(r['ours']):.0f} chg/s", f"{r['guarded_ratio']:.2f}", ">= 0.95",
+                         "PASS" if r["guarded_ratio"] >= 0.95 else "MISS"))
         if "4" in args.only:
             r, p = fig_latency(cloud, inproc, lat_reps)
             problems += p

@@ -6,7 +6,9 @@ only and once with their bytecode compiled ahead, as a packaged zip has it), the
 cost of the ``authorize`` expressions the webhook runs, and a set of conformance cases (string functions,
 ``has()``, the macros, int/uint, errors on absent fields, errors absorbed by ``||``). Figures are medians,
 each import also as a ratio over the baseline ``import pydantic`` (the webhook's settings) measured in the
-same run.
+same run. ``sgrule.cel`` is measured too, as the functions use it: the seam over common-expression-language
+loads the library's compiled module alone (not its package, which imports a command-line UI), and
+evaluates the example guardrails policy (``guardrails/example.yml``, four guardrails) once per change.
 
     python bench/bench_cel.py [--site DIR ...] [--rounds N]
 """
@@ -26,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-CANDIDATES = {"cel-python": "celpy", "common-expression-language": "cel"}
+CANDIDATES = {"cel-python": "celpy", "common-expression-language": "cel", "sgrule.cel (seam)": "sgrule.cel"}
+ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "pydantic"
 
 _CHILD = textwrap.dedent("""
@@ -43,6 +46,7 @@ FIRST = {
     "celpy": "env = celpy.Environment(); p = env.program(env.compile({expr!r})); "
              "p.evaluate({{'sender': celpy.json_to_cel('jira')}})",
     "cel": "cel.compile({expr!r}).execute({{'sender': 'jira'}})",
+    "sgrule.cel": "sgrule.cel.evaluate(sgrule.cel.compile({expr!r}, {{'sender'}}), {{'sender': 'jira'}})",
 }
 
 
@@ -91,7 +95,13 @@ def cel_api() -> tuple[Callable[[str], Any], Callable[[Any, dict[str, Any]], Any
     return cel.compile, lambda program, activation: program.execute(activation)
 
 
-API = {"celpy": celpy_api, "cel": cel_api}
+def seam_api() -> tuple[Callable[[str], Any], Callable[[Any, dict[str, Any]], Any]]:
+    from sgrule import cel
+
+    return (lambda expr: cel.compile(expr, set(ACTIVATION)), cel.evaluate)
+
+
+API = {"celpy": celpy_api, "cel": cel_api, "sgrule.cel": seam_api}
 
 PAYLOAD = {"issue": {"key": "SEC-1", "fields": {"status": {"name": "Approved"}, "labels": ["sgrule-approved"]}},
            "comment": {"author": {"accountId": "5b10ac8d82e05b22cc7d4ef5"}}}
@@ -154,6 +164,23 @@ def speed(module: str, n: int) -> tuple[float, float]:
     return compile_us, (time.perf_counter() - t) / n * 1e6
 
 
+def guardrails_us(n: int) -> float:
+    """One change's evaluation of the example policy (every guardrail, one activation), in microseconds."""
+    from sgrule.guardrails import load
+
+    policy = load(ROOT / "guardrails" / "example.yml")
+    rule = {"Policy": "accept", "Priority": 1, "IpProtocol": "TCP", "PortRange": "1000/1000",
+            "DestCidrIp": "10.0.0.0/24", "NicType": "intranet", "Description": "new"}
+    activation = {"rule": rule, "before": {**rule, "Description": "old"}, "group": {"id": "sg-1", "regionId": "r"},
+                  "change": {"specversion": "1.0", "id": "c", "source": "bench", "type": "sgrule.egress.modify",
+                             "time": "2026-11-27T10:00:00Z", "data": {"Description": "new"}}}
+    policy.evaluate(activation)
+    t = time.perf_counter()
+    for _ in range(n):
+        policy.evaluate(activation)
+    return (time.perf_counter() - t) / n * 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", action="append", type=Path, help="a site-packages folder to measure from "
@@ -164,6 +191,7 @@ def main() -> int:
     sites = args.site or [Path(sysconfig.get_paths()["purelib"])]
     for s in sites:
         sys.path.insert(0, str(s))
+    sites = sites + [ROOT / "shared"]  # sgrule.cel, the seam (copied like the rest)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cel-") as tmp:
         source = copy_sites(sites, Path(tmp) / "source", compiled=False)
@@ -193,6 +221,10 @@ def main() -> int:
         figures[f"{dist}: conformance"] = f"{passed}/{len(CASES)}"
         if wrong:
             figures[f"{dist}: wrong"] = wrong
+    try:
+        figures["sgrule.cel (seam): the example guardrails, one change (us)"] = round(guardrails_us(2000), 1)
+    except ImportError:
+        pass
     if args.json or not sys.stdout.isatty():
         print(json.dumps(figures, indent=2, ensure_ascii=False))
     else:

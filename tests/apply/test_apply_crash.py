@@ -199,3 +199,29 @@ def test_a_redelivery_that_finds_its_request_settled_meanwhile_makes_no_modify(
     assert len(modifies(localcloud)) == 3  # the redelivery sent nothing
     live = rule_state(localcloud, sg, rule)
     assert (live["Description"], str(live["Priority"])) == ("A", "5")
+
+
+def test_a_denied_change_is_never_sent_when_its_batch_is_killed_and_redelivered(
+        env: dict[str, str], ecs_seed: Any, localcloud: Any, tmp_path: Path) -> None:
+    """A guardrail denies D; the batch's other change X is held in its Modify and the instance killed. The
+    redelivered batch settles X and ends D rejected: no Modify for D's rule, ever."""
+    policy = tmp_path / "guardrails.yml"
+    policy.write_text("guardrails:\n  - name: no-ssh-out\n    message: no SSH out\n"
+                      "    expression: '!has(rule.PortRange) || !portsOverlap(rule.PortRange, \"22/22\")'\n")
+    env = {**env, "SGRULE_GUARDRAILS_FILE": str(policy)}
+    sg = ecs_seed.group()
+    rule_x = ecs_seed.egress(sg, port_range="80/80", description="x")
+    rule_d = ecs_seed.egress(sg, port_range="443/443", description="d")
+    localcloud.clear_calls()
+    x = change(edit(sg, rule_x, Description="X"), id="X")
+    d = change(edit(sg, rule_d, PortRange="22/22"), id="D")
+    localcloud.faults.inject("ModifySecurityGroupEgressRule", latency_ms=30000, phase="after", times=1)
+    first = Instance(tmp_path, env, [x, d])
+    wait_for(lambda: modifies(localcloud), "X's Modify")
+    first.kill()
+
+    out_x, out_d = Instance(tmp_path, env, [x, d]).outcomes()
+    assert out_x["data"]["status"] == "applied"
+    assert out_d["data"]["status"] == "rejected" and out_d["data"]["error"]["code"] == "Forbidden.Guardrail"
+    assert [c["params"]["SecurityGroupRuleId"] for c in modifies(localcloud)] == [rule_x, rule_x]  # X, settled
+    assert rule_state(localcloud, sg, rule_d)["PortRange"] == "443/443"

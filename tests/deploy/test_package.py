@@ -73,6 +73,7 @@ def test_each_zip_holds_its_function_the_library_and_the_locked_dependencies(
         assert not any("__pycache__" in n or n.endswith((".pyc", ".pyo")) for n in names)
         assert not any(n.startswith(("sgrule/cli/", "sgrule/client.py")) for n in names)  # tooling stays out
         assert "sgrule/clients/ecs.py" in names
+        assert "guardrails/example.yml" in names and not any(n.endswith(".cases.yml") for n in names)
         dist_infos = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
         for name, version in pins.items():
             stem = f"{name.replace('-', '_')}-{version}.dist-info".lower()
@@ -114,9 +115,13 @@ def test_apply_runs_its_sync_sample_from_the_zip(zips: dict[str, tuple[Built, Pa
 
     localcloud.load_state(json.loads((ROOT / "events" / "apply" / "state.json").read_text()))
     localcloud.create_bus("sgrule-outcomes")
-    env = cloud_env(localcloud, tmp_path) | {"SGRULE_OUTCOME_BUS": "sgrule-outcomes"}
-    [outcome] = run_zip(zips["apply_egress_rule"][1], ROOT / "events" / "apply" / "sync-invoke.json",
-                        "sgrule-apply-egress-rule", env, tmp_path)
+    # With the example guardrails policy from the zip, by its path relative to the code root: a file that
+    # cannot be loaded would reject the change (HTTPS to a public address is what the policy allows).
+    code = zips["apply_egress_rule"][1]
+    env = cloud_env(localcloud, tmp_path) | {"SGRULE_OUTCOME_BUS": "sgrule-outcomes", "FC_FUNC_CODE_PATH": str(code),
+                                             "SGRULE_GUARDRAILS_FILE": "guardrails/example.yml"}
+    [outcome] = run_zip(code, ROOT / "events" / "apply" / "sync-invoke.json", "sgrule-apply-egress-rule", env,
+                        tmp_path)
     assert outcome["data"]["status"] == "applied" and outcome["data"]["changeId"] == "wf-8120"
     body = ecs_client.describe_security_group_attribute(models.DescribeSecurityGroupAttributeRequest(
         region_id="cn-hangzhou", security_group_id="sg-bp1batch0001", direction="egress")).body

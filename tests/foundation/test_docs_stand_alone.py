@@ -81,7 +81,7 @@ def test_the_scan_catches(line: str) -> None:
     'target = "this machine" if args.host else "python3.12 manylinux"',
     "the issue body or a comment",
     "looks for that id among the issue's newest comments",
-    "On a fresh machine with Python ≥ 3.10 and `make`:",
+    "On a fresh machine with Python ≥ 3.11 and `make`:",
     "0.82 of 100 raw SDK Modify calls in a loop, measured in the same run",
 ])
 def test_the_scan_lets_the_projects_own_words_be(line: str) -> None:

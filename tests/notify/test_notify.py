@@ -17,13 +17,14 @@ from sgrule.notify.jira import comment_body
 
 
 def outcome(status: str = "applied", *, sender: str = "jira", key: str | None = "SEC-1042", change: str = "c1",
-            request_id: str | None = "ECS-REQ-7F3A", error: SgruleError | None = None) -> dict[str, Any]:
+            request_id: str | None = "ECS-REQ-7F3A", error: SgruleError | None = None,
+            guardrails: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An outcome as the apply function publishes it (the contract's own builder)."""
     return build(status=status, source="sgrule/apply", change_source=f"ticketing/{sender}",
                  change_id=f"{key}/{change}", region_id="cn-hangzhou", security_group_id="sg-bp1payments01",
                  rule_id="sgr-bp1https01", client_token="tok", request_id=request_id,
                  before={"DestCidrIp": "10.20.0.0/16"}, after={"DestCidrIp": "10.21.0.0/16"}, error=error,
-                 attempts=1, correlation_id=key)
+                 attempts=1, correlation_id=key, guardrails=guardrails)
 
 
 def text_of(comment: dict[str, Any]) -> str:
@@ -58,6 +59,18 @@ def test_rejected_outcome_shows_the_error_code(notify: Callable[..., Any], jira:
     notify(outcome("rejected", request_id=None, error=err))
     text = text_of(jira.comments("SEC-1042")[0])
     assert "rejected" in text and "InvalidParam.PortRange" in text and "ECS request id" not in text
+
+
+def test_a_guardrail_denial_names_the_guardrail_and_its_message(notify: Callable[..., Any], jira: LocalJira) -> None:
+    from sgrule.guardrails import Verdict, denied_error
+
+    denied = Verdict("no-public-accept", "deny", False, "accept to a public destination only on 80 and 443")
+    audit = {"name": "watch-priority", "action": "audit", "message": "priorities above 5 are watched"}
+    notify(outcome("rejected", request_id=None, error=denied_error(denied), guardrails=[denied.note(), audit]))
+    text = text_of(jira.comments("SEC-1042")[0])
+    assert "Forbidden.Guardrail" in text
+    assert "Guardrail denied by no-public-accept accept to a public destination only on 80 and 443" in text
+    assert "Guardrail audit (allowed, recorded): watch-priority priorities above 5 are watched" in text
 
 
 def test_an_outcome_delivered_twice_is_commented_once(notify: Callable[..., Any], jira: LocalJira) -> None:

@@ -49,6 +49,7 @@ class Deps:
     store: RuleJournal
     log: Logger
     pool: ThreadPoolExecutor
+    guardrails: Any = None  # the guardrails policy (sgrule.guardrails): a Policy, PolicyInvalid, or None
 
 
 class Batch:
@@ -64,10 +65,11 @@ class Batch:
         self.leases = Heartbeat(deps.store, self.owner, self.s.lease_s, self.log)
         self.ledger = Ledger(self.s, deps.store, self.owner, self.log, self.leases, on_stored)
         self.groups = Groups(deps.ecs, deps.store.sequence, self.retrier)
+        guard, self.policy_invalid = _guardrails(deps.guardrails)
         self.chain_context = ChainContext(
             store=deps.store, ecs=deps.ecs, owner=self.owner, lease_s=self.s.lease_s,
             completed_ttl_s=self.s.completed_ttl_s, deadline=deadline, leases=self.leases, ledger=self.ledger,
-            groups=self.groups, retrier=self.retrier, log=self.log)
+            groups=self.groups, retrier=self.retrier, log=self.log, guard=guard)
 
     @property
     def transient(self) -> list[int]:
@@ -82,6 +84,8 @@ class Batch:
             change = admit(i, item, self.s)
             if not isinstance(change, Change):
                 self.ledger.outcome(i, change)
+            elif self.policy_invalid is not None:  # fail closed, before any claim: a fixed policy takes it
+                self.ledger.reject(change, self.policy_invalid)
             elif change.key not in first:
                 first[change.key] = change
             elif first[change.key].fingerprint != change.fingerprint:  # the same id, other content
@@ -208,3 +212,15 @@ class Batch:
 
     def retrier(self) -> Retrier:
         return Retrier.of(self.s, self.deadline)
+
+
+def _guardrails(policy: Any) -> tuple[Any, SgruleError | None]:
+    """(the guardrails' judge for this batch's chains, or None; the error that rejects every change when the
+    configured policy did not load)."""
+    if policy is None:
+        return None, None
+    from ..guardrails import Guard, PolicyInvalid, invalid_error
+
+    if isinstance(policy, PolicyInvalid):
+        return None, invalid_error(policy)
+    return Guard(policy), None

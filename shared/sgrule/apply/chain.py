@@ -181,7 +181,7 @@ class RuleChain:
         if isinstance(settled, Refused):
             ledger.finish(change, "rejected", error=_error(settled.error))
             return True
-        decision = decide(change, self.rule_id, self.ctx.groups[self.group_key], self.marks)
+        decision = decide(change, self.rule_id, self.ctx.groups[self.group_key], self.marks, self.ctx.guard)
         if isinstance(decision, Finish):
             if change is self._planned and not self._close_unsent():  # decided otherwise than planned
                 ledger.transient(change, SgruleError("Runtime.RetriesExhausted", "its planned request could not be "
@@ -189,7 +189,7 @@ class RuleChain:
                 return False
             marks = self._mark(change, decision.wanted) if decision.status == "unchanged" else None
             ledger.finish(change, decision.status, before=decision.live, after=decision.after,
-                          error=decision.error, marks=marks)
+                          error=decision.error, marks=marks, guardrails=decision.guardrails)
             return True
         if change.sent is not None and not self._reconcile(change, change.sent, decision):
             return True
@@ -211,7 +211,7 @@ class RuleChain:
             return True
         if call.desired == call.live:
             self.ctx.ledger.finish(change, "applied", before=call.live, after=call.live,
-                                   marks=self._mark(change, call.wanted))
+                                   marks=self._mark(change, call.wanted), guardrails=call.guardrails)
             return False
         change.token = params["ClientToken"] = derived_token(change.token, params)
         return True
@@ -265,17 +265,16 @@ class RuleChain:
             ledger.transient(change, exc.error, live)
             return True
         except SgruleError as err:  # refused: closed without watermarks
-            ledger.finish(change, "rejected", before=live, error=err, entry=entry.token)
+            ledger.finish(change, "rejected", before=live, error=err, entry=entry.token, guardrails=call.guardrails)
             return True
         if replayed:  # an old answer: what the rule is now is read, never assumed
-            return self._replayed(change, entry.token, live, call.desired, call.wanted, request_id)
+            return self._replayed(change, entry.token, live, call, request_id)
         ctx.groups[self.group_key].update(self.rule_id, call.desired)
         ledger.finish(change, "applied", before=live, after=call.desired, request_id=request_id,
-                      marks=self._mark(change, call.wanted), entry=entry.token)
+                      marks=self._mark(change, call.wanted), entry=entry.token, guardrails=call.guardrails)
         return True
 
-    def _replayed(self, change: Change, token: str, live: dict[str, Any], desired: dict[str, Any],
-                  wanted: dict[str, Any], request_id: str) -> bool:
+    def _replayed(self, change: Change, token: str, live: dict[str, Any], call: Call, request_id: str) -> bool:
         """ECS answered a ClientToken replay: the outcome's ``after`` is the rule as read now. In place as
         wanted: ``applied``; otherwise ``rejected`` ``ClientToken.Replayed`` (nothing was changed now)."""
         ctx = self.ctx
@@ -287,13 +286,14 @@ class RuleChain:
             ledger.transient(change, exc.error, live, uncertain=True)
             return False
         except SgruleError as err:
-            ledger.finish(change, "rejected", before=live, error=err, entry=token)
+            ledger.finish(change, "rejected", before=live, error=err, entry=token, guardrails=call.guardrails)
             return True
-        if now == desired:
+        if now == call.desired:
             ledger.finish(change, "applied", before=live, after=now, request_id=request_id,
-                          marks=self._mark(change, wanted), entry=token)
+                          marks=self._mark(change, call.wanted), entry=token, guardrails=call.guardrails)
             return True
         ledger.finish(change, "rejected", before=live, after=now, request_id=request_id, entry=token,
+                      guardrails=call.guardrails,
                       error=SgruleError("ClientToken.Replayed", f"ECS answered ClientToken {token} with the result "
                                         f"of an earlier request ({request_id}) and changed nothing now; send the "
                                         "change again with a new id.", source="ecs"))

@@ -13,3 +13,6 @@ class ApplySettings(CommonSettings):
     # Claims and rule locks are leases this long, renewed every third of it while the instance lives: a
     # killed instance holds up others' work on its changes and rules for one lease at most.
     lease_s: float = Field(6.0, ge=0.5, le=300)
+    # Guardrails (README, Guardrails): a policy file of CEL expressions every change must pass, relative to
+    # the function's code root. Unset or empty: no guardrails. Set but unusable: every change is rejected.
+    guardrails_file: str | None = None

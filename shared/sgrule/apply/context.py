@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..clients.retry import Retrier
     from ..runtime.log import Logger
     from ..store import RuleJournal
+    from ..guardrails import Guard
     from .groups import Groups
     from .leases import Heartbeat
     from .ledger import Ledger
@@ -33,3 +34,4 @@ class ChainContext:
     groups: Groups
     retrier: Callable[[], Retrier]  # a fresh retrier (its own backoff) bounded by the deadline
     log: Logger
+    guard: Guard | None = None      # the guardrails policy's decisions (None: no policy configured)

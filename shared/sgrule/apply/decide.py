@@ -7,7 +7,7 @@ decide exactly alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contract.errors import SgruleError
 from ..contract.event import check_request
@@ -15,6 +15,9 @@ from ..contract.outcome import Status
 from ..contract.rule import DESTINATIONS
 from .change import Change, asked, entity
 from .groups import Group
+
+if TYPE_CHECKING:
+    from ..guardrails import Guard
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Finish:
     after: dict[str, Any] | None = None
     error: SgruleError | None = None
     wanted: dict[str, Any] = field(default_factory=dict)  # what an `unchanged` change sets (its watermarks)
+    guardrails: list[dict[str, Any]] = field(default_factory=list)  # what the outcome records of them
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,14 @@ class Call:
     live: dict[str, Any]
     desired: dict[str, Any]
     wanted: dict[str, Any]
+    guardrails: list[dict[str, Any]] = field(default_factory=list)  # audit guardrails that would deny
 
 
-def decide(change: Change, rule_id: str, group: Group, marks: dict[str, int]) -> Finish | Call:
-    """``change`` against our copy of rule ``rule_id`` in ``group``, whose fields' watermarks are ``marks``."""
+def decide(change: Change, rule_id: str, group: Group, marks: dict[str, int],
+           guard: Guard | None = None) -> Finish | Call:
+    """``change`` against our copy of rule ``rule_id`` in ``group``, whose fields' watermarks are ``marks``;
+    a change that would send a Modify is judged by the guardrails (``guard``) last: denied, it ends
+    ``rejected`` here, so it is never journaled or sent."""
     ev = change.event
     assert group.rules is not None  # a chain runs only on a group that was read
     live = group.rules[rule_id]
@@ -59,7 +67,12 @@ def decide(change: Change, rule_id: str, group: Group, marks: dict[str, int]) ->
                                 "SecurityGroupRuleId": rule_id, **desired, "ClientToken": change.token})
     except SgruleError as err:
         return Finish("rejected", live, error=err)
-    return Call(params, live, desired, wanted)
+    if guard is None:
+        return Call(params, live, desired, wanted)
+    denied, notes = guard.check(change.key, ev, group.vpc_id, live, desired)
+    if denied is not None:
+        return Finish("rejected", live, error=denied, guardrails=notes)
+    return Call(params, live, desired, wanted, notes)
 
 
 def check(group: Group, rule_id: str, live: dict[str, Any], wanted: dict[str, Any]) -> SgruleError | None:

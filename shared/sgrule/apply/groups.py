@@ -21,6 +21,7 @@ class Group:
     rules: dict[str, dict[str, Any]] | None = None
     error: SgruleError | Transient | None = None
     as_of: int = 0  # the store's sequence before the read the copy comes from
+    vpc_id: str | None = None  # from the same Describe (what guardrails see as group.vpcId)
     fresh: dict[str, int] = field(default_factory=dict)  # rule -> sequence before its own later re-read
     lock: threading.Lock = field(default_factory=threading.Lock)
     _same: dict[tuple[Any, ...], set[str]] | None = None  # identity -> rule ids, for the duplicate check
@@ -73,8 +74,10 @@ class Groups:
         with group.lock:
             if group.rules is None and group.error is None:
                 try:
-                    group.rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier())
+                    attributes: dict[str, Any] = {}
+                    group.rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier(), attributes)
                     group.as_of = as_of
+                    group.vpc_id = attributes.get("VpcId")
                 except (SgruleError, Transient) as exc:
                     group.error = exc
         return group

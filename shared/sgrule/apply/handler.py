@@ -45,8 +45,14 @@ class _Instance:
                              "(set SGRULE_ALLOWED_REGIONS and SGRULE_ALLOWED_SECURITY_GROUPS)")
         store = open_store(s.idempotency_url, namespace=s.idempotency_namespace,
                            retention_s=max(s.completed_ttl_s, 3600.0))
+        guardrails = None
+        if s.guardrails_file:  # loaded and compiled once per instance; one that cannot be used is logged here
+            from ..guardrails import configured
+
+            guardrails = configured(s.guardrails_file, self.log)
         pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
-        self.deps: Deps = Deps(settings=s, ecs=RegionalClients(s), store=store, log=self.log, pool=pool)
+        self.deps: Deps = Deps(settings=s, ecs=RegionalClients(s), store=store, log=self.log, pool=pool,
+                               guardrails=guardrails)
         self.publisher: Publisher = make_publisher(s)
         # PutEvents calls get their own few threads: queued behind the chains they would start too late.
         self.publishing: ThreadPoolExecutor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")

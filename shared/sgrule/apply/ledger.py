@@ -66,15 +66,16 @@ class Ledger:
     def finish(self, change: Change, status: Status, *, before: dict[str, Any] | None = None,
                after: dict[str, Any] | None = None, error: SgruleError | None = None, request_id: str | None = None,
                store: bool = True, marks: dict[str, int] | None = None, entry: str | None = None,
-               id_variant: str | None = None) -> None:
+               id_variant: str | None = None, guardrails: list[dict[str, Any]] | None = None) -> None:
         """The change's one outcome; with ``store``, queued for the store with its watermarks (``marks``)
-        and the journal entry it closes."""
+        and the journal entry it closes. ``guardrails``: what the outcome records of them."""
         ev, d = change.event, change.event.data
         token = change.token if (request_id or change.attempts or change.sent) else None
         outcome = build(status=status, source=self.s.outcome_source, change_source=ev.source, change_id=ev.id,
                         region_id=d.RegionId, security_group_id=d.SecurityGroupId, rule_id=change.rule_id,
                         client_token=token, request_id=request_id, before=before, after=after, error=error,
-                        attempts=change.attempts, correlation_id=ev.correlationid, id_variant=id_variant)
+                        attempts=change.attempts, correlation_id=ev.correlationid, id_variant=id_variant,
+                        guardrails=guardrails)
         if store:
             in_chain = change.rule_id is not None and bool(marks or entry or change.last_in_chain)
             change.completion = Completion(ev.key, outcome, change.rule_key if in_chain else None, marks,

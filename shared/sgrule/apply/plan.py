@@ -37,7 +37,7 @@ def first_request(changes: list[Change], state: RuleState | None, ctx: ChainCont
     group = ctx.groups[first.group_key]
     if state.version > group.seen(first.rule_id):
         return None
-    decision = decide(first, first.rule_id, group, dict(state.marks))
+    decision = decide(first, first.rule_id, group, dict(state.marks), ctx.guard)
     if not isinstance(decision, Call):
         return None
     return JournalEntry(first.key, first.token, decision.params, {k: first.event.time_us for k in decision.wanted},

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_validate(sub)
 
+    from .guardrails import add_parser as add_guardrails
+
+    add_guardrails(sub)
+
     p = sub.add_parser("schemas", help="check (or --write) the JSON Schemas in schemas/",
                        description="Compare the committed JSON Schemas with the models. Exit 0 when they "
                        "match, 1 when a file is missing or stale (run with --write to regenerate them).")

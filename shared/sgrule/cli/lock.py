@@ -40,10 +40,7 @@ class Pin:
 
 def runtime_requirements(project: Path = PROJECT) -> list[str]:
     """``[project].dependencies`` of pyproject.toml (what the deployed functions need, nothing more)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli (a dev dependency there)
-        import tomli as tomllib
+    import tomllib
 
     with open(project / "pyproject.toml", "rb") as f:
         return list(tomllib.load(f)["project"]["dependencies"])

@@ -6,6 +6,8 @@ uses, and the folder localcloud maps it back to), holding at its root:
 - the function's own files (``index.py``);
 - ``sgrule/``, the library, with its package data (the normaliser's default policy) -- not the operator's
   CLI (``sgrule.cli``) or the callers' helper (``sgrule.client``), which no function imports;
+- ``guardrails/``, the project's guardrails policies (``*.yml``, not their ``*.cases.yml`` tests), so
+  ``SGRULE_GUARDRAILS_FILE=guardrails/<name>.yml`` names a file in the function's code root;
 - the runtime dependencies of ``requirements.lock``, exactly those versions, installed for the functions'
   runtime (CPython 3.12, manylinux2014 x86_64 wheels) with ``pip install --no-deps --target``. A package
   published only as source is built into a wheel here, and must be pure Python (else: an error).
@@ -162,6 +164,14 @@ def library_files(library: Path) -> Iterator[tuple[Path, str]]:
         yield path, f"sgrule/{rel}"
 
 
+def policy_files(project: Path) -> Iterator[tuple[Path, str]]:
+    """``guardrails/...`` entries: the policies a function may be configured with, without their cases."""
+    folder = project / "guardrails"
+    if folder.is_dir():
+        for path, rel in _files(folder, skip=lambda r: not r.name.endswith(".yml") or r.name.endswith(".cases.yml")):
+            yield path, f"guardrails/{rel}"
+
+
 def write_zip(dest: Path, entries: list[tuple[Path, str]], base: Path | None = None) -> int:
     """``dest`` = ``base`` (a zip already written, copied as it is) plus ``entries``, sorted, fixed times."""
     names = [name for _, name in entries]
@@ -197,7 +207,7 @@ def build(out: Path, *, project: Path = PROJECT, lock: Path | None = None, targe
         raise PackageError(f"no functions/{unknown[0]}/index.py (functions: {', '.join(folders)})")
     deps = site(lock, target, cache or out / ".cache", log)
     library = project / "shared" / "sgrule"
-    shared = list(library_files(library)) + list(_files(deps))
+    shared = list(library_files(library)) + list(policy_files(project)) + list(_files(deps))
     if any(name.split("/")[0] in ("localcloud", "tests", "sgrule.egg-info") for _, name in shared):
         raise PackageError("the dependencies hold emulator or test code; check requirements.lock")
     out.mkdir(parents=True, exist_ok=True)

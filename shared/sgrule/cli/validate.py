@@ -95,18 +95,31 @@ def _parses(line: str) -> bool:
     return True
 
 
-def check_documents(path: str, docs: list[Any]) -> Iterator[Checked]:
-    """Every event in the documents, unwrapped by the functions' own code, with its errors."""
+def check_documents(path: str, docs: list[Any], policy: Any = None) -> Iterator[Checked]:
+    """Every event in the documents, unwrapped by the functions' own code, with its errors (and, with a
+    guardrails ``policy``, what the webhook's early check would deny)."""
     index = 0
     for doc in docs:
         for element in doc if isinstance(doc, list) else [doc]:
             if _is_http_event(element):  # what the webhook's HTTP trigger hands it: the body's events
                 for raw, errors, message_id in _http_body(element):
-                    yield _checked(path, index, raw, errors, message_id)
+                    yield _checked(path, index, raw, _guarded(raw, errors, policy), message_id)
                     index += 1
                 continue
-            yield _checked(path, index, *_delivered(element))
+            raw, errors, message_id = _delivered(element)
+            yield _checked(path, index, raw, _guarded(raw, errors, policy), message_id)
             index += 1
+
+
+def _guarded(raw: Any, errors: list[Any], policy: Any) -> list[Any]:
+    """A valid event's errors plus the guardrail that denies it without the live rule (``early``)."""
+    if policy is None or errors:
+        return errors
+    from ..contract.event import parse_event
+    from ..guardrails import denied_error, early
+
+    verdict = early(policy, parse_event(raw))
+    return [denied_error(verdict)] if verdict is not None else []
 
 
 def _delivered(element: Any) -> tuple[Any, list[Any], str | None]:
@@ -174,7 +187,7 @@ def _read(path: str) -> str:
     return data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not an error
 
 
-def check_file(path: str) -> FileReport:
+def check_file(path: str, policy: Any = None) -> FileReport:
     report = FileReport(path)
     try:
         text = _read(path)
@@ -189,7 +202,7 @@ def check_file(path: str) -> FileReport:
     except Unreadable as exc:
         report.unreadable = f"not JSON: {exc}"
         return report
-    report.events = list(check_documents(path, docs))
+    report.events = list(check_documents(path, docs, policy))
     return report
 
 
@@ -203,14 +216,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="files to read; - or nothing for stdin")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="output format (default: table on a terminal, json when piped)")
+    p.add_argument("--guardrails", metavar="POLICY", default=None,
+                   help="also judge each valid event by this guardrails policy, as the ticket webhook does "
+                        "before the live rule is known (Forbidden.Guardrail); exit 2 if the policy is invalid")
     p.set_defaults(func=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     fmt = pick_format(args.format)
+    policy = None
+    if args.guardrails:
+        from .guardrails import load_or_say
+
+        policy = load_or_say(args.guardrails, "sgrule validate")
+        if policy is None:
+            return 2
     reports = []
     for path in args.files or ["-"]:
-        report = check_file(path)
+        report = check_file(path, policy)
         reports.append(report)
         if fmt == "json":  # streamed: a big file's results appear as they are known
             for checked in report.events:

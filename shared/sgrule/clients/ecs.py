@@ -48,8 +48,10 @@ class RegionalClients:
             return self._clients[region]
 
 
-def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retrier) -> dict[str, dict[str, Any]]:
-    """Every egress rule of a group, all pages: rule id -> canonical fields under API names."""
+def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retrier,
+                    attributes: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every egress rule of a group, all pages: rule id -> canonical fields under API names. ``attributes``,
+    if given, receives the group's own (``VpcId``) from the same response."""
     from alibabacloud_ecs20140526.models import DescribeSecurityGroupAttributeRequest
 
     rules: dict[str, dict[str, Any]] = {}
@@ -59,6 +61,8 @@ def describe_egress(client: Client, region_id: str, group_id: str, retrier: Retr
                                                         direction="egress", max_results=1000, next_token=token)
         body = retrier.call(first_request_alone(  # the lambda runs at once, with this page's request
             client, retrier, lambda rt: client.describe_security_group_attribute_with_options(request, rt).body))  # noqa: B023
+        if attributes is not None and body.vpc_id:
+            attributes["VpcId"] = body.vpc_id
         for perm in (body.permissions.permission if body.permissions else None) or []:
             live = perm.to_map()
             if str(live.get("Direction", "egress")).lower() != "egress":

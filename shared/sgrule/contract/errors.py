@@ -91,6 +91,11 @@ CODES: dict[str, tuple[int, str]] = {
     "InvalidEvent.UnknownField": (400, "The event has a field sgrule does not know (a typo?)."),
     "Forbidden.SecurityGroupNotAllowed": (
         403, "The region or security group is outside the configured allow-list."),
+    # The security team's guardrails (README, Guardrails): a guardrail denies the change, or the configured
+    # policy cannot be loaded (every change is rejected until it is fixed).
+    "Forbidden.Guardrail": (403, "A guardrail of the security team's policy denies this change."),
+    "Forbidden.GuardrailPolicyInvalid": (
+        403, "The guardrails policy cannot be loaded: every change is rejected until it is fixed."),
     "DuplicateRule": (400, "The modified rule would be the same as another existing rule."),
     # ECS answered the change's ClientToken with an earlier request's result and changed nothing now (the
     # token was used before, by a request whose record sgrule no longer keeps): `after` is the rule as read.

@@ -39,7 +39,7 @@ def build(*, status: Status, source: str, change_source: str | None, change_id: 
           client_token: str | None = None, request_id: str | None = None,
           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
           error: SgruleError | None = None, attempts: int = 0, correlation_id: str | None = None,
-          id_variant: str | None = None) -> dict[str, Any]:
+          id_variant: str | None = None, guardrails: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One outcome event. Identifiers may be a sender's raw values (a rejected change): they are made safe
     and short here, so the event always fits EventBridge's limits (subject <= 512, event <= 256 KB)."""
     event_id = outcome_id(change_source, change_id, id_variant)  # from the raw values: stable per change
@@ -72,4 +72,6 @@ def build(*, status: Status, source: str, change_source: str | None, change_id: 
         # Also here: EventBridge's PutEvents carries no CloudEvents extension attributes.
         "correlationId": correlation_id,
     }
+    if guardrails:  # the guardrails that did not allow the change (deny: why it was rejected; audit: recorded)
+        event["data"]["guardrails"] = guardrails
     return event

@@ -19,6 +19,16 @@ class OutcomeError(BaseModel):
     source: Literal["validation", "policy", "ecs", "runtime"]
 
 
+class GuardrailNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="The guardrail's name in the policy (SGRULE_GUARDRAILS_FILE).")
+    action: Literal["deny", "audit"] = Field(description="deny: why the change was rejected (Forbidden.Guardrail); "
+                                             "audit: it would have denied, and the change went on.")
+    message: str = Field(description="The guardrail's message.")
+    error: str | None = Field(default=None, description="The expression's evaluation error, when it had one "
+                              "(an error does not allow).")
+
+
 class OutcomeData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changeId: str | None = Field(description="id of the rule-change event (null if it had none).")
@@ -34,6 +44,9 @@ class OutcomeData(BaseModel):
     error: OutcomeError | None
     attempts: int = Field(ge=0, description="Modify calls made for this change (all deliveries).")
     correlationId: str | None = Field(description="The change's correlationid (PutEvents drops extensions).")
+    guardrails: list[GuardrailNote] | None = Field(
+        default=None, description="Present when guardrails did not allow the change: the deny guardrail that "
+        "rejected it, and audit guardrails that would have denied (the change went on).")
 
 
 class OutcomeEvent(BaseModel):

@@ -42,7 +42,8 @@ def _show(value: Any) -> str:
 
 
 def comment_body(outcome: dict[str, Any]) -> dict[str, Any]:
-    """The ADF document for one outcome: status, rule, ECS request id, error, what changed, outcome id."""
+    """The ADF document for one outcome: status, rule, ECS request id, error, the guardrails that did not
+    allow the change (the one that denied it, audit ones that would have), what changed, outcome id."""
     d = outcome.get("data") or {}
     status = str(d.get("status") or outcome.get("type", "").rsplit(".", 1)[-1] or "unknown")
     items = [_item(_text("Rule: "), _text(f"{_show(d.get('securityGroupId'))}/{_show(d.get('securityGroupRuleId'))}",
@@ -53,6 +54,11 @@ def comment_body(outcome: dict[str, Any]) -> dict[str, Any]:
     if isinstance(error, dict):
         items.append(_item(_text("Error: "), _text(_show(error.get("code")), "code"),
                            _text(f" {error.get('message') or ''}".rstrip())))
+    for note in d.get("guardrails") or []:
+        if isinstance(note, dict):
+            how = "denied by" if note.get("action") == "deny" else "audit (allowed, recorded):"
+            items.append(_item(_text(f"Guardrail {how} "), _text(_show(note.get("name")), "code"),
+                               _text(f" {note.get('message') or ''}".rstrip())))
     before, after = d.get("before"), d.get("after")
     if isinstance(before, dict) and isinstance(after, dict):
         changed = [f"{k}: {_show(before.get(k))} -> {_show(after.get(k))}" for k in sorted(after)

@@ -6,6 +6,8 @@ only the door can see: a native event must speak for its sender (``source`` = ``
 a change's ``time`` may be at most ``SGRULE_WEBHOOK_MAX_SKEW_S`` ahead of this function's clock (a bound on
 a sender's clock error, never used to order changes), one request cannot carry one change id with two
 contents, and each change must fit in one queue message.
+With a guardrails policy, each change is also judged as far as it can be without the live rule
+(``sgrule.guardrails.early``): a guardrail that denies it answers here, with its name and message.
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ def source_for(sender: Sender) -> str:
 
 
 def admit(events: list[Any], sender: Sender, settings: CommonSettings, now: float,
-          max_skew_s: float) -> list[dict[str, Any]]:
+          max_skew_s: float, guardrails: Any = None) -> list[dict[str, Any]]:
     """The errors, one per failing change: ``{"index", "code", "message", "field"}`` (index 0-based).
-    An empty list means every change may be enqueued. ``now``: this function's clock (epoch seconds)."""
+    An empty list means every change may be enqueued. ``now``: this function's clock (epoch seconds).
+    ``guardrails``: the policy (or the PolicyInvalid that rejects every change)."""
     from ..clients.mns import MAX_BYTES_PER_MESSAGE, encode, wire_size
 
     errors: list[dict[str, Any]] = []
@@ -46,6 +49,8 @@ def admit(events: list[Any], sender: Sender, settings: CommonSettings, now: floa
                 raise SgruleError("Forbidden.SecurityGroupNotAllowed",
                                   f"{d.RegionId}/{d.SecurityGroupId} is outside the allow-list for sender "
                                   f"{sender.name!r}.", field="data.SecurityGroupId", source="policy")
+            if guardrails is not None:
+                _guarded(event, guardrails)
             content = json.dumps(raw, sort_keys=True, ensure_ascii=False)
             if seen.setdefault(event.id, content) != content:
                 raise SgruleError("IdempotentParameterMismatch",
@@ -60,3 +65,14 @@ def admit(events: list[Any], sender: Sender, settings: CommonSettings, now: floa
                            "message": f"The change is {size} bytes as a queue message; at most "
                                       f"{MAX_BYTES_PER_MESSAGE} fit."})
     return errors
+
+
+def _guarded(event: Any, guardrails: Any) -> None:
+    """Raise the guardrails' error for ``event``: the policy is invalid, or a guardrail denies it already."""
+    from ..guardrails import PolicyInvalid, denied_error, early, invalid_error
+
+    if isinstance(guardrails, PolicyInvalid):
+        raise invalid_error(guardrails)
+    verdict = early(guardrails, event)
+    if verdict is not None:
+        raise denied_error(verdict)

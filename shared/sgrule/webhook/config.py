@@ -137,6 +137,8 @@ class WebhookSettings(CommonSettings):
     # A change's `time` may be at most this far ahead of the webhook's clock (a far-future time would make
     # every later change to its fields `superseded` for as long as the watermark lives).
     webhook_max_skew_s: float = Field(300, ge=0, le=86400)
+    # The apply function's guardrails policy, judged early on the changes' own fields (README, Guardrails).
+    guardrails_file: str | None = None
 
     @field_validator("webhook_senders")
     @classmethod

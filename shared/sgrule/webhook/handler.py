@@ -52,6 +52,11 @@ class _Instance:
         from .authorize import Policies
 
         self.policies = Policies()
+        self.guardrails: Any = None  # the apply function's guardrails policy, compiled once (Policy | PolicyInvalid)
+        if s.guardrails_file:
+            from ..guardrails import configured
+
+            self.guardrails = configured(s.guardrails_file, self.log)
 
     @property
     def queue(self) -> Any:
@@ -207,7 +212,7 @@ class _Request:
                                                     f"{MAX_CHANGES} are accepted at once."), True
         if not events:
             return respond(202, {"accepted": [], "queue": self.s.change_queue, "note": found.note}), True
-        errors = admit(events, sender, self.s, time.time(), self.s.webhook_max_skew_s)
+        errors = admit(events, sender, self.s, time.time(), self.s.webhook_max_skew_s, self.inst.guardrails)
         if errors:
             self.log.info("rejected", errors=len(errors), codes=sorted({e["code"] for e in errors}))
             return _errors(errors), True

@@ -1,4 +1,4 @@
-"""Times as ticket systems write them, read the same way on every Python version (FC runs 3.10, whose
+"""Times as ticket systems write them, read the same way on every Python version (before 3.11,
 ``datetime.fromisoformat`` takes neither ``Z`` nor ``+0000`` nor nanoseconds)."""
 from __future__ import annotations
 
