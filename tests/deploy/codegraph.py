@@ -21,10 +21,11 @@ SHARED = ROOT / "shared"
 # SDK client module -> (receiver name at its call sites, RAM service prefix).
 SDK_MODULES = {"sgrule.clients.ecs": ("client", "ecs"), "sgrule.clients.eventbridge": ("client", "eventbridge"),
                "sgrule.clients.mns": ("queue", "mns")}
-# MNS authorizes message operations by these actions (BatchSendMessage is a SendMessage).
-MNS_ACTIONS = {"BatchSendMessage": "SendMessage", "SendMessage": "SendMessage",
-               "BatchReceiveMessage": "ReceiveMessage", "ReceiveMessage": "ReceiveMessage",
-               "BatchDeleteMessage": "DeleteMessage", "DeleteMessage": "DeleteMessage"}
+# MNS authorizes message operations by these actions. MNS's RAM table maps BatchSendMessage to mns:SendMessage,
+# its newer API reference names mns:BatchSendMessage: until one is confirmed, a batch send needs both.
+MNS_ACTIONS = {"BatchSendMessage": ("SendMessage", "BatchSendMessage"), "SendMessage": ("SendMessage",),
+               "BatchReceiveMessage": ("ReceiveMessage",), "ReceiveMessage": ("ReceiveMessage",),
+               "BatchDeleteMessage": ("DeleteMessage",), "DeleteMessage": ("DeleteMessage",)}
 
 
 def module_path(module: str) -> Path | None:
@@ -154,7 +155,8 @@ def api_actions(folder: str) -> set[str]:
         defs = _top_level_defs(modules[target].tree)
         for name in used_definitions(modules, target):
             for call in _sdk_calls(defs[name], receiver):
-                actions.add(f"{service}:{MNS_ACTIONS.get(call, call) if service == 'mns' else call}")
+                names = MNS_ACTIONS.get(call, (call,)) if service == "mns" else (call,)
+                actions |= {f"{service}:{n}" for n in names}
     return actions
 
 

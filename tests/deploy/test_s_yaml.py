@@ -12,7 +12,7 @@ import pytest
 import roscheck
 import yaml
 
-from sgrule.cli.sdevs import render
+from sgrule.cli.sdevs import render, stack_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,8 @@ def resolve(value: Any, template: dict[str, Any], s_vars: dict[str, Any]) -> Any
 def drift(template: dict[str, Any], s_yaml: dict[str, Any]) -> list[str]:
     out = []
     s_vars = s_yaml.get("vars") or {}
-    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "ALIYUN::FC3::Function"}
+    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "ALIYUN::FC3::Function"
+                 and n not in stack_helpers(template)}
     sd = {k: r["props"] for k, r in s_yaml["resources"].items() if r.get("component") == "fc3"}
     folders = {}
     for name, res in functions.items():
