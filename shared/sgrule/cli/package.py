@@ -353,6 +353,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="only this function (repeatable; default: every functions/<folder>)")
     p.add_argument("--host", action="store_true",
                    help="install the dependencies for this interpreter and platform (local runs), not for FC")
+    p.add_argument("--python-version", default=TARGET_PYTHON, metavar="X.Y",
+                   help="the functions' runtime (template.yml's Runtime pythonX.Y; default: %(default)s): wheels and "
+                        "bytecode for it")
     p.add_argument("--python-exe", default=None, metavar="PATH",
                    help=f"interpreter that compiles the bytecode (default: python{TARGET_PYTHON} on the PATH; "
                         "with --host this one)")
@@ -365,7 +368,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     tty = sys.stdout.isatty() and not args.json
     try:
-        built = build(Path(args.out), lock=Path(args.lock) if args.lock else None, target=Target(host=args.host),
+        target = Target(host=args.host, python=args.python_version)
+        built = build(Path(args.out), lock=Path(args.lock) if args.lock else None, target=target,
                       functions=args.functions, python=args.python_exe, log=lambda m: print(m, file=sys.stderr))
     except PackageError as exc:
         print(f"sgrule package: {exc}", file=sys.stderr)
@@ -374,8 +378,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'zip':<40} {'size':>9} {'files':>6} {'packages':>8}")
         for b in built:
             print(f"{str(b.path):<40} {b.size / 1e6:>7.1f} MB {b.files:>6} {len(b.distributions):>8}")
-        target = "this machine" if args.host else f"python{TARGET_PYTHON} {TARGET_PLATFORM}"
-        print(f"built {len(built)} zips for {target} in {time.monotonic() - started:.0f} s; upload them to the "
+        where = "this machine" if args.host else f"python{target.python} {target.platform}"
+        print(f"built {len(built)} zips for {where} in {time.monotonic() - started:.0f} s; upload them to the "
               "CodeBucket of template.yml (README, Deploy)")
     else:
         print(json.dumps([{"function": b.folder, "zip": str(b.path), "bytes": b.size, "files": b.files,
