@@ -40,7 +40,7 @@ endif
 # The ROS specification's source (localcloud/ros/ros-cdk.txt): Alibaba's ros-cdk wheels, downloaded beside the venv
 # (read as files, never installed) for the test that holds localcloud/ros/spec.json to them.
 LOCK := $(wildcard requirements.lock)
-ROS_PINS := localcloud/ros/ros-cdk.txt
+ROS_PINS := $(wildcard localcloud/ros/ros-cdk.txt)
 ROS_WHEELS := $(VENV)/ros-cdk
 $(STAMP): pyproject.toml $(LOCK) $(ROS_PINS)
 	@rm -f $(STAMP)
@@ -49,7 +49,7 @@ $(STAMP): pyproject.toml $(LOCK) $(ROS_PINS)
 	@$(BIN)/python -m pip install -q --upgrade pip \
 	  && $(BIN)/python -m pip install -q $(if $(LOCK),-c $(LOCK) )-e '.[dev]' \
 	  && $(BIN)/python -c "import sgrule.cli, localcloud.cli, pytest" \
-	  && $(BIN)/python -m pip download -q --no-deps --require-hashes --dest $(ROS_WHEELS) -r $(ROS_PINS) \
+	  $(if $(ROS_PINS),&& $(BIN)/python -m pip download -q --no-deps --require-hashes --dest $(ROS_WHEELS) -r $(ROS_PINS)) \
 	  || { echo "make: installing into $(VENV) failed (see above). Fix the cause and run make again, or" \
 	            "\`make clean\` to start over." >&2; exit 1; }
 	@touch $(STAMP)

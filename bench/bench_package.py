@@ -1,5 +1,5 @@
 """Where the dependencies cost least: per-function zips (what ``sgrule package`` ships) against one shared layer
-(``ALIYUN::FC3::LayerVersion``), measured on the same build (a script, not a test).
+(``ALIYUN::FC3::LayerVersion``), each built here once (a script, not a test).
 
 Both layouts are built here from the same lock for the functions' runtime, with bytecode:
 
@@ -33,6 +33,9 @@ def mb(n: float) -> str:
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     target = Target()
     tmp = Path(tempfile.mkdtemp(prefix="bench-package-"))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
