@@ -30,7 +30,8 @@ scaled by the template's ``Cpu`` for it (what the instance, given that share of 
 work). Targets: apply <= 0.35, webhook <= 0.25, the webhook's scaled CPU <= 2.5 s (half PagerDuty's 5 s).
 
 The same functions run from the source tree in this venv (a warm ``__pycache__``, a writable folder) are
-printed as information (``--no-venv`` skips them). Exits 0 whatever the figures (it is a report); non-zero
+printed as information (``--no-venv`` skips them), and so is the apply function run from its zip's folder
+with the bytecode removed (the zip as it shipped before: what the bytecode is worth). Exits 0 whatever the figures (it is a report); non-zero
 only when something failed to run, a function did not do its work, or a run wrote into its code folder.
 
     .venv/bin/python bench/bench_coldstart.py [--rounds N] [--functions a,b] [--store auto|redis|sqlite]
@@ -321,11 +322,15 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, cpu, proc.stdout
 
 
-def run_case(case: Case, shipped: Shipped | None = None, extra: list[str] | None = None) -> dict[str, Any]:
+NO_BYTECODE = " (no bytecode)"  # the apply zip's folder with its bytecode removed: the zip as it used to ship
+
+
+def run_case(case: Case, shipped: Shipped | None = None, extra: list[str] | None = None,
+             bytecode: bool = True) -> dict[str, Any]:
     """One cold invocation: from the unpacked zip as FC runs it (``shipped``), or from the source tree."""
     case.prepare()
     if shipped is not None:
-        code = shipped.code[case.name]
+        code = shipped.code[case.name] if bytecode else shipped.plain
         args = [shipped.python, "-B", "-I", "-S", str(CHILD), case.name, str(case.event), str(code)]
     else:
         args = [PY, *(extra or []), str(CHILD), case.name, str(case.event)]
@@ -352,6 +357,8 @@ def measure(world: World, chosen: dict[str, Case], shipped: Shipped, rounds: int
             venv: bool) -> tuple[Series, dict[str, Series]]:
     base = Series()
     series = {f"{n}{suffix}": Series() for n in chosen for suffix in (("", " (venv)") if venv else ("",))}
+    if "apply_egress_rule" in chosen:  # what the bytecode in the zip is worth, for information
+        series[f"apply_egress_rule{NO_BYTECODE}"] = Series()
     env = world.env()
     for case in chosen.values():  # one run each first: the page cache, and a check of the setup
         run_case(case, shipped)
@@ -371,8 +378,9 @@ def measure(world: World, chosen: dict[str, Case], shipped: Shipped, rounds: int
                 base.walls.append(wall)
                 base.cpus.append(cpu)
             else:
-                fn = name.removesuffix(" (venv)")
-                runs[name] = run_case(chosen[fn], shipped if name == fn else None)
+                fn = name.removesuffix(" (venv)").removesuffix(NO_BYTECODE)
+                runs[name] = run_case(chosen[fn], None if name.endswith(" (venv)") else shipped,
+                                      bytecode=not name.endswith(NO_BYTECODE))
         for name, info in runs.items():
             s = series[name]
             s.walls.append(info["wall"])
@@ -408,14 +416,15 @@ def report(base: Series, series: dict[str, Series], shipped: Shipped, cpu_share:
     print(f"\nbaseline: `{BASELINE_IMPORT}` by {Path(shipped.python).name} -B -I -S from the apply zip's "
           f"folder without bytecode: wall {spread(base.walls)}, CPU {spread(base.cpus)} (n={len(base.walls)})")
     print("each function: its zip unpacked, read-only, run as FC runs it; import index, initialize, one invocation "
-          "with its sample event (venv rows: the source tree with a warm __pycache__, for information)")
+          "with its sample event (for information: venv rows, the source tree with a warm __pycache__; no-bytecode "
+          "row, the apply zip's folder without its bytecode)")
     rows = []
     for name, s in series.items():
-        fn = name.removesuffix(" (venv)")
+        fn = name.removesuffix(" (venv)").removesuffix(NO_BYTECODE)
         split = {k: med([x[k] for x in s.inner]) for k in ("import_s", "initialize_s", "invoke_s")}
         share = cpu_share.get(fn, 1.0)
         scaled = [c / share for c in s.cpus]
-        print(f"  {name:<30} wall {spread(s.walls)}; per-round ratio {spread(s.ratios, '', '.2f')}; CPU "
+        print(f"  {name:<34} wall {spread(s.walls)}; per-round ratio {spread(s.ratios, '', '.2f')}; CPU "
               f"{spread(s.cpus)}, / Cpu {share:g} = {spread(scaled)}; in-process: import {split['import_s']:.3f} s, "
               f"initialize {split['initialize_s']:.3f} s, invocation {split['invoke_s']:.3f} s; "
               f"{med([x['modules'] for x in s.inner]):.0f} modules")
@@ -430,7 +439,7 @@ def report(base: Series, series: dict[str, Series], shipped: Shipped, cpu_share:
                      f"{cpu_ratio:.2f}",
                      f"{share:g}", f"{med(scaled):.2f} s ({min(scaled):.2f}-{max(scaled):.2f})",
                      f"<= {cpu_target} s" if cpu_target else "-", verdicts[1]))
-    widths = [30, 8, 9, 17, 7, 4, 9, 9, 4, 19, 8, 4]
+    widths = [34, 8, 9, 17, 7, 4, 9, 9, 4, 19, 8, 4]
     heads = ("function", "zip", "cold", "ratio (range)", "target", "", "CPU", "CPU ratio", "Cpu",
              "CPU / Cpu (range)", "target", "")
     print()
