@@ -218,3 +218,19 @@ def test_outcome_bus_runs_from_the_zip_and_a_second_run_changes_nothing(zips: di
     again = run_zip(zips["outcome_bus"][1], event, "sgrule-outcome-bus", env, tmp_path)
     assert (first, again) == ({"eventBusName": "made-from-zip", "created": True},
                               {"eventBusName": "made-from-zip", "created": False})
+
+
+def test_what_a_function_imports_decides_what_it_carries(tmp_path: Path) -> None:
+    from sgrule.cli.package import PackageError, needed_distributions
+
+    (tmp_path / "shared").mkdir()
+    fn = tmp_path / "functions" / "probe"
+    fn.mkdir(parents=True)
+    (fn / "index.py").write_text("import json\n\ndef handler(event, context):\n    import jmespath\n", encoding="utf-8")
+    assert needed_distributions(tmp_path, "probe", Target(host=True)) == ["jmespath"]  # lazy imports count too
+    (fn / "index.py").write_text("import pydantic_settings\n", encoding="utf-8")
+    needed = needed_distributions(tmp_path, "probe", Target(host=True))
+    assert {"pydantic-settings", "pydantic", "pydantic-core", "python-dotenv"} <= set(needed)  # and requirements
+    (fn / "index.py").write_text("import no_such_package_anywhere\n", encoding="utf-8")
+    with pytest.raises(PackageError, match="no_such_package_anywhere, which no installed package provides"):
+        needed_distributions(tmp_path, "probe", Target(host=True))
