@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench schemas package lock mutate clean
+.PHONY: run test lint bench schemas package lock mutate clean ros-spec
 
 .PHONY: install help
 install: $(STAMP)
@@ -19,6 +19,7 @@ help:
 	@echo "make lint     ruff, and mypy (strict on the apply engine, the store and the contract); CI runs it"
 	@echo "make bench    the benchmark scripts (figures against a baseline measured in the same run)"
 	@echo "make schemas  regenerate schemas/ from the models"
+	@echo "make ros-spec regenerate localcloud/ros/spec.json from the ros-cdk wheels pinned in ros-cdk.txt"
 	@echo "make package  one zip per function under build/, dependencies from requirements.lock"
 	@echo "make lock     write requirements.lock from the installed runtime dependencies"
 	@echo "make mutate   mutation testing of the core modules (a tool, not part of CI; docs/testing.md)"
@@ -37,14 +38,19 @@ endif
 # The stamp is removed first and written last, after a check: an install that failed halfway never looks
 # done, and the next make installs again (into the same venv). A venv that could not be made is not kept.
 # A lock file of exact versions, when the project has one, constrains the install (-c).
+# The ROS specification's source (localcloud/ros/ros-cdk.txt): Alibaba's ros-cdk wheels, downloaded beside the venv
+# (read as files, never installed) for the test that holds localcloud/ros/spec.json to them.
 LOCK := $(wildcard requirements.lock)
-$(STAMP): pyproject.toml $(LOCK)
+ROS_PINS := $(wildcard localcloud/ros/ros-cdk.txt)
+ROS_WHEELS := $(VENV)/ros-cdk
+$(STAMP): pyproject.toml $(LOCK) $(ROS_PINS)
 	@rm -f $(STAMP)
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } \
 	  || { rm -rf $(VENV); exit 1; }
 	@$(BIN)/python -m pip install -q --upgrade pip \
 	  && $(BIN)/python -m pip install -q $(if $(LOCK),-c $(LOCK) )-e '.[dev]' \
 	  && $(BIN)/python -c "import sgrule.cli, localcloud.cli, pytest" \
+	  $(if $(ROS_PINS),&& $(BIN)/python -m pip download -q --no-deps --require-hashes --dest $(ROS_WHEELS) -r $(ROS_PINS)) \
 	  || { echo "make: installing into $(VENV) failed (see above). Fix the cause and run make again, or" \
 	            "\`make clean\` to start over." >&2; exit 1; }
 	@touch $(STAMP)
@@ -71,6 +77,10 @@ mutate: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/sgrule schemas --write
+
+# localcloud/ros/spec.json from the ros-cdk wheels pinned in localcloud/ros/ros-cdk.txt (commit the result).
+ros-spec: $(STAMP)
+	$(BIN)/python -m localcloud.ros.generate --write --wheels $(ROS_WHEELS)
 
 # One code zip per function in build/ (build/<folder>.zip), dependencies from requirements.lock for the
 # functions' runtime (python3.12, manylinux2014 x86_64). Upload them to the template's CodeBucket.

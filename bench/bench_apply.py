@@ -307,11 +307,12 @@ def fig_cold(tmp: Path, runs: int) -> dict[str, Any]:
 
     world = cold.World("redis" if cold.redis_reachable() else "sqlite", tmp)
     try:
-        both = cold.cases(world, tmp)
-        lazy, guarded = both["apply_egress_rule"], both[cold.GUARDED]
-        eager = replace(lazy, env=lambda: {**lazy.env(), "SGRULE_LAZY_SDK_MODELS": "0"}, walls=[], cpus=[], inner=[])
+        lazy = cold.cases(world, tmp)["apply_egress_rule"]
+        eager = replace(lazy, env=lambda: {**lazy.env(), "SGRULE_LAZY_SDK_MODELS": "0"})
+        guarded = replace(lazy, env=lambda: {**lazy.env(), "SGRULE_GUARDRAILS_FILE": GUARDRAILS})
         base = cold.Case("baseline", lazy.event, world.env, lambda: None, lambda _: None)
         variants = {"baseline": base, "lazy": lazy, "eager": eager, "guarded": guarded}
+        series = {name: cold.Series() for name in variants}
         for case in (lazy, eager, guarded):
             cold.run_case(case)  # warm-up: page cache, .pyc files; and a check of the setup
         order = list(variants)
@@ -325,23 +326,23 @@ def fig_cold(tmp: Path, runs: int) -> dict[str, Any]:
                 else:
                     info = cold.run_case(case)
                     wall, cpu = info["wall"], info["cpu"]
-                case.walls.append(wall)
-                case.cpus.append(cpu)
-                case.inner.append(info)
+                series[name].walls.append(wall)
+                series[name].cpus.append(cpu)
+                series[name].inner.append(info)
     finally:
         world.stop()
-    walls = {name: case.walls for name, case in variants.items()}
+    walls = {name: s.walls for name, s in series.items()}
     b = med(walls["baseline"])
     print(f"1. cold start (fresh process: import handler, initialize, the 9-change sample batch, outcomes published; "
           f"store {world.store})")
     print(f"   baseline `python -c \"{BASELINE_IMPORT}\"`: {spread(walls['baseline'])}, "
-          f"CPU {spread(base.cpus)}")
+          f"CPU {spread(series['baseline'].cpus)}")
     for name, label in (("lazy", "lazy SDK modules (default)"), ("eager", "SGRULE_LAZY_SDK_MODELS=0"),
                         ("guarded", "example guardrails policy")):
-        case = variants[name]
+        case = series[name]
         split = {k: med([x[k] for x in case.inner]) for k in ("import_s", "initialize_s", "invoke_s")}
         print(f"   {label:<26} wall {spread(walls[name])} = {med(walls[name]) / b:.2f}x baseline, CPU "
-              f"{med(case.cpus) / med(base.cpus):.2f}x; in-process: import {split['import_s']:.3f} s, initialize "
+              f"{med(case.cpus) / med(series['baseline'].cpus):.2f}x; in-process: import {split['import_s']:.3f} s, initialize "
               f"{split['initialize_s']:.3f} s, invocation {split['invoke_s']:.3f} s, "
               f"{med([x['modules'] for x in case.inner]):.0f} modules")
     ratios = [a / c for a, c in zip(walls["lazy"], walls["baseline"])]

@@ -32,6 +32,7 @@ from localcloud.fc.responses import FcService
 from localcloud.fc.runtime.asyncinvoke import AsyncDispatcher
 from localcloud.fc.runtime.destinations import Destinations
 from localcloud.fc.runtime.instance import LineSink
+from localcloud.fc.runtime.invokers import invokers_from, run_invokers
 from localcloud.fc.runtime.invoker import Invoker
 from localcloud.fc.runtime.triggers import triggers_from
 from localcloud.fc.runtime.triggers.http import HttpTrigger
@@ -70,8 +71,10 @@ class LocalApp:
         self.trigger_specs = triggers_from(self.template, set(functions))
         self.rule_specs = rules_from(self.template)
         self.queue_specs = self._queues()
+        # A rule's bus must exist when the application starts: declared (localcloud's own bus type), or made
+        # by a FunctionInvoker's function, as in the cloud (checked in start()).
         buses = [r.name for r in self.template.of_type("ALIYUN::EventBridge::EventBus")]
-        buses += [r.bus for r in self.rule_specs if r.bus not in buses]
+        self.invoker_specs = invokers_from(self.template, set(functions))
 
         self.fc = FcBackend(functions, reveal_secrets=reveal_secrets)
         self.invoker = Invoker(self.fc, max_instances=max_instances, sink=function_output)
@@ -157,6 +160,12 @@ class LocalApp:
         self.invoker.injected.update({**self.env_overrides, **self.environment()})
         self._create_queues()
         try:
+            run_invokers(self.invoker_specs, self.invoker.invoke, self._invoke_async, self.log)
+            self.eventbridge.backend.keep_buses()  # what the stack made survives a reset, as declared ones do
+            for rule in self.rule_specs:
+                if not self.eventbridge.backend.has_bus(rule.bus):
+                    raise TemplateError(f"rule {rule.name!r} is on event bus {rule.bus!r}, which nothing in the "
+                                        "template creates")
             for spec in self.trigger_specs:
                 key = f"{spec.function}/{spec.name}"
                 if spec.type == "http":

@@ -217,6 +217,7 @@ def _start_app(args: argparse.Namespace) -> int:
     import time
 
     from localcloud.app import LocalApp, describe, rfc3339
+    from localcloud.ros.check import refuse_unless_valid
     from localcloud.template import TemplateError, parse_params
 
     def err(message: str) -> None:
@@ -233,6 +234,7 @@ def _start_app(args: argparse.Namespace) -> int:
     cred = Credential(args.access_key_id, args.access_key_secret, args.account_id, args.security_token)
     output = None if args.quiet_functions else (lambda fn, inst, line: err(f"  {fn} | {line}"))
     try:
+        refuse_unless_valid(args.template)  # a local start rehearses the deploy: what ROS refuses, refused here
         app = LocalApp(args.template, parse_params(args.param), state=state, host=args.host, port=args.port,
                        credentials={args.access_key_id: cred}, account_id=args.account_id,
                        max_instances=args.instances, retry_base_s=args.retry_base_ms / 1000,

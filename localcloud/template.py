@@ -130,6 +130,14 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _RosLoader.add_multi_constructor("!", _short_form)
 
 
+def read_document(text: str, where: str = "template") -> Any:
+    """The YAML (or JSON) text with the ROS short forms (``!Ref X``) read as long forms (``{"Ref": "X"}``)."""
+    try:
+        return yaml.load(text, Loader=_RosLoader)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{where} is not valid YAML: {exc}") from None
+
+
 def parse_params(pairs: list[str] | None) -> dict[str, str]:
     """``["K=V", ...]`` (the ``--param`` flags) as a dict; raises :class:`TemplateError` on a bad pair."""
     out: dict[str, str] = {}

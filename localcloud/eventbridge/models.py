@@ -89,6 +89,11 @@ class EventBridgeBackend:
                 self.buses[name] = EventBus(name, description)
             return self.buses[name]
 
+    def keep_buses(self) -> None:
+        """Every bus that exists now survives :meth:`reset` (the application's, made as it started)."""
+        with self._lock:
+            self._initial_buses = [b for b in self.buses if b != DEFAULT_BUS]
+
     def has_bus(self, name: str) -> bool:
         with self._lock:
             return name in self.buses

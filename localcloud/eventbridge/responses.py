@@ -20,6 +20,7 @@ from localcloud.base import ApiError, CallContext
 from localcloud.eventbridge.models import EventBridgeBackend, ReceivedEvent, _now
 
 VERSION = "2020-04-01"
+REGION = "cn-hangzhou"  # the one region localcloud serves
 
 MAX_EVENTS_PER_REQUEST = 16
 MAX_EVENT_BYTES = 256 * 1024
@@ -29,6 +30,8 @@ MAX_SOURCE_LEN = 128
 MAX_SUBJECT_LEN = 512
 MAX_TYPE_LEN = 64
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+# A custom bus's name: letters, digits, '_' and '-', starting with a letter or digit, at most 127 characters.
+_BUS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,126}$")
 
 
 class EventBridgeService:
@@ -99,6 +102,22 @@ class EventBridgeService:
         return self.backend.create_bus(name, description).to_json()
 
     # --- actions ---------------------------------------------------------------------------------------
+
+    def _action_CreateEventBus(self, params: dict[str, str], ctx: CallContext) -> dict[str, Any]:
+        """A custom bus (``EventBusName``, ``Description``) in the caller's account; a name in use is refused
+        with ``EventBusAlreadyExist`` (409), so creating twice is seen, not merged."""
+        name = params.get("EventBusName")
+        if not name:
+            raise ApiError(400, "MissingEventBusName", "EventBusName is mandatory for this action.")
+        if not _BUS_NAME_RE.match(name):
+            raise ApiError(400, "EventBusNameInvalid",
+                           f"The event bus name [{name}] is invalid: letters, digits, '_' and '-', starting "
+                           "with a letter or digit, at most 127 characters.")
+        if self.backend.has_bus(name):
+            raise ApiError(409, "EventBusAlreadyExist", f"The event bus [{name}] already existed!")
+        self.backend.create_bus(name, params.get("Description") or "")
+        return {"Code": "Success", "Success": True, "Message": "success",
+                "Data": {"EventBusARN": f"acs:eventbridge:{REGION}:{ctx.account_id}:eventbus/{name}"}}
 
     def _action_PutEvents(self, params: dict[str, str], ctx: CallContext) -> dict[str, Any]:
         bus = params.get("EventBusName")

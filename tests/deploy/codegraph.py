@@ -12,91 +12,20 @@ never ``modify``, so it gets no ``ModifySecurityGroupEgressRule``.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from sgrule.cli.imports import Module, closure, module_path
+
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT / "shared"
 
 # SDK client module -> (receiver name at its call sites, RAM service prefix).
 SDK_MODULES = {"sgrule.clients.ecs": ("client", "ecs"), "sgrule.clients.eventbridge": ("client", "eventbridge"),
                "sgrule.clients.mns": ("queue", "mns")}
-# MNS authorizes message operations by these actions (BatchSendMessage is a SendMessage).
-MNS_ACTIONS = {"BatchSendMessage": "SendMessage", "SendMessage": "SendMessage",
-               "BatchReceiveMessage": "ReceiveMessage", "ReceiveMessage": "ReceiveMessage",
-               "BatchDeleteMessage": "DeleteMessage", "DeleteMessage": "DeleteMessage"}
-
-
-def module_path(module: str) -> Path | None:
-    base = SHARED / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-@dataclass
-class Module:
-    name: str
-    tree: ast.Module
-    imports: set[str] = field(default_factory=set)               # sgrule modules it imports
-    names_from: dict[str, set[str]] = field(default_factory=dict)  # module -> names imported from it
-    aliases: dict[str, str] = field(default_factory=dict)          # local name -> module it stands for
-
-
-def _resolve(current: str, is_package: bool, level: int, target: str | None) -> str:
-    if level == 0:
-        return target or ""
-    parts = current.split(".")
-    base = parts if is_package else parts[:-1]
-    base = base[: len(base) - (level - 1)]
-    return ".".join(base + ([target] if target else []))
-
-
-def parse(name: str, path: Path) -> Module:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    mod = Module(name, tree)
-    is_package = path.name == "__init__.py"
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == "sgrule":
-                    mod.imports.add(alias.name)
-                    if alias.asname:
-                        mod.aliases[alias.asname] = alias.name
-        elif isinstance(node, ast.ImportFrom):
-            source = _resolve(name, is_package, node.level, node.module)
-            if source.split(".")[0] != "sgrule":
-                continue
-            mod.imports.add(source)
-            for alias in node.names:
-                sub = f"{source}.{alias.name}"
-                if module_path(sub):  # `from ..clients import ecs`: a module
-                    mod.imports.add(sub)
-                    mod.aliases[alias.asname or alias.name] = sub
-                else:
-                    mod.names_from.setdefault(source, set()).add(alias.name)
-    return mod
-
-
-def closure(entry: Path) -> dict[str, Module]:
-    """Every sgrule module the entry file can load (parents of a package included: importing one runs them)."""
-    root = parse("index", entry)
-    seen: dict[str, Module] = {"index": root}
-    todo = list(root.imports)
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:i])
-            if prefix in seen:
-                continue
-            path = module_path(prefix)
-            if path is None:
-                continue
-            seen[prefix] = mod = parse(prefix, path)
-            todo.extend(mod.imports)
-    return seen
+# MNS authorizes message operations by these actions. MNS's RAM table maps BatchSendMessage to mns:SendMessage,
+# its newer API reference names mns:BatchSendMessage: until one is confirmed, a batch send needs both.
+MNS_ACTIONS = {"BatchSendMessage": ("SendMessage", "BatchSendMessage"), "SendMessage": ("SendMessage",),
+               "BatchReceiveMessage": ("ReceiveMessage",), "ReceiveMessage": ("ReceiveMessage",),
+               "BatchDeleteMessage": ("DeleteMessage",), "DeleteMessage": ("DeleteMessage",)}
 
 
 def _top_level_defs(tree: ast.Module) -> dict[str, ast.AST]:
@@ -154,7 +83,8 @@ def api_actions(folder: str) -> set[str]:
         defs = _top_level_defs(modules[target].tree)
         for name in used_definitions(modules, target):
             for call in _sdk_calls(defs[name], receiver):
-                actions.add(f"{service}:{MNS_ACTIONS.get(call, call) if service == 'mns' else call}")
+                names = MNS_ACTIONS.get(call, (call,)) if service == "mns" else (call,)
+                actions |= {f"{service}:{n}" for n in names}
     return actions
 
 

@@ -12,7 +12,7 @@ import pytest
 import roscheck
 import yaml
 
-from sgrule.cli.sdevs import render
+from sgrule.cli.sdevs import render, stack_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,8 @@ def resolve(value: Any, template: dict[str, Any], s_vars: dict[str, Any]) -> Any
 def drift(template: dict[str, Any], s_yaml: dict[str, Any]) -> list[str]:
     out = []
     s_vars = s_yaml.get("vars") or {}
-    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "ALIYUN::FC3::Function"}
+    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "ALIYUN::FC3::Function"
+                 and n not in stack_helpers(template)}
     sd = {k: r["props"] for k, r in s_yaml["resources"].items() if r.get("component") == "fc3"}
     folders = {}
     for name, res in functions.items():
@@ -127,3 +128,55 @@ def test_drift_between_the_two_is_reported(template: dict[str, Any], s_yaml: dic
     t2 = copy.deepcopy(template)
     t2["Resources"]["NotifyFunction"]["Properties"]["MemorySize"] = 512
     assert drift(t2, s_yaml) == ["ticket_notify: MemorySize 512 in template.yml, 128 in s.yaml"]
+
+
+def as_ros_template(s_yaml: dict[str, Any]) -> dict[str, Any]:
+    """s.yaml's functions as the ROS resources they deploy (fc3's camelCase keys are the FC 3.0 API's, whose
+    ROS names are the same with a capital): each function, its triggers and its async configuration. A value
+    that is one Serverless Devs variable (``${vars.X}``) becomes a parameter: known only at deploy time."""
+    params: dict[str, Any] = {}
+
+    def ros(node: Any, keep_keys: bool = False) -> Any:
+        if isinstance(node, str) and re.fullmatch(r"\$\{[^}]+\}", node):
+            name = re.sub(r"\W", "", node)
+            params[name] = {"Type": "String"}
+            return {"Ref": name}
+        if isinstance(node, list):
+            return [ros(x) for x in node]
+        if isinstance(node, dict):
+            return {(k if keep_keys else k[:1].upper() + k[1:]): ros(v, keep_keys or k in FREE_FORM)
+                    for k, v in node.items()}
+        return node
+
+    resources: dict[str, Any] = {}
+    for folder, res in s_yaml["resources"].items():
+        props = dict(res["props"])
+        triggers, async_config = props.pop("triggers", []), props.pop("asyncInvokeConfig", None)
+        for key in ("region", "code"):  # where to deploy, and the local zip fc3 uploads as the Code
+            props.pop(key)
+        fn = "".join(p.capitalize() for p in folder.split("_"))
+        resources[fn] = {"Type": "ALIYUN::FC3::Function", "Properties": ros(props)}
+        function_name = {"Fn::GetAtt": [fn, "FunctionName"]}
+        for i, trigger in enumerate(triggers):
+            resources[f"{fn}Trigger{i}"] = {"Type": "ALIYUN::FC3::Trigger",
+                                            "Properties": {"FunctionName": function_name, **ros(trigger)}}
+        if async_config:
+            resources[f"{fn}Async"] = {"Type": "ALIYUN::FC3::AsyncInvokeConfig",
+                                       "Properties": {"FunctionName": function_name, **ros(async_config)}}
+    return {"ROSTemplateFormatVersion": "2015-09-01", "Parameters": params, "Resources": resources}
+
+
+FREE_FORM = {"environmentVariables", "triggerConfig"}  # maps whose keys are not property names
+
+
+def test_s_yaml_passes_the_ros_specification(s_yaml: dict[str, Any]) -> None:
+    from localcloud.ros import check
+
+    doc = as_ros_template(s_yaml)
+    assert len([r for r in doc["Resources"].values() if r["Type"] == "ALIYUN::FC3::Function"]) == 4
+    assert check.problems(doc) == []
+    # and the translation is not vacuous: a value out of the spec's range is caught through it.
+    changed = copy.deepcopy(s_yaml)
+    changed["resources"]["ticket_webhook"]["props"]["cpu"] = 32
+    assert check.problems(as_ros_template(changed)) == [
+        "Resources.TicketWebhook.Properties.Cpu: 32 is more than the maximum 16 (ALIYUN::FC3::Function)"]

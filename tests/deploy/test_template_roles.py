@@ -107,8 +107,10 @@ def test_every_role_grants_exactly_what_its_function_calls(template: dict[str, A
         "ecs:DescribeSecurityGroupAttribute", "ecs:ModifySecurityGroupEgressRule", "eventbridge:PutEvents"}
     assert codegraph.api_actions("normalise_descriptions") == {
         "ecs:DescribeSecurityGroups", "ecs:DescribeSecurityGroupAttribute", "eventbridge:PutEvents",
-        "mns:SendMessage"}  # reads, enqueues, reports -- never a Modify: apply is the only writer
-    assert codegraph.api_actions("ticket_webhook") == {"mns:SendMessage"}
+        "mns:SendMessage", "mns:BatchSendMessage"}  # reads, enqueues, reports -- never a Modify
+    # A batch send is mns:SendMessage in MNS's RAM table and mns:BatchSendMessage in its API reference: both.
+    assert codegraph.api_actions("ticket_webhook") == {"mns:SendMessage", "mns:BatchSendMessage"}
+    assert codegraph.api_actions("outcome_bus") == {"eventbridge:CreateEventBus"}
     assert codegraph.api_actions("ticket_notify") == set()
 
 
@@ -140,7 +142,8 @@ def test_a_missing_platform_grant_or_a_shared_role_is_caught(template: dict[str,
 def test_the_analysis_follows_lazy_imports_and_sees_every_call_site() -> None:
     # Every SDK call in the client modules is reached by some function (none is dead, none is missed).
     reached = set().union(*(codegraph.api_actions(f) for f in
-                            ("apply_egress_rule", "ticket_webhook", "ticket_notify", "normalise_descriptions")))
+                            ("apply_egress_rule", "ticket_webhook", "ticket_notify", "normalise_descriptions",
+                             "outcome_bus")))
     sites = codegraph.all_sdk_call_sites()
     assert {f"ecs:{c}" for c in sites["sgrule.clients.ecs"]} | {f"eventbridge:{c}" for c in
                                                                 sites["sgrule.clients.eventbridge"]} <= reached

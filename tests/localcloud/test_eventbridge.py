@@ -166,3 +166,21 @@ def test_event_list_as_sent_by_sdk_is_json_in_form_body(eventbridge_client: Any,
     [call] = localcloud.calls(action="PutEvents")
     assert call["params"]["EventBusName"] == "default"
     assert json.loads(call["params"]["EventList"])[0]["Id"] == "evt-1"
+
+
+def test_create_event_bus_makes_a_bus_once(eventbridge_client: Any, localcloud: Any) -> None:
+    body = eventbridge_client.create_event_bus(eb.CreateEventBusRequest(event_bus_name="made-by-sdk",
+                                                                        description="d")).body
+    assert body.success is True and body.data.event_bus_arn.endswith(":eventbus/made-by-sdk")
+    assert put(eventbridge_client, [event(1)], bus="made-by-sdk").data.failed_entry_count == 0
+    # A name in use is refused, not merged: the caller sees it existed (and decides that is fine).
+    with pytest.raises(ClientException) as info:
+        eventbridge_client.create_event_bus(eb.CreateEventBusRequest(event_bus_name="made-by-sdk"))
+    assert (info.value.code, info.value.status_code) == ("EventBusAlreadyExist", 409)
+    for bad in ("-leading-dash", "has space", "x" * 128):
+        with pytest.raises(ClientException) as info:
+            eventbridge_client.create_event_bus(eb.CreateEventBusRequest(event_bus_name=bad))
+        assert info.value.code == "EventBusNameInvalid"
+    with pytest.raises(ClientException) as info:
+        eventbridge_client.create_event_bus(eb.CreateEventBusRequest())
+    assert info.value.code == "MissingEventBusName"

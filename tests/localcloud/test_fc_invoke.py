@@ -67,7 +67,7 @@ def test_unknown_function_is_404_function_not_found_and_listing_works(fcapp: Any
     page = client.list_functions(models.ListFunctionsRequest(prefix="t-", limit=4)).body
     rest = client.list_functions(models.ListFunctionsRequest(prefix="t-", next_token=page.next_token)).body
     names = [f.function_name for f in page.functions + rest.functions]
-    assert names == ["t-boom", "t-echo", "t-sink", "t-sleepy", "t-tick", "t-web"]
+    assert names == ["t-boom", "t-echo", "t-mkbus", "t-sink", "t-sleepy", "t-tick", "t-web"]
     with pytest.raises(ClientException) as bad:
         client.get_function("nope", models.GetFunctionRequest())
     assert bad.value.code == "FunctionNotFound"

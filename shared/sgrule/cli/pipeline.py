@@ -85,6 +85,7 @@ def _send(app: Any, queue: str, changes: list[dict[str, Any]]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from localcloud.app import LocalApp, describe, rfc3339
+    from localcloud.ros.check import refuse_unless_valid
     from localcloud.template import TemplateError, declared_parameters, parse_params
 
     def err(message: str) -> None:
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         params.update(parse_params(args.param))
         state = _read_state(args.state) if args.state else None
         changes = read_changes(args.changes)
+        refuse_unless_valid(args.template)  # what ROS would refuse never runs here either
         app = LocalApp(args.template, params, state=state, retry_base_s=0.2, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
         app.start()

@@ -121,6 +121,14 @@ FUNCTION_PROPS = ("FunctionName", "Description", "Runtime", "Handler", "MemorySi
                   "InstanceConcurrency", "InternetAccess")
 
 
+def stack_helpers(template: dict[str, Any]) -> set[str]:
+    """Functions only the ROS stack invokes while it is created (``ALIYUN::FC3::FunctionInvoker``, e.g. the one
+    that creates the outcome bus): part of the stack, not of what Serverless Devs deploys."""
+    return {r["Properties"]["FunctionName"]["Fn::GetAtt"][0] for r in template["Resources"].values()
+            if r["Type"] == "ALIYUN::FC3::FunctionInvoker" and isinstance(r["Properties"].get("FunctionName"), dict)
+            and "Fn::GetAtt" in r["Properties"]["FunctionName"]}
+
+
 def generate(template: dict[str, Any]) -> dict[str, Any]:
     """The s.yaml document for ``template`` (loaded with ROS short forms as long forms)."""
     t = Translator(template)
@@ -137,7 +145,7 @@ def generate(template: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"edition": "3.0.0", "name": "sgrule", "access": "default", "vars": variables,
                            "resources": {}}
     for logical, res in resources.items():
-        if res["Type"] != "ALIYUN::FC3::Function":
+        if res["Type"] != "ALIYUN::FC3::Function" or logical in stack_helpers(template):
             continue
         props = res["Properties"]
         code = props["Code"]["OssObjectName"]

@@ -108,3 +108,32 @@ def make_publisher(settings: CommonSettings) -> Publisher:
     if not settings.outcome_bus:
         return NullPublisher()
     return EventBridgePublisher(settings)
+
+
+BUS_EXISTS = "EventBusAlreadyExist"  # CreateEventBus's code for a name already taken in the account and region
+
+
+def create_event_bus(settings: CommonSettings, name: str, description: str = "") -> bool:
+    """Create the custom bus ``name`` in the settings' region with ``CreateEventBus``; True when it was made
+    now, False when it already existed (so running it again -- a stack update, a retry -- changes nothing).
+    Any other refusal raises the SDK's error (its code and message say why)."""
+    from alibabacloud_eventbridge20200401.client import Client
+    from alibabacloud_eventbridge20200401.models import CreateEventBusRequest
+    from darabonba.runtime import RuntimeOptions
+
+    config = sdk_config(settings, settings.region)
+    if settings.eventbridge_endpoint:
+        config.protocol, config.endpoint = endpoint_parts(settings.eventbridge_endpoint)
+    request = CreateEventBusRequest(event_bus_name=name, description=description or None)
+    client = Client(config)
+    try:
+        body = client.create_event_bus_with_options(request, RuntimeOptions()).body
+    except Exception as exc:  # the SDK raises its error with the service's code
+        if getattr(exc, "code", None) == BUS_EXISTS:
+            return False
+        raise
+    if body.success is False:  # the service may answer 200 with Success=false
+        if body.code == BUS_EXISTS:
+            return False
+        raise RuntimeError(f"CreateEventBus failed: {body.code}: {body.message}")
+    return True
