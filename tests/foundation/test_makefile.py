@@ -151,15 +151,3 @@ def test_a_lock_file_constrains_the_install_and_a_change_to_it_reinstalls(projec
     os.utime(project / "requirements.lock", (2_000_000_000, 2_000_000_000))  # re-pinned since
     assert make(project).returncode == 0
     assert "-m pip install -q -c requirements.lock -e .[dev]" in calls(project)
-
-
-def test_the_floor_has_a_venv_of_its_own_and_runs_the_floor_tests(project: Path) -> None:
-    env = {**os.environ, "WORK": str(project)}
-    fake = str(project.parent / "python3")
-    res = subprocess.run(["make", "-s", f"PYTHON={fake}", f"FLOOR_PYTHON={fake}", "test-floor"], cwd=project,
-                         env=env, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    log = calls(project)
-    assert log[0] == "venv .venv-3.10 -> interp-0" and (project / ".venv-3.10/.installed").exists()
-    assert log[-1].startswith("-m pytest tests/foundation tests/apply ") and not (project / ".venv").exists()
-    assert make(project, "clean").returncode == 0 and not (project / ".venv-3.10").exists()

@@ -46,10 +46,12 @@ def runtime_requirements(project: Path = PROJECT) -> list[str]:
         return list(tomllib.load(f)["project"]["dependencies"])
 
 
-def resolve(requirements: list[str], environment: dict[str, str] | None = None) -> list[Pin]:
+def resolve(requirements: list[str], environment: dict[str, str] | None = None,
+            leaves: frozenset[str] = frozenset()) -> list[Pin]:
     """The closure of ``requirements`` over the installed distributions, markers evaluated for ``environment``
-    (default :data:`TARGET`). Raises :class:`LockError` when a needed distribution is not installed or its
-    installed version does not satisfy a requirement."""
+    (default :data:`TARGET`); the requirements of a distribution named in ``leaves`` are not followed. Raises
+    :class:`LockError` when a needed distribution is not installed or its installed version does not satisfy
+    a requirement."""
     import importlib.metadata as md
 
     from packaging.requirements import Requirement
@@ -78,7 +80,7 @@ def resolve(requirements: list[str], environment: dict[str, str] | None = None) 
             continue
         pins[name] = dist.version
         extras_seen[name] = extras_seen.get(name, set()) | set(req.extras)
-        for text in dist.requires or []:
+        for text in [] if name in leaves else dist.requires or []:
             sub = Requirement(text)
             wanted = [""] + sorted(extras_seen[name])
             if sub.marker is None or any(sub.marker.evaluate(dict(env, extra=x)) for x in wanted):

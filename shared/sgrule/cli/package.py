@@ -277,6 +277,14 @@ def distributions(deps: Path, cache_tag: str) -> dict[str, list[str]]:
     return out
 
 
+# Distributions whose requirements a function never loads, so its zip does not carry them, with the reason.
+LEAVES = frozenset({
+    # sgrule.cel loads the library's compiled module alone; typer, rich, prompt-toolkit and pygments serve
+    # only the command-line tool its package __init__ imports, which no function runs.
+    "common-expression-language",
+})
+
+
 def needed_distributions(project: Path, folder: str, target: Target) -> list[str]:
     """The locked distributions ``functions/<folder>`` needs: those providing the modules its code imports
     (:func:`sgrule.cli.imports.external_imports`) and their requirements, markers evaluated for ``target``."""
@@ -295,7 +303,7 @@ def needed_distributions(project: Path, folder: str, target: Target) -> list[str
                            "add it to pyproject.toml's dependencies, install, and `make lock`")
     direct: list[str] = sorted({canonicalize_name(d) for n in names for d in providers[n]})
     try:
-        return sorted({pin.name for pin in resolve(direct, target.environment())})
+        return sorted({pin.name for pin in resolve(direct, target.environment(), leaves=LEAVES)})
     except LockError as exc:
         raise PackageError(str(exc)) from None
 

@@ -6,16 +6,19 @@ invocation has left; any other 4xx is final. A Modify retried here keeps its Cli
 waits at least what the service asked (``x-acs-retry-after``, in milliseconds: the SDK's
 ``ThrottlingException.retry_after``), or gives up at once when that is past the deadline.
 
-:meth:`Retrier.run` is the loop itself, for any kind of call (notify's HTTP posts use it too).
+:meth:`Backoff.run` (``sgrule.runtime.backoff``) is the loop itself, for any kind of call; notify's HTTP posts
+use it without this module, so their function never carries the SDK.
 """
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from ..contract.errors import SgruleError
+from ..runtime.backoff import Backoff, Retry
+
+__all__ = ["Backoff", "NotSent", "Retrier", "Retry", "RetrySettings", "Transient", "asked_wait_s", "classify"]
 
 T = TypeVar("T")
 _TRANSIENT_CODES = ("Throttling", "ServiceUnavailable", "InternalError", "RequestTimeout")
@@ -28,16 +31,6 @@ class Transient(Exception):
     def __init__(self, error: SgruleError, wait_s: float = 0.0) -> None:
         super().__init__(str(error))
         self.error = error
-        self.wait_s = wait_s
-
-
-class Retry(Exception):
-    """Raised by an attempt of :meth:`Retrier.run`: try again after the backoff, and not before ``wait_s``.
-    ``failure`` is what the caller gets when no try is left."""
-
-    def __init__(self, failure: Exception, wait_s: float = 0.0) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
         self.wait_s = wait_s
 
 
@@ -108,14 +101,8 @@ class RetrySettings(Protocol):
 
 
 @dataclass
-class Retrier:
-    """Full-jitter exponential backoff bounded by a deadline (time.monotonic seconds)."""
-
-    deadline: float
-    base_s: float = 0.1
-    cap_s: float = 5.0
-    max_attempts: int = 8
-    rng: random.Random = field(default_factory=random.Random)
+class Retrier(Backoff):
+    """:class:`Backoff` for the SDKs' calls: their failures classified, their timeouts bounded by the deadline."""
 
     read_timeout_ms: int = 10000
     connect_timeout_ms: int = 3000
@@ -154,29 +141,3 @@ class Retrier:
                                                  "attempt(s)", http_status=503, source="runtime"))
 
         return self.run(attempt, gave_up)
-
-    def run(self, attempt: Callable[[int], T], gave_up: Callable[[int, Exception | None], Exception]) -> T:
-        """The loop: ``attempt(n)`` for n = 1, 2, ... until one returns. One that raises :class:`Retry` is
-        followed by the backoff (at least its ``wait_s``) and the next; anything else it raises ends the loop.
-        Out of tries, or when the next try could not start before the deadline, raise
-        ``gave_up(attempts made, the last failure or None if the deadline came before a try)``."""
-        n = 0
-        while True:
-            if time.monotonic() >= self.deadline:
-                raise gave_up(n, None)
-            n += 1
-            try:
-                return attempt(n)
-            except Retry as retry:
-                if not self.pause(n, retry.wait_s):
-                    raise gave_up(n, retry.failure) from None
-
-    def pause(self, attempt: int, wait_at_least_s: float = 0.0) -> bool:
-        """After failed try number ``attempt``: sleep the full-jitter backoff (never less than
-        ``wait_at_least_s``, what the service asked) and return True, or return False at once when out of
-        tries, or when the sleep would end past the deadline."""
-        delay = max(wait_at_least_s, self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1))))
-        if attempt >= self.max_attempts or time.monotonic() + delay >= self.deadline:
-            return False
-        time.sleep(delay)
-        return True

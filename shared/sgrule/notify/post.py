@@ -47,7 +47,7 @@ class Poster:
              done_already: Callable[[], bool] | None = None) -> Reply | None:
         """The first 2xx reply. ``done_already`` is asked before each retry: a failed attempt may still have
         taken effect (a lost reply); if it says so, stop and return None."""
-        from ..clients.retry import Retrier, Retry
+        from ..runtime.backoff import Backoff, Retry
 
         def attempt(n: int) -> Reply | None:
             if n > 1 and done_already is not None and done_already():
@@ -67,7 +67,7 @@ class Poster:
         def gave_up(attempts: int, last: Exception | None) -> Exception:
             return Transient(f"{method} {_where(url)}: {last or 'out of time'} after {attempts} attempt(s)")
 
-        retrier = Retrier(self.deadline, base_s=self.base_s, cap_s=self.cap_s, max_attempts=self.max_attempts,
+        retrier = Backoff(self.deadline, base_s=self.base_s, cap_s=self.cap_s, max_attempts=self.max_attempts,
                           rng=self.rng)
         return retrier.run(attempt, gave_up)
 
