@@ -151,3 +151,11 @@ def test_a_lock_file_constrains_the_install_and_a_change_to_it_reinstalls(projec
     os.utime(project / "requirements.lock", (2_000_000_000, 2_000_000_000))  # re-pinned since
     assert make(project).returncode == 0
     assert "-m pip install -q -c requirements.lock -e .[dev]" in calls(project)
+
+
+def test_make_lint_runs_ruff_and_mypy(project: Path) -> None:
+    # CI's first gate: a lint target that ran nothing would pass every change unchecked.
+    res = subprocess.run(["make", "-n", "lint"], cwd=project, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    commands = [line.strip() for line in res.stdout.splitlines()]
+    assert ".venv/bin/ruff check ." in commands and ".venv/bin/mypy" in commands
