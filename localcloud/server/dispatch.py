@@ -83,7 +83,7 @@ def serve(cloud: LocalCloud, protocol: WireProtocol, request: HttpRequest) -> Ht
         return fail(ApiError(e.status, e.code, e.message), e.retry_after, "error")
 
     if isinstance(result, ApiError):
-        return fail(result)
+        return fail(result, result.retry_after_ms)
     reply = protocol.ok(call, result)
     record.update(status=reply.status, code=None)
     cloud.calls.record(record)
