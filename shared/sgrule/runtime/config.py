@@ -63,7 +63,19 @@ class CommonSettings(BaseSettings):
     connect_timeout_ms: int = 3000
     read_timeout_ms: int = 10000
 
+    # The fleet's ECS call budget, shared through the idempotency store: API=CALLS[/SECONDS] items (REGION:API=...
+    # for one region), e.g. "ModifySecurityGroupEgressRule=40,DescribeSecurityGroupAttribute=80". Empty: none.
+    ecs_rate: str = ""
+
     _split = field_validator("allowed_regions", "allowed_security_groups", mode="before")(_csv)
+
+    @field_validator("ecs_rate")
+    @classmethod
+    def _check_ecs_rate(cls, value: str) -> str:
+        from ..store.budget import parse_rates
+
+        parse_rates(value)  # a BudgetConfigError (a ValueError) names the bad item and what to write
+        return value.strip()
 
     def allows(self, region: str, group: str) -> bool:
         return (any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions)

@@ -1,0 +1,81 @@
+"""Taking ECS calls from the fleet-wide budget (:mod:`sgrule.store.budget`): wait for a slot, never past the
+deadline, and pause the whole fleet when ECS throttles anyway.
+
+:meth:`FleetBudget.take` asks the store for the next slot of the API in the region. A slot within reach is
+reserved and slept for; one past the caller's deadline raises :class:`NoCallBeforeDeadline`, which is not a
+failure: the change was not sent, and its caller gives it back to be delivered again (apply) or leaves it for
+the next invocation (the normaliser). Slots are reserved at most ``horizon_s`` ahead -- a caller further back
+in the line asks again when its turn is near -- so a pause started meanwhile holds back all but that much.
+
+:meth:`FleetBudget.throttled` is for a ``Throttling*`` answer: every instance stops calling that API in that
+region until the pause is over -- the answer's ``x-acs-retry-after`` if it sent one, else the rate's window
+(ECS: an API throttled in window T is allowed again in window T+1).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..store.budget import CallBudget, Rates
+
+
+class NoCallBeforeDeadline(Exception):
+    """The budget has no call of ``api`` in ``region`` for the caller before its deadline: the earliest is
+    ``wait_s`` from now. Nothing was sent; the work should be delivered again, not failed."""
+
+    def __init__(self, region: str, api: str, wait_s: float) -> None:
+        super().__init__(f"no {api} call in {region} within the time left (the next is {wait_s:.2f} s away)")
+        self.region, self.api, self.wait_s = region, api, wait_s
+
+
+def is_throttling(exc: BaseException) -> bool:
+    """An SDK exception that says slow down: ``ThrottlingException``, any ``Throttling*`` code, or HTTP 429."""
+    from alibabacloud_tea_openapi.exceptions import ThrottlingException
+
+    code = str(getattr(exc, "code", "") or "")
+    return isinstance(exc, ThrottlingException) or code.startswith("Throttling") \
+        or getattr(exc, "status_code", None) == 429
+
+
+@dataclass
+class FleetBudget:
+    store: CallBudget
+    rates: Rates
+    horizon_s: float = 2.0  # slots are reserved at most this far ahead
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    waited_s: float = field(default=0.0, init=False)  # time this instance spent waiting for slots
+
+    def take(self, region: str, api: str, deadline: float) -> None:
+        """Block until this caller's slot for one ``api`` call in ``region``; ``deadline`` is
+        ``time.monotonic()`` by which the call must have started. Raises :class:`NoCallBeforeDeadline`."""
+        rate = self.rates.get(region, api)
+        if rate is None:
+            return  # not paced
+        while True:
+            left = deadline - self.clock()
+            if left <= 0:
+                raise NoCallBeforeDeadline(region, api, 0.0)
+            decision = self.store.acquire(region, api, rate, min(left, self.horizon_s))
+            if decision.granted:
+                self._wait(decision.wait_s)
+                return
+            if decision.wait_s >= left:
+                raise NoCallBeforeDeadline(region, api, decision.wait_s)
+            # Further back than the horizon: come back when the slot is about to be within it.
+            self._wait(decision.wait_s - self.horizon_s / 2)
+
+    def throttled(self, region: str, api: str, exc: BaseException | None = None) -> float:
+        """ECS throttled a call anyway: pause ``api`` in ``region`` for the whole fleet. Returns the pause."""
+        rate = self.rates.get(region, api)
+        retry_after_ms = getattr(exc, "retry_after", None)
+        seconds = rate.seconds if rate is not None else 1.0
+        if isinstance(retry_after_ms, int) and not isinstance(retry_after_ms, bool) and retry_after_ms > 0:
+            seconds = max(seconds, retry_after_ms / 1000)  # the SDK gives x-acs-retry-after in milliseconds
+        return self.store.pause(region, api, seconds)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.waited_s += seconds
+            self.sleep(seconds)
