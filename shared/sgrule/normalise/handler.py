@@ -24,7 +24,9 @@ def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
     from ..clients.ecs import RegionalClients
     from ..clients.eventbridge import make_publisher
     from ..clients.mns import ChangeQueue
+    from ..clients.budget import FleetBudget
     from ..store import open_store
+    from ..store.budget import open_budget, parse_rates
     from .policy import load
     from .run import PassDeps
 
@@ -36,13 +38,17 @@ def _build(settings: NormaliseSettings | None = None) -> dict[str, Any]:
                        retention_s=max(s.completed_ttl_s, 3600.0))
     pool = ThreadPoolExecutor(max_workers=s.normalise_concurrency, thread_name_prefix="sgrule-normalise")
     queue = ChangeQueue(s) if s.mns_endpoint else None
+    rates = parse_rates(s.ecs_rate)
+    fleet = FleetBudget(open_budget(s.idempotency_url, namespace=s.idempotency_namespace), rates) if rates else None
     return {"deps": PassDeps(settings=s, ecs=ecs, pool=pool, policy=policy, publisher=make_publisher(s),
-                             log=Logger(), store=store, queue=queue)}
+                             log=Logger(), store=store, queue=queue, fleet=fleet)}
 
 
 def _close(state: dict[str, Any]) -> None:
     state["deps"].pool.shutdown(wait=True)
     state["deps"].store.close()
+    if state["deps"].fleet is not None:
+        state["deps"].fleet.store.close()
 
 
 def instance(settings: NormaliseSettings | None = None) -> dict[str, Any]:
