@@ -84,3 +84,20 @@ def test_a_bad_template_is_a_clear_error_exit_2(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 2
     assert "--param SinkFile=..." in done.stderr and done.stdout == ""
+
+
+def test_async_invocations_scale_out_to_the_function_s_instances(tmp_path: Path) -> None:
+    """FC runs queued async invocations on as many instances as the function may have (a queue trigger with
+    asyncInvocationType true hands its batches over this way), not on a fixed few."""
+    app = LocalApp(FCAPP, {"SinkFile": str(tmp_path / "sink"), "Prefix": "fleet"}, retry_base_s=0.05,
+                   max_instances=6)
+    app.start()
+    try:
+        for _ in range(6):
+            app.dispatcher.submit("fleet-sleepy", b"0.8")
+        assert app.wait_idle(30)
+        runs = app.fc.invocations.list("fleet-sleepy")
+        assert len(runs) == 6 and all(r.error_type is None for r in runs)
+        assert len({r.instance_id for r in runs}) == 6  # all six at once: none waited for another's instance
+    finally:
+        app.stop()
