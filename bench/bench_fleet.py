@@ -16,7 +16,10 @@ each relative to the quota or the run's own calls:
 Runs: **without budget** (apply as it is: every instance retries on its own), and **with budget**
 (``SGRULE_ECS_RATE=ModifySecurityGroupEgressRule=<--budget>``, the fleet's shared budget in the store).
 Apply does not take its calls from the budget yet: until it does (:data:`APPLY_USES_BUDGET`), the second run
-is skipped unless ``--with-budget`` asks for it anyway (then it shows apply ignoring the variable).
+is skipped unless ``--with-budget`` asks for it anyway (then it shows apply ignoring the variable). Meanwhile
+**the budget alone** shows what it does: ``--instances`` processes (``_fleet_child.py``) make the same
+Modify calls through the official SDK, each call taken from the budget, a throttled answer pausing the fleet
+and then retried (no queue, no apply); the drain there starts when the processes are told to go.
 
 How the fleet is run: the template's trigger is synchronous (``asyncInvocationType: false``), and FC's event
 stream then waits for each batch's return before it delivers the next -- one instance at a time. To run
@@ -24,7 +27,7 @@ several, this script switches the trigger to asynchronous invocation in its in-m
 (``--trigger async``, the default; ``sync`` keeps the template's): FC then scales the function out, here up to
 ``--instances``. The figures are a report; the script exits 0 whatever they are.
 
-    .venv/bin/python bench/bench_fleet.py [--quota 40] [--budget 36] [--instances 8] [--changes 2000]
+    .venv/bin/python bench/bench_fleet.py [--quota 40] [--budget 38] [--instances 8] [--changes 2000]
                                           [--trigger async|sync] [--store URL] [--with-budget]
 """
 from __future__ import annotations
@@ -144,6 +147,51 @@ def peak(invocations: list[dict[str, Any]]) -> int:
     return best
 
 
+def budget_alone(args: argparse.Namespace, store: str, namespace: str) -> dict[str, Any]:
+    """The same Modify calls from ``--instances`` processes, each call taken from the fleet budget."""
+    import json
+    import subprocess
+
+    from localcloud.control_client import ControlClient
+    from localcloud.server import LocalCloud
+
+    from bench_apply import gid, rid
+
+    with LocalCloud(state={"ecs": ecs_state(GROUPS, RULES)}) as cloud:
+        control = ControlClient(cloud.endpoint)
+        control.set_ecs_quotas({MODIFY: {"calls": args.quota, "seconds": 1, "retryAfter": args.retry_after}})
+        work = [(gid(e_g), rid(e_g, e_r), e["data"]["Description"]) for e in changes(args.changes)
+                for e_g, e_r in [(int(e["id"].split("-")[1]), int(e["id"].split("-")[2]))]]
+        child = Path(__file__).resolve().parent / "_fleet_child.py"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)])}
+        procs = [subprocess.Popen([sys.executable, str(child)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, env=env, cwd=ROOT) for _ in range(args.instances)]
+        for i, proc in enumerate(procs):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"endpoint": cloud.endpoint, "key": control.access_key_id,
+                                         "secret": control.access_key_secret, "store": store, "namespace": namespace,
+                                         "rate": f"{args.budget:g}", "calls": work[i::args.instances]}) + "\n")
+            proc.stdin.flush()
+        for proc in procs:  # every child has imported the SDK and opened the store
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a budget child did not start")
+        t0 = time.time()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [json.loads(proc.communicate(timeout=args.timeout)[0]) for proc in procs]
+        calls = control.calls(MODIFY)
+    ok = sorted(c["time"] for c in calls if c["status"] == 200)
+    throttled = sum(1 for c in calls if c.get("code") == "Throttling.User")
+    assert throttled == sum(r["throttled"] for r in results)
+    return {"label": f"the budget alone ({args.budget:g}/s, no apply)", "modify": len(calls), "modify_ok": len(ok),
+            "throttled": throttled, "rate": (len(ok) - 1) / (ok[-1] - ok[0]) if len(ok) > 1 else float("nan"),
+            "statuses": Counter({"applied": len(ok)}), "drain": (ok[-1] - t0) if ok else float("nan"),
+            "instances": args.instances, "peak": args.instances, "invocations": 0}
+
+
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     floor = args.changes / args.quota
     s = r["statuses"]
@@ -157,15 +205,16 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
           + ", ".join(f"{k} {v}" for k, v in sorted(s.items())) + ")")
     print(f"  drain time / floor                 {r['drain'] / floor:6.2f}   ({r['drain']:.1f} s; floor "
           f"{args.changes} changes / {args.quota}/s = {floor:.1f} s)")
-    print(f"  apply instances, most at once      {r['peak']:6d}   ({r['instances']} started, "
-          f"{r['invocations']} invocations)")
+    print(f"  instances, most at once            {r['peak']:6d}   ({r['instances']} started, "
+          f"{r['invocations']} apply invocations)")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quota", type=int, default=40, help="localcloud's Modify quota, calls a second")
-    p.add_argument("--budget", type=float, default=36, help="SGRULE_ECS_RATE for Modify in the budget run")
+    p.add_argument("--budget", type=float, default=None,
+                   help="SGRULE_ECS_RATE for Modify in the budget runs (default: 0.95 of the quota)")
     p.add_argument("--instances", type=int, default=8, help="most apply instances at once")
     p.add_argument("--changes", type=int, default=2000, help="changes sent at once")
     p.add_argument("--batch", type=int, default=10, help="the trigger's CountBasedWindow (BatchSize)")
@@ -177,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="give up waiting for outcomes after this long")
     p.add_argument("--with-budget", action="store_true",
                    help="run the budget run even though apply does not use the budget yet")
+    p.add_argument("--no-budget-alone", action="store_true", help="skip the run of the budget without apply")
+    p.add_argument("--skip-apply", action="store_true", help="only the run of the budget alone")
     args = p.parse_args(argv)
+    if args.budget is None:
+        args.budget = round(0.95 * args.quota, 2)
     with tempfile.TemporaryDirectory(prefix="sgrule-bench-fleet-") as tmp:
         runs = [("without budget", {})]
         if APPLY_USES_BUDGET or args.with_budget:
@@ -185,13 +238,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_fleet: {args.changes} changes over {GROUPS * RULES} rules in {GROUPS} groups, Modify quota "
               f"{args.quota}/s, up to {args.instances} apply instances, trigger {args.trigger}, batches of "
               f"{args.batch} (window {args.window} s)")
-        for i, (label, env) in enumerate(runs):
+        for i, (label, env) in enumerate([] if args.skip_apply else runs):
             store = args.store or f"sqlite:///{tmp}/store-{i}.sqlite3"
             env = {**env, "SGRULE_IDEMPOTENCY_NAMESPACE": f"bench-fleet-{os.getpid()}-{i}"}  # a store of its own
             report(run(label, args, store, env), args)
         if not (APPLY_USES_BUDGET or args.with_budget):
             print("with budget: not run -- apply does not take its calls from the fleet budget yet "
                   "(APPLY_USES_BUDGET in this script; --with-budget runs it anyway)")
+        if not args.no_budget_alone:
+            report(budget_alone(args, args.store or f"sqlite:///{tmp}/budget-alone.sqlite3",
+                                f"bench-fleet-{os.getpid()}-alone"), args)
     return 0
 
 
