@@ -63,11 +63,19 @@ class CommonSettings(BaseSettings):
     connect_timeout_ms: int = 3000
     read_timeout_ms: int = 10000
 
-    # The fleet's ECS call budget, shared through the idempotency store: API=CALLS[/SECONDS] items (REGION:API=...
-    # for one region), e.g. "ModifySecurityGroupEgressRule=40,DescribeSecurityGroupAttribute=80". Empty: none.
-    ecs_rate: str = ""
-
     _split = field_validator("allowed_regions", "allowed_security_groups", mode="before")(_csv)
+
+    def allows(self, region: str, group: str) -> bool:
+        return (any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions)
+                and any(fnmatch.fnmatchcase(group, p) for p in self.allowed_security_groups))
+
+
+class EcsCallerSettings(CommonSettings):
+    """The settings of a function that calls ECS: the common ones plus the fleet's ECS call budget."""
+
+    # Shared through the idempotency store: API=CALLS[/SECONDS] items (REGION:API=... for one region), e.g.
+    # "ModifySecurityGroupEgressRule=40,DescribeSecurityGroupAttribute=80". Empty: no budget.
+    ecs_rate: str = ""
 
     @field_validator("ecs_rate")
     @classmethod
@@ -76,10 +84,6 @@ class CommonSettings(BaseSettings):
 
         parse_rates(value)  # a BudgetConfigError (a ValueError) names the bad item and what to write
         return value.strip()
-
-    def allows(self, region: str, group: str) -> bool:
-        return (any(fnmatch.fnmatchcase(region, p) for p in self.allowed_regions)
-                and any(fnmatch.fnmatchcase(group, p) for p in self.allowed_security_groups))
 
 
 def endpoint_parts(url: str) -> tuple[str, str]:
