@@ -51,7 +51,7 @@ def test_slots_are_evenly_spaced_from_now(budget: CallBudget) -> None:
     assert all(d.granted for d in answers)
     assert answers[0].wait_s == 0
     assert all(abs(b.slot - a.slot - 0.1) < EPS for a, b in zip(answers, answers[1:]))
-    assert 0.25 < answers[3].wait_s <= 0.3
+    assert 0 < answers[3].wait_s <= 0.3  # 0.3 s after the first ask, less the time the asks took
     model_check([(10.0, d) for d in answers], rate)
 
 
@@ -135,7 +135,7 @@ def test_processes_never_get_more_than_the_rate(budget_url: str, namespace: str)
         n, rate = 4, Rate(100, 1)
         barrier, out = ctx.Barrier(n), ctx.Queue()
         waits = {f"p{i}": 0.2 if i % 2 else 10.0 for i in range(n)}
-        procs = [ctx.Process(target=ask_all, args=(budget_url, namespace, name, rate.calls, rate.seconds, 50,
+        procs = [ctx.Process(target=ask_all, args=(budget_url, namespace, name, rate.calls, rate.seconds, 150,
                                                    waits[name], barrier, out)) for name in waits]
         for p in procs:
             p.start()
@@ -148,7 +148,7 @@ def test_processes_never_get_more_than_the_rate(budget_url: str, namespace: str)
     assert not errors, errors
     assert all(p.exitcode == 0 for p in procs)
     asks = [(waits[name], Decision(*answer)) for name, answers in results.items() for answer in answers]
-    assert len(asks) == 200 and sum(d.granted for _, d in asks) >= 100
+    assert len(asks) == 600 and sum(d.granted for _, d in asks) >= 300
     model_check(asks, rate)
 
 

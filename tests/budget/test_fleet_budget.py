@@ -102,7 +102,7 @@ def test_a_throttled_answer_pauses_the_fleet(ecs_client: Any, localcloud: Any, b
         ecs_client.describe_security_groups(request)
     assert is_throttling(info.value)
     paused = fleet.throttled(REGION, DESCRIBE, info.value)  # x-acs-retry-after: the rest of the 3 s window
-    assert 2 < paused <= 3 and abs(paused - info.value.retry_after / 1000) < 0.2
+    assert 2 < paused <= 3 and abs(paused - info.value.retry_after / 1000) < 0.5
     with pytest.raises(NoCallBeforeDeadline) as wait:
         fleet.take(REGION, DESCRIBE, time.monotonic() + 1)  # any instance: nothing before the pause ends
     assert 1 < wait.value.wait_s <= 3
