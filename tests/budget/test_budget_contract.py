@@ -153,7 +153,7 @@ def test_processes_never_get_more_than_the_rate(budget_url: str, namespace: str)
 
 
 def test_open_budget_urls(tmp_path: Path) -> None:
-    for bad in ("sqlite://relative.db", "sqlite:///", "memcached://x", "redis"):
+    for bad in ("sqlite://relative.db", "sqlite:///", "memcached://x", "redis", "redis://"):
         with pytest.raises(ValueError):
             open_budget(bad)
     with pytest.raises(ValueError):

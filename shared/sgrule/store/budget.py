@@ -190,6 +190,10 @@ def open_budget(url: str | None, *, namespace: str = "sgrule") -> CallBudget:
         from .budget_sqlite import SqliteBudget
         return SqliteBudget(path, namespace=namespace)
     if scheme in ("redis", "rediss"):
+        from urllib.parse import urlsplit
+
+        if not urlsplit(url).hostname:
+            raise ValueError(f"bad store URL: {scheme}:// URL without a host; expected {_URL_FORMS}")
         from .budget_redis import RedisBudget
         return RedisBudget(url, namespace=namespace)
     raise ValueError(f"unsupported store URL (scheme {scheme or 'missing'!r}); expected {_URL_FORMS}")
