@@ -36,7 +36,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_apply import change, ecs_state  # noqa: E402
+from bench_pipeline import Outcomes  # noqa: E402
 
 # Flip to True once apply takes its Modify calls from the fleet budget (sgrule.clients.budget.FleetBudget).
 APPLY_USES_BUDGET = False
@@ -54,28 +54,6 @@ APPLY_USES_BUDGET = False
 APPLY, MODIFY, QUEUE = "sgrule-apply-egress-rule", "ModifySecurityGroupEgressRule", "sgrule-changes"
 GROUPS, RULES = 40, 10
 DONE = ("applied", "unchanged")
-
-
-class Outcomes:
-    """Outcome events by change id as they land on the outcome bus (an EventBridge listener)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.seen: dict[str, tuple[float, str]] = {}
-
-    def __call__(self, bus: str, entries: list[dict[str, Any]], _at: str) -> None:
-        now = time.monotonic()
-        with self._cond:
-            for e in entries:
-                data = e.get("Data") or e.get("data") or {}
-                self.seen.setdefault(str(data.get("changeId")), (now, str(data.get("status"))))
-            self._cond.notify_all()
-
-    def wait(self, ids: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not all(i in self.seen for i in ids) and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, min(1.0, deadline - time.monotonic())))
 
 
 def changes(n: int) -> list[dict[str, Any]]:
@@ -118,9 +96,12 @@ def run(label: str, args: argparse.Namespace, store: str, env: dict[str, str]) -
                               "SGRULE_CHANGE_QUEUE": QUEUE}):
             queue = ChangeQueue(CommonSettings())
         events = changes(args.changes)
-        t0 = time.monotonic()
+        t0 = time.perf_counter()  # the clock Outcomes stamps arrivals with
         queue.send(events)
-        outcomes.wait([e["id"] for e in events], args.timeout)
+        try:
+            outcomes.wait([e["id"] for e in events], args.timeout)
+        except RuntimeError as exc:  # some never came: counted as lost below
+            print(f"  {label}: {exc}", file=sys.stderr)
         calls = control.calls(MODIFY)
         invocations = control.request("GET", "invocations", query={"function": APPLY})["invocations"]
     finally:
