@@ -38,6 +38,8 @@ def test_parse_rates() -> None:
     (f"Hangzhou:{MODIFY}=4", "is not a region id"),
     (f"{MODIFY}=4,{MODIFY}=5", "given twice"),
     (f"{MODIFY}=10000000", "cannot be paced"),
+    (f"{MODIFY}=1/100000", "at most a day"),
+    (f"{MODIFY}=0.00001", "at most a day"),
 ])
 def test_bad_rates_say_which_item_and_what_to_write(text: str, says: str) -> None:
     with pytest.raises(BudgetConfigError, match="SGRULE_ECS_RATE") as info:

@@ -59,6 +59,8 @@ class Rate:
             raise BudgetConfigError(f"a rate's burst must be a positive integer, not {self.burst!r}")
         if self.interval_s < 1e-6:
             raise BudgetConfigError("a rate of more than a million calls a second cannot be paced")
+        if self.seconds > 86400 or self.interval_s > 86400:
+            raise BudgetConfigError("a rate's window, and the time between two calls, must be at most a day")
 
     @property
     def interval_s(self) -> float:
