@@ -116,3 +116,25 @@ def test_a_throttled_answer_pauses_the_fleet(ecs_client: Any, localcloud: Any, b
         ecs_client.describe_security_groups(request)
     assert is_throttling(plain.value) and not isinstance(plain.value, ThrottlingException)
     assert 0.9 < fleet.throttled("cn-shanghai", DESCRIBE, plain.value) <= 1.0  # the rate's window: 1 s
+
+
+def test_wrapped_calls_retried_by_the_retrier(ecs_client: Any, localcloud: Any, budget: CallBudget) -> None:
+    """What apply and the normaliser do: the Retrier retries a budgeted call; a throttled try pauses the
+    fleet first, and no slot before the deadline ends the retries at once as NoCallBeforeDeadline."""
+    from sgrule.clients.retry import Retrier
+
+    fleet = FleetBudget(budget, parse_rates(f"{DESCRIBE}=50"))
+    localcloud.set_ecs_quotas({DESCRIBE: {"calls": 1, "seconds": 0.5, "retryAfter": True}})
+    request = ecs.DescribeSecurityGroupsRequest(region_id=REGION)
+    deadline = time.monotonic() + 10
+    retrier = Retrier(deadline=deadline, base_s=0.01, cap_s=0.05)
+    for _ in range(3):  # one call a window: the second and third get through after a pause
+        retrier.call(fleet.wrap(REGION, DESCRIBE, deadline, lambda rt: ecs_client.describe_security_groups(request)))
+    statuses = [c["status"] for c in localcloud.calls(DESCRIBE)]
+    assert statuses.count(200) == 3 and statuses.count(400) <= 2  # each throttled try paused everyone
+    localcloud.set_ecs_quotas({DESCRIBE: "1/3600"})
+    ecs_client.describe_security_groups(request)
+    short = time.monotonic() + 0.5
+    with pytest.raises(NoCallBeforeDeadline):  # throttled, paused 1 s: nothing more before the deadline
+        Retrier(deadline=short, base_s=0.01, cap_s=0.05).call(
+            fleet.wrap(REGION, DESCRIBE, short, lambda rt: ecs_client.describe_security_groups(request)))

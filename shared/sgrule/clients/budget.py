@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from ..store.budget import CallBudget, Rates
+
+T = TypeVar("T")
 
 
 class NoCallBeforeDeadline(Exception):
@@ -74,6 +76,22 @@ class FleetBudget:
         if isinstance(retry_after_ms, int) and not isinstance(retry_after_ms, bool) and retry_after_ms > 0:
             seconds = max(seconds, retry_after_ms / 1000)  # the SDK gives x-acs-retry-after in milliseconds
         return self.store.pause(region, api, seconds)
+
+    def wrap(self, region: str, api: str, deadline: float, fn: Callable[[Any], T]) -> Callable[[Any], T]:
+        """``fn`` (one SDK call, given the retrier's runtime options) taking its slot first and pausing the
+        fleet if it is throttled: what a :class:`~sgrule.clients.retry.Retrier` retries. Raises
+        :class:`NoCallBeforeDeadline` (not retried: the retrier passes it on) when no slot is left in time."""
+
+        def budgeted(runtime: Any) -> T:
+            self.take(region, api, deadline)
+            try:
+                return fn(runtime)
+            except Exception as exc:
+                if is_throttling(exc):
+                    self.throttled(region, api, exc)
+                raise
+
+        return budgeted
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:

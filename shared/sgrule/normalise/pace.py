@@ -82,17 +82,15 @@ class PacedRetrier(Retrier):
         if pace is None:
             return super().call(fn, on_attempt)
 
+        call = fleet.wrap(self.region, self.action, self.deadline, fn) if fleet is not None else fn
+
         def paced(runtime: Any) -> T:
             pace.wait(self.deadline, self.action)
-            if fleet is not None:
-                fleet.take(self.region, self.action, self.deadline)
             try:
-                value = fn(runtime)
+                value = call(runtime)
             except Exception as exc:
                 if is_throttling(exc):
                     pace.throttled()
-                    if fleet is not None:
-                        fleet.throttled(self.region, self.action, exc)
                 raise
             pace.went_through()
             return value
