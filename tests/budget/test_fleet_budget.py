@@ -138,3 +138,18 @@ def test_wrapped_calls_retried_by_the_retrier(ecs_client: Any, localcloud: Any, 
     with pytest.raises(NoCallBeforeDeadline):  # throttled, paused 1 s: nothing more before the deadline
         Retrier(deadline=short, base_s=0.01, cap_s=0.05).call(
             fleet.wrap(REGION, DESCRIBE, short, lambda rt: ecs_client.describe_security_groups(request)))
+
+
+def test_a_store_that_does_not_answer_means_no_call(tmp_path: Any) -> None:
+    """Fail closed: without its store the budget makes no call (the fleet could not keep under the quota);
+    the work is given back like work without a slot in time."""
+    from sgrule.clients.budget import BudgetUnavailable
+    from sgrule.store.budget import open_budget
+
+    down = open_budget("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    fleet = FleetBudget(down, parse_rates(f"{MODIFY}=40"))
+    with pytest.raises(BudgetUnavailable, match="unavailable") as info:
+        fleet.take(REGION, MODIFY, time.monotonic() + 5)
+    assert isinstance(info.value, NoCallBeforeDeadline)
+    assert fleet.throttled(REGION, MODIFY) == 0.0  # nothing to pause; no error on top of the throttled answer
+    fleet.take(REGION, DESCRIBE, time.monotonic() + 5)  # an API without a rate needs no store

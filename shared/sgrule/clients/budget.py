@@ -4,7 +4,8 @@ deadline, and pause the whole fleet when ECS throttles anyway.
 :meth:`FleetBudget.take` asks the store for the next slot of the API in the region. A slot within reach is
 reserved and slept for; one past the caller's deadline raises :class:`NoCallBeforeDeadline`, which is not a
 failure: the change was not sent, and its caller gives it back to be delivered again (apply) or leaves it for
-the next invocation (the normaliser). Slots are reserved at most ``horizon_s`` ahead -- a caller further back
+the next invocation (the normaliser). So does :class:`BudgetUnavailable` (the store does not answer: no
+call without the budget). Slots are reserved at most ``horizon_s`` ahead -- a caller further back
 in the line asks again when its turn is near -- so a pause started meanwhile holds back all but that much.
 
 :meth:`FleetBudget.throttled` is for a ``Throttling*`` answer: every instance stops calling that API in that
@@ -29,6 +30,23 @@ class NoCallBeforeDeadline(Exception):
     def __init__(self, region: str, api: str, wait_s: float) -> None:
         super().__init__(f"no {api} call in {region} within the time left (the next is {wait_s:.2f} s away)")
         self.region, self.api, self.wait_s = region, api, wait_s
+
+
+class BudgetUnavailable(NoCallBeforeDeadline):
+    """The budget's store did not answer (down, unreachable): no call is made without it -- the fleet could
+    not keep under the quota -- and the work is delivered again, as when no slot is left in time."""
+
+    def __init__(self, region: str, api: str, error: BaseException) -> None:
+        Exception.__init__(self, f"the ECS call budget is unavailable ({type(error).__name__}: {error}); "
+                                 f"no {api} call in {region} without it")
+        self.region, self.api, self.wait_s = region, api, 0.0
+
+
+def _store_error(exc: BaseException) -> bool:
+    """A failure of the store itself (network, file, server), not a bug in the caller."""
+    import sqlite3
+
+    return isinstance(exc, (OSError, sqlite3.Error)) or type(exc).__module__.split(".")[0] == "redis"
 
 
 def is_throttling(exc: BaseException) -> bool:
@@ -59,7 +77,12 @@ class FleetBudget:
             left = deadline - self.clock()
             if left <= 0:
                 raise NoCallBeforeDeadline(region, api, 0.0)
-            decision = self.store.acquire(region, api, rate, min(left, self.horizon_s))
+            try:
+                decision = self.store.acquire(region, api, rate, min(left, self.horizon_s))
+            except Exception as exc:
+                if _store_error(exc):
+                    raise BudgetUnavailable(region, api, exc) from exc
+                raise
             if decision.granted:
                 self._wait(decision.wait_s)
                 return
@@ -75,7 +98,12 @@ class FleetBudget:
         seconds = rate.seconds if rate is not None else 1.0
         if isinstance(retry_after_ms, int) and not isinstance(retry_after_ms, bool) and retry_after_ms > 0:
             seconds = max(seconds, retry_after_ms / 1000)  # the SDK gives x-acs-retry-after in milliseconds
-        return self.store.pause(region, api, seconds)
+        try:
+            return self.store.pause(region, api, seconds)
+        except Exception as exc:
+            if _store_error(exc):
+                return 0.0  # the caller still sees its throttled answer; the next take finds the store down too
+            raise
 
     def wrap(self, region: str, api: str, deadline: float, fn: Callable[[Any], T]) -> Callable[[Any], T]:
         """``fn`` (one SDK call, given the retrier's runtime options) taking its slot first and pausing the
