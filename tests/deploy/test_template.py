@@ -21,12 +21,13 @@ SHARED = ROOT / "shared" / "sgrule"
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
 # The MNS/FC endpoints are common settings the apply function never uses.
 UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
-                     "SGRULE_FC_ENDPOINT"}
+                     "SGRULE_FC_ENDPOINT",
+                     "SGRULE_ECS_RATE"}  # the fleet budget: not a template parameter until apply takes calls from it
 # Per function: its settings class and what it leaves unset (common settings a function does not use).
 FUNCTIONS = {
     "ApplyFunction": (Settings, UNSET_IN_TEMPLATE),
     "NormaliseFunction": (NormaliseSettings, {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_FC_ENDPOINT",
-                                              "SGRULE_NORMALISE_POLICY"}),
+                                              "SGRULE_NORMALISE_POLICY", "SGRULE_ECS_RATE"}),
 }
 
 
