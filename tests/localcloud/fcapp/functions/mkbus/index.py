@@ -10,7 +10,7 @@ from alibabacloud_tea_openapi.utils_models import Config
 
 def handler(event, context):
     name = json.loads(event)["name"]
-    endpoint = os.environ["SGRULE_EVENTBRIDGE_ENDPOINT"]
+    endpoint = os.environ["TEST_EVENTBRIDGE_ENDPOINT"]
     client = Client(Config(access_key_id=os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
                            access_key_secret=os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
                            protocol="http", endpoint=endpoint.removeprefix("http://"), region_id="cn-hangzhou"))
