@@ -166,7 +166,7 @@ def test_the_policy_is_compiled_once_per_instance(guarded: Any, invoke: Any, wor
 
     guarded()
     invoke(mns([change(edit(world["sg"], world["db"], Description="one"), id="one")]))
-    policy = handler.instance()["deps"].guardrails
+    policy = handler.instance().deps.guardrails
     assert isinstance(policy, Policy) and [g.name for g in policy.guardrails] == ["no-ssh-out", "watch-high-priority"]
     compiled: list[str] = []
     real = cel.compile
@@ -174,4 +174,4 @@ def test_the_policy_is_compiled_once_per_instance(guarded: Any, invoke: Any, wor
                         real(expression, variables))
     [out] = invoke(mns([change(edit(world["sg"], world["web"], PortRange="22/22"), id="two")]))
     assert out["data"]["error"]["code"] == "Forbidden.Guardrail"
-    assert compiled == [] and handler.instance()["deps"].guardrails is policy
+    assert compiled == [] and handler.instance().deps.guardrails is policy
