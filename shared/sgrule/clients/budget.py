@@ -18,9 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+from ..clients.retry import Retrier
+from ..contract.errors import SgruleError
 from ..store.budget import CallBudget, Rates
 
 T = TypeVar("T")
+MODIFY = "ModifySecurityGroupEgressRule"
+DESCRIBE_ATTRIBUTE = "DescribeSecurityGroupAttribute"
 
 
 class NoCallBeforeDeadline(Exception):
@@ -40,6 +44,12 @@ class BudgetUnavailable(NoCallBeforeDeadline):
         Exception.__init__(self, f"the ECS call budget is unavailable ({type(error).__name__}: {error}); "
                                  f"no {api} call in {region} without it")
         self.region, self.api, self.wait_s = region, api, 0.0
+
+
+def no_call_error(exc: NoCallBeforeDeadline) -> SgruleError:
+    """What a change or a group left for later says: the budget's store was down, or no slot in time."""
+    code = "ServiceUnavailable" if isinstance(exc, BudgetUnavailable) else "Runtime.OutOfTime"
+    return SgruleError(code, str(exc), http_status=503, source="runtime")
 
 
 def _store_error(exc: BaseException) -> bool:
@@ -125,3 +135,20 @@ class FleetBudget:
         if seconds > 0:
             self.waited_s += seconds
             self.sleep(seconds)
+
+
+@dataclass
+class BudgetedRetrier(Retrier):
+    """A :class:`Retrier` for one ECS API in one region whose every attempt first takes its call from the
+    fleet budget (:meth:`FleetBudget.wrap`); without a budget, or for an API it does not pace, a plain
+    retrier. :class:`NoCallBeforeDeadline` is not retried: it ends :meth:`call`, and nothing was sent by
+    the attempt that raised it."""
+
+    fleet: FleetBudget | None = None
+    region: str = ""
+    api: str = ""
+
+    def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
+        if self.fleet is not None:
+            fn = self.fleet.wrap(self.region, self.api, self.deadline, fn)
+        return super().call(fn, on_attempt)

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from ..clients.budget import BudgetUnavailable, FleetBudget, NoCallBeforeDeadline, is_throttling
+from ..clients.budget import FleetBudget, NoCallBeforeDeadline, is_throttling, no_call_error
 from ..clients.retry import Retrier, Transient
 from ..contract.errors import SgruleError
 
@@ -98,5 +98,4 @@ class PacedRetrier(Retrier):
         try:
             return super().call(paced, on_attempt)
         except NoCallBeforeDeadline as exc:  # not sent: the group is left for the next invocation
-            code = "ServiceUnavailable" if isinstance(exc, BudgetUnavailable) else "Runtime.OutOfTime"
-            raise Transient(SgruleError(code, str(exc), http_status=503, source="runtime")) from None
+            raise Transient(no_call_error(exc)) from None
