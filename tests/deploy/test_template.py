@@ -21,13 +21,12 @@ SHARED = ROOT / "shared" / "sgrule"
 # SGRULE_* the code reads that the template leaves unset on purpose (see the comment in template.yml).
 # The MNS/FC endpoints are common settings the apply function never uses.
 UNSET_IN_TEMPLATE = {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_MNS_ENDPOINT",
-                     "SGRULE_FC_ENDPOINT",
-                     "SGRULE_ECS_RATE"}  # the fleet budget: not a template parameter until apply takes calls from it
+                     "SGRULE_FC_ENDPOINT"}
 # Per function: its settings class and what it leaves unset (common settings a function does not use).
 FUNCTIONS = {
     "ApplyFunction": (Settings, UNSET_IN_TEMPLATE),
     "NormaliseFunction": (NormaliseSettings, {"SGRULE_ECS_ENDPOINT", "SGRULE_EVENTBRIDGE_ENDPOINT", "SGRULE_FC_ENDPOINT",
-                                              "SGRULE_NORMALISE_POLICY", "SGRULE_ECS_RATE"}),
+                                              "SGRULE_NORMALISE_POLICY"}),
 }
 
 
@@ -94,6 +93,32 @@ def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
     attempts = int(trigger["Properties"]["TriggerConfig"]["runOptions"]["retryStrategy"]["MaximumRetryAttempts"])
     env = the_function(template)["EnvironmentVariables"]
     assert attempts + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
+
+
+def test_the_fleet_is_bounded_by_the_quota(template: dict[str, Any]) -> None:
+    """Batches run asynchronously on up to ApplyMaxInstances instances, which share one ECS call budget
+    (EcsRate, for apply and the normaliser alike); a batch's share of the budget fits well inside the timeout."""
+    from sgrule.store.budget import parse_rates
+
+    params = template["Parameters"]
+    cfg = template["Resources"]["ChangeTrigger"]["Properties"]["TriggerConfig"]
+    assert cfg["asyncInvocationType"] is True  # synchronous, the stream waits for each batch: one instance
+    [reserve] = resources(template, "ALIYUN::FC3::ConcurrencyConfig").values()
+    assert reserve["Properties"] == {"FunctionName": {"Fn::GetAtt": ["ApplyFunction", "FunctionName"]},
+                                     "ReservedConcurrency": {"Ref": "ApplyMaxInstances"}}
+    for name in FUNCTIONS:
+        assert the_function(template, name)["EnvironmentVariables"]["SGRULE_ECS_RATE"] == {"Ref": "EcsRate"}
+    parse_rates(params["EcsRate"]["Default"])  # the default parses (empty: no budget)
+    example = re.search(r"e\.g\. (\S+=\d+(?:,\S+=\d+)*)", " ".join(params["EcsRate"]["Description"].split()))
+    assert example is not None
+    modify = parse_rates(example.group(1)).get("cn-hangzhou", "ModifySecurityGroupEgressRule")
+    assert modify is not None
+    # One instance gets about rate / instances calls a second: the largest batch takes at most a quarter
+    # of the timeout (the rest: Describe reads, throttled answers' pauses, outcomes, redeliveries).
+    share = modify.calls / modify.seconds / params["ApplyMaxInstances"]["Default"]
+    assert params["BatchSize"]["MaxValue"] / share <= the_function(template)["Timeout"] / 4
+    # An asynchronous invocation carries at most 128 KB: 40 messages averaging up to 3 KB each.
+    assert params["BatchSize"]["MaxValue"] <= 40
 
 
 def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
