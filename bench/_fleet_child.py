@@ -16,7 +16,8 @@ def main() -> int:
     from alibabacloud_tea_openapi.utils_models import Config
 
     from sgrule.clients.budget import FleetBudget, is_throttling
-    from sgrule.store.budget import open_budget, parse_rates
+    from sgrule.store import open_budget
+    from sgrule.store.budget import parse_rates
 
     job = json.loads(sys.stdin.readline())
     host = job["endpoint"].removeprefix("http://")

@@ -8,7 +8,8 @@ from typing import Any
 
 def ask_all(url: str, namespace: str, name: str, calls: float, seconds: float, asks: int, max_wait_s: float,
             barrier: Any, out: Any) -> None:
-    from sgrule.store.budget import Rate, open_budget
+    from sgrule.store import open_budget
+    from sgrule.store.budget import Rate
 
     budget = open_budget(url, namespace=namespace)
     try:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sgrule.store.budget import CallBudget, open_budget
+from sgrule.store import open_budget
+from sgrule.store.budget import CallBudget
 
 
 def drop_namespace(url: str, namespace: str) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sgrule.store.budget import CallBudget, Decision, Rate, open_budget
+from sgrule.store import open_budget
+from sgrule.store.budget import CallBudget, Decision, Rate
 
 REGION, API = "cn-hangzhou", "ModifySecurityGroupEgressRule"
 EPS = 1e-4  # a tenth of a millisecond: epoch seconds in floats drift by ulps as slots add up; an interval is 2.5 ms

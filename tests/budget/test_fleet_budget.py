@@ -144,7 +144,7 @@ def test_a_store_that_does_not_answer_means_no_call(tmp_path: Any) -> None:
     """Fail closed: without its store the budget makes no call (the fleet could not keep under the quota);
     the work is given back like work without a slot in time."""
     from sgrule.clients.budget import BudgetUnavailable
-    from sgrule.store.budget import open_budget
+    from sgrule.store import open_budget
 
     down = open_budget("redis://127.0.0.1:1/0")  # nothing listens on port 1
     fleet = FleetBudget(down, parse_rates(f"{MODIFY}=40"))

@@ -36,8 +36,8 @@ class _Instance:
         from ..clients.budget import FleetBudget
         from ..clients.ecs import RegionalClients
         from ..clients.eventbridge import make_publisher
-        from ..store import open_store
-        from ..store.budget import open_budget, parse_rates
+        from ..store import open_budget, open_store
+        from ..store.budget import parse_rates
         from .batch import Deps
 
         s = self.settings = settings or ApplySettings()

@@ -33,8 +33,8 @@ class _Instance:
         from ..clients.ecs import RegionalClients
         from ..clients.eventbridge import make_publisher
         from ..clients.mns import ChangeQueue
-        from ..store import open_store
-        from ..store.budget import open_budget, parse_rates
+        from ..store import open_budget, open_store
+        from ..store.budget import parse_rates
         from .policy import load
         from .run import PassDeps
 

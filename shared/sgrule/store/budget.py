@@ -174,32 +174,5 @@ def check_ask(max_wait_s: float, what: str = "max_wait_s") -> float:
     return max(0.0, float(max_wait_s))
 
 
-def open_budget(url: str | None, *, namespace: str = "sgrule") -> CallBudget:
-    """The budget in the store at ``url`` (the idempotency store's URL: same forms, same default file)."""
-    from . import DEFAULT_SQLITE_PATH, _URL_FORMS
-
-    if not namespace:
-        raise ValueError("budget namespace must be non-empty")
-    url = (url or "").strip()
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    url = scheme + url[len(scheme):]
-    if not url or scheme == "sqlite":
-        path = url[len("sqlite://"):] if url else DEFAULT_SQLITE_PATH
-        if path == "/:memory:":
-            path = ":memory:"
-        elif url and (not path.startswith("/") or path == "/"):
-            raise ValueError(f"bad store URL {url!r}: SQLite needs an absolute path or ':memory:'")
-        from .budget_sqlite import SqliteBudget
-        return SqliteBudget(path, namespace=namespace)
-    if scheme in ("redis", "rediss"):
-        from urllib.parse import urlsplit
-
-        if not urlsplit(url).hostname:
-            raise ValueError(f"bad store URL: {scheme}:// URL without a host; expected {_URL_FORMS}")
-        from .budget_redis import RedisBudget
-        return RedisBudget(url, namespace=namespace)
-    raise ValueError(f"unsupported store URL (scheme {scheme or 'missing'!r}); expected {_URL_FORMS}")
-
-
 __all__ = ["BudgetConfigError", "CallBudget", "Decision", "ENV_NAME", "NO_RATES", "Rate", "Rates", "budget_key",
-           "check_ask", "open_budget", "parse_rates"]
+           "check_ask", "parse_rates"]
