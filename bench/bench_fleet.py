@@ -13,27 +13,26 @@ each relative to the quota or the run's own calls:
   but counted), and **failed or lost** (an outcome of ``failed``/``rejected``, or none within the timeout);
 - **drain time ÷ floor**: first SendMessage to the last outcome on the bus, over changes ÷ quota.
 
-Runs: **without budget** (apply as it is: every instance retries on its own), and **with budget**
-(``SGRULE_ECS_RATE=ModifySecurityGroupEgressRule=<--budget>``, the fleet's shared budget in the store).
-Apply does not take its calls from the budget yet: until it does (:data:`APPLY_USES_BUDGET`), the second run
-is skipped unless ``--with-budget`` asks for it anyway (then it shows apply ignoring the variable). Meanwhile
-**the budget alone** shows what it does: ``--instances`` processes (``_fleet_child.py``) make the same
-Modify calls through the official SDK, each call taken from the budget, a throttled answer pausing the fleet
-and then retried (no queue, no apply); the drain there starts when the processes are told to go.
+Runs, each ``--rounds`` times (the figures are the median, with the lowest and highest in brackets):
+**without budget** (the template's ``EcsRate`` empty: every instance retries on its own) and **with budget**
+(``EcsRate`` = ``ModifySecurityGroupEgressRule=<--budget>``: every apply instance takes each ECS call from the
+fleet's budget in the store, a throttled answer pausing them all). ``--budget-alone`` adds **the budget
+alone**: ``--instances`` processes (``_fleet_child.py``) make the same Modify calls through the official SDK,
+each call taken from the budget (no queue, no apply); its drain starts when the processes are told to go.
 
-How the fleet is run: the template's trigger is synchronous (``asyncInvocationType: false``), and FC's event
-stream then waits for each batch's return before it delivers the next -- one instance at a time. To run
-several, this script switches the trigger to asynchronous invocation in its in-memory copy of the template
-(``--trigger async``, the default; ``sync`` keeps the template's): FC then scales the function out, here up to
-``--instances``. The figures are a report; the script exits 0 whatever they are.
+The fleet is the template's: its trigger is asynchronous (batches of ``BatchSize`` handed to FC at once, run
+on up to ``ApplyMaxInstances`` instances, the template's ``ALIYUN::FC3::ConcurrencyConfig``; here
+``--instances``); ``--trigger sync`` switches it to synchronous in this script's copy, where the event stream
+waits for each batch: one instance. The figures are a report; the script exits 0 whatever they are.
 
     .venv/bin/python bench/bench_fleet.py [--quota 40] [--budget 38] [--instances 8] [--changes 2000]
-                                          [--trigger async|sync] [--store URL] [--with-budget]
+                                          [--rounds 3] [--trigger async|sync] [--store URL] [--budget-alone]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -47,9 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_apply import change, ecs_state  # noqa: E402
 from bench_pipeline import Outcomes  # noqa: E402
-
-# Flip to True once apply takes its Modify calls from the fleet budget (sgrule.clients.budget.FleetBudget).
-APPLY_USES_BUDGET = False
 
 APPLY, MODIFY, QUEUE = "sgrule-apply-egress-rule", "ModifySecurityGroupEgressRule", "sgrule-changes"
 GROUPS, RULES = 40, 10
@@ -68,14 +64,13 @@ def template(trigger: str, params: dict[str, str]) -> Any:
     from localcloud.template import load_template
 
     t = load_template(ROOT / "template.yml", params)
-    if trigger == "async":
-        for res in t.of_type("ALIYUN::FC3::Trigger"):
-            if res.properties.get("TriggerType") == "eventbridge":
-                res.properties["TriggerConfig"]["asyncInvocationType"] = True
+    for res in t.of_type("ALIYUN::FC3::Trigger"):
+        if res.properties.get("TriggerType") == "eventbridge":
+            res.properties["TriggerConfig"]["asyncInvocationType"] = trigger == "async"
     return t
 
 
-def run(label: str, args: argparse.Namespace, store: str, env: dict[str, str]) -> dict[str, Any]:
+def run(label: str, args: argparse.Namespace, store: str, env: dict[str, str], rate: str) -> dict[str, Any]:
     from localcloud.app import LocalApp
     from localcloud.control_client import ControlClient
     from localcloud.invoke import patched_environ
@@ -83,7 +78,8 @@ def run(label: str, args: argparse.Namespace, store: str, env: dict[str, str]) -
     from sgrule.runtime.config import CommonSettings
 
     params = {"CodeBucket": "local", "AllowedSecurityGroups": "sg-bench*", "RedisUrl": store,
-              "BatchSize": str(args.batch), "BatchWindowSeconds": str(args.window)}
+              "BatchSize": str(args.batch), "BatchWindowSeconds": str(args.window), "EcsRate": rate,
+              "ApplyMaxInstances": str(args.instances)}
     app = LocalApp(template(args.trigger, params), state={"ecs": ecs_state(GROUPS, RULES)},
                    max_instances=args.instances, env=env, retry_base_s=0.2)
     outcomes = Outcomes()
@@ -173,21 +169,38 @@ def budget_alone(args: argparse.Namespace, store: str, namespace: str) -> dict[s
             "instances": args.instances, "peak": args.instances, "invocations": 0}
 
 
-def report(r: dict[str, Any], args: argparse.Namespace) -> None:
-    floor = args.changes / args.quota
+def figures(r: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    """One run's figures, each relative to the quota, the run's own calls, or the floor."""
     s = r["statuses"]
-    not_done = sum(n for status, n in s.items() if status not in DONE)
-    failed = sum(n for status, n in s.items() if status in ("failed", "rejected", "lost"))
-    print(f"{r['label']}:")
-    print(f"  sustained Modify rate / quota      {r['rate'] / args.quota:6.2f}   ({r['rate']:.1f}/s of {args.quota}/s)")
-    print(f"  throttled / Modify calls           {r['throttled'] / max(1, r['modify']):6.1%}   "
-          f"({r['throttled']} of {r['modify']}; {r['modify_ok']} went through)")
-    print(f"  changes not applied/unchanged      {not_done:6d}   (failed or lost: {failed}; "
-          + ", ".join(f"{k} {v}" for k, v in sorted(s.items())) + ")")
-    print(f"  drain time / floor                 {r['drain'] / floor:6.2f}   ({r['drain']:.1f} s; floor "
-          f"{args.changes} changes / {args.quota}/s = {floor:.1f} s)")
-    print(f"  instances, most at once            {r['peak']:6d}   ({r['instances']} started, "
-          f"{r['invocations']} apply invocations)")
+    return {"rate": r["rate"] / args.quota, "throttled": r["throttled"] / max(1, r["modify"]),
+            "not_done": sum(n for status, n in s.items() if status not in DONE),
+            "failed": sum(n for status, n in s.items() if status in ("failed", "rejected", "lost")),
+            "drain": r["drain"] / (args.changes / args.quota)}
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """The median, and [lowest, highest] when there is more than one."""
+    ordered = sorted(values)
+    text = format(statistics.median(ordered), fmt)
+    return f"{text:>7}" + (f"  [{format(ordered[0], fmt)} - {format(ordered[-1], fmt)}]" if len(ordered) > 1 else "")
+
+
+def report(rs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    floor = args.changes / args.quota
+    fs = [figures(r, args) for r in rs]
+    last = rs[-1]
+    print(f"{last['label']} ({len(rs)} round(s): median [lowest - highest]):")
+    print(f"  sustained Modify rate / quota      {spread([f['rate'] for f in fs], '.2f')}   "
+          f"(last: {last['rate']:.1f}/s of {args.quota}/s)")
+    print(f"  throttled / Modify calls           {spread([f['throttled'] for f in fs], '.1%')}   "
+          f"(last: {last['throttled']} of {last['modify']}; {last['modify_ok']} went through)")
+    print(f"  changes not applied/unchanged      {spread([f['not_done'] for f in fs], '.0f')}   "
+          f"(failed or lost: {spread([f['failed'] for f in fs], '.0f').strip()}; last: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(last["statuses"].items())) + ")")
+    print(f"  drain time / floor                 {spread([f['drain'] for f in fs], '.2f')}   "
+          f"(last: {last['drain']:.1f} s; floor {args.changes} changes / {args.quota}/s = {floor:.1f} s)")
+    print(f"  instances, most at once            {last['peak']:7d}   (last: {last['instances']} started, "
+          f"{last['invocations']} apply invocations)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,37 +211,38 @@ def main(argv: list[str] | None = None) -> int:
                    help="SGRULE_ECS_RATE for Modify in the budget runs (default: 0.95 of the quota)")
     p.add_argument("--instances", type=int, default=8, help="most apply instances at once")
     p.add_argument("--changes", type=int, default=2000, help="changes sent at once")
-    p.add_argument("--batch", type=int, default=10, help="the trigger's CountBasedWindow (BatchSize)")
+    p.add_argument("--batch", type=int, default=20, help="the trigger's CountBasedWindow (BatchSize)")
+    p.add_argument("--rounds", type=int, default=3, help="runs of each kind (the figures' spread)")
     p.add_argument("--window", type=int, default=1, help="the trigger's TimeBasedWindow (BatchWindowSeconds)")
     p.add_argument("--trigger", choices=("async", "sync"), default="async",
-                   help="invocation type of the queue trigger (sync: one batch at a time, as the template says)")
+                   help="invocation type of the queue trigger (async: the template's; sync: one batch at a time)")
     p.add_argument("--retry-after", action="store_true", help="localcloud sends x-acs-retry-after when throttling")
     p.add_argument("--store", default=None, help="store URL (default: a SQLite file in a temp dir)")
     p.add_argument("--timeout", type=float, default=600, help="give up waiting for outcomes after this long")
-    p.add_argument("--with-budget", action="store_true",
-                   help="run the budget run even though apply does not use the budget yet")
-    p.add_argument("--no-budget-alone", action="store_true", help="skip the run of the budget without apply")
-    p.add_argument("--skip-apply", action="store_true", help="only the run of the budget alone")
+    p.add_argument("--without", choices=("run", "skip"), default="run", help="the run without the budget")
+    p.add_argument("--budget-alone", action="store_true", help="also the budget alone, without apply")
     args = p.parse_args(argv)
     if args.budget is None:
         args.budget = round(0.95 * args.quota, 2)
     with tempfile.TemporaryDirectory(prefix="sgrule-bench-fleet-") as tmp:
-        runs = [("without budget", {})]
-        if APPLY_USES_BUDGET or args.with_budget:
-            runs.append(("with budget", {"SGRULE_ECS_RATE": f"{MODIFY}={args.budget:g}"}))
+        runs = [("with budget", f"{MODIFY}={args.budget:g}")]
+        if args.without == "run":
+            runs.insert(0, ("without budget", ""))
         print(f"bench_fleet: {args.changes} changes over {GROUPS * RULES} rules in {GROUPS} groups, Modify quota "
               f"{args.quota}/s, up to {args.instances} apply instances, trigger {args.trigger}, batches of "
               f"{args.batch} (window {args.window} s)")
-        for i, (label, env) in enumerate([] if args.skip_apply else runs):
-            store = args.store or f"sqlite:///{tmp}/store-{i}.sqlite3"
-            env = {**env, "SGRULE_IDEMPOTENCY_NAMESPACE": f"bench-fleet-{os.getpid()}-{i}"}  # a store of its own
-            report(run(label, args, store, env), args)
-        if not (APPLY_USES_BUDGET or args.with_budget):
-            print("with budget: not run -- apply does not take its calls from the fleet budget yet "
-                  "(APPLY_USES_BUDGET in this script; --with-budget runs it anyway)")
-        if not args.no_budget_alone:
-            report(budget_alone(args, args.store or f"sqlite:///{tmp}/budget-alone.sqlite3",
-                                f"bench-fleet-{os.getpid()}-alone"), args)
+        n = 0
+        for label, rate in runs:
+            results = []
+            for _ in range(args.rounds):
+                n += 1
+                store = args.store or f"sqlite:///{tmp}/store-{n}.sqlite3"
+                env = {"SGRULE_IDEMPOTENCY_NAMESPACE": f"bench-fleet-{os.getpid()}-{n}"}  # a store of its own
+                results.append(run(label, args, store, env, rate))
+            report(results, args)
+        if args.budget_alone:
+            report([budget_alone(args, args.store or f"sqlite:///{tmp}/budget-alone.sqlite3",
+                                 f"bench-fleet-{os.getpid()}-alone")], args)
     return 0
 
 
