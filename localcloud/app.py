@@ -81,7 +81,9 @@ class LocalApp:
         self.mns_service = MnsService()
         self.eventbridge = EventBridgeService(buses)
         self.destinations = Destinations(self._send_mns, self._put_event, self._invoke_async, self.log)
-        self.dispatcher = AsyncDispatcher(self.fc, self.invoker, self.destinations, retry_base_s=retry_base_s)
+        # Async invocations run on as many instances as a function may have (FC scales them out), not fewer.
+        self.dispatcher = AsyncDispatcher(self.fc, self.invoker, self.destinations, workers=max(4, max_instances),
+                                          retry_base_s=retry_base_s)
         fc_service = FcService(self.fc, self.invoker, self.dispatcher)
         services: list[Any] = [EcsService(), self.eventbridge, self.mns_service, fc_service]
         protocols: list[WireProtocol] = [RoaProtocol([fc_service])]  # MNS and RPC are the cloud's own

@@ -9,12 +9,14 @@ from typing import Any, Protocol
 class ApiError(Exception):
     """An error the server returns as the real API does: HTTP status + JSON body with Code/Message."""
 
-    def __init__(self, status: int, code: str, message: str, recommend: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str, recommend: str = "",
+                 retry_after_ms: int | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.recommend = recommend
+        self.retry_after_ms = retry_after_ms  # sent as x-acs-retry-after (throttling), in milliseconds
 
 
 def new_request_id() -> str:

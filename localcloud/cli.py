@@ -78,6 +78,10 @@ def build_parser(prog: str = "localcloud", extensions: Extensions | None = None)
     start.add_argument("--bus", metavar="NAME", action="append", default=[],
                        help="create an EventBridge bus besides 'default' (repeatable)")
     start.add_argument("--fault-seed", type=int, default=None, help="seed for probabilistic fault rules")
+    start.add_argument("--ecs-quota", metavar="ACTION=CALLS_PER_SECOND", action="append", default=[],
+                       help="ECS API rate quota per account and region (repeatable): a call over it is refused "
+                            "with 400 Throttling.User until the next window; CALLS/SECONDS sets a longer window "
+                            "(e.g. ModifySecurityGroupEgressRule=40, DescribeSecurityGroups=2400/60)")
 
     from localcloud.events import add_parser as add_generate
     from localcloud.invoke import add_parser as add_invoke  # stdlib-only module: --help stays instant
@@ -159,9 +163,30 @@ def _trigger(args: argparse.Namespace, render: Render | None = None) -> int:
     return 0 if result.get("ok") else 1
 
 
+def _ecs_quotas(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --ecs-quota values, or None after printing what is wrong with them."""
+    from localcloud.ecs.quotas import parse_quota_args
+
+    try:
+        return parse_quota_args(args.ecs_quota)
+    except ValueError as exc:
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return None
+
+
+def set_ecs_quotas(cloud: Any, quotas: dict[str, Any]) -> None:
+    """Make ``quotas`` the ECS quotas of ``cloud`` from its start (and after every reset)."""
+    ecs = cloud.services.get("ecs")
+    if ecs is not None and quotas:
+        ecs.quotas.defaults = dict(quotas)
+        ecs.quotas.reset()
+
+
 def _start(args: argparse.Namespace) -> int:
     from localcloud.server import LocalCloud  # after argument parsing, so --help stays instant
 
+    if _ecs_quotas(args) is None:
+        return 2
     if args.template:
         return _start_app(args)
 
@@ -177,6 +202,7 @@ def _start(args: argparse.Namespace) -> int:
     try:
         cloud = LocalCloud(host=args.host, port=args.port, credentials={args.access_key_id: cred}, state=state,
                            buses=args.bus, fault_seed=args.fault_seed)
+        set_ecs_quotas(cloud, _ecs_quotas(args) or {})
         cloud.start()
     except (OSError, ValueError) as e:
         print(f"localcloud: cannot start: {e}{_port_hint(e)}", file=sys.stderr)
@@ -241,6 +267,7 @@ def _start_app(args: argparse.Namespace) -> int:
                        env=parse_params(args.env),
                        function_output=output, log=log)
         app.fc.invocations.add_listener(lambda inv: err(describe(inv)))
+        set_ecs_quotas(app.cloud, _ecs_quotas(args) or {})
         app.start()
     except TemplateError as exc:
         err(f"localcloud: {exc}")

@@ -132,6 +132,12 @@ class ControlClient:
         """``configure(ecs={"pageSize": 2}, eventbridge={"refuseEntries": {"count": 1}})``."""
         return self.request("PUT", "settings", services)
 
+    def set_ecs_quotas(self, quotas: dict[str, Any]) -> dict[str, Any]:
+        """Replace the ECS API rate quotas, e.g. ``{"ModifySecurityGroupEgressRule": 40}`` (a second),
+        ``{"DescribeSecurityGroups": "2400/60"}`` or ``{"...": {"calls": 5, "seconds": 1, "retryAfter": True}}``;
+        ``{}`` removes them. Windows start afresh now. Returns the quotas in force."""
+        return self.configure(ecs={"quotas": quotas})["ecs"]["quotas"]
+
     def state(self) -> dict[str, Any]:
         return self.request("GET", "state")
 

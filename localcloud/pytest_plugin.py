@@ -4,7 +4,8 @@ Fixtures:
   ``localcloud``          -> :class:`LocalCloudHandle` (reset done): ``.endpoint``, ``.calls()``, ``.clear_calls()``,
                              ``.queues()``, ``.queue(name)``, ``.advance_clock(s)``, ``.mns_account()``,
                              ``.state()``, ``.load_state()``, ``.events()``, ``.clear_events()``, ``.create_bus()``,
-                             ``.faults.inject(...)`` / ``.faults.clear()``, ``.sdk_config()``, ``.server``
+                             ``.faults.inject(...)`` / ``.faults.clear()``, ``.set_ecs_quotas({...})``,
+                             ``.sdk_config()``, ``.server``
   ``ecs_client``          -> official ``alibabacloud_ecs20140526.client.Client`` pointed at it
   ``eventbridge_client``  -> official ``alibabacloud_eventbridge20200401.client.Client`` pointed at it
   ``acs_client``          -> the classic SDK's ``aliyunsdkcore.client.AcsClient`` (signature 1.0), for ECS and

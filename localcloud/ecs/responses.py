@@ -11,8 +11,9 @@ from typing import Any, Callable
 from localcloud import wirejson
 from localcloud.base import CallContext
 from localcloud.ecs import egress
-from localcloud.ecs.exceptions import fail
+from localcloud.ecs.exceptions import EcsError, fail
 from localcloud.ecs.models import EcsBackend, PrefixList, SecurityGroup, new_id, utc_now
+from localcloud.ecs.quotas import THROTTLED, Quota, Quotas, parse_quotas
 
 # Parameters that describe the call, not the action: never part of a ClientToken comparison.
 _NOISE = {"Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
@@ -95,8 +96,9 @@ class EcsService:
 
     version = "2014-05-26"
 
-    def __init__(self, rule_limit: int | None = None) -> None:
+    def __init__(self, rule_limit: int | None = None, quotas: dict[str, Quota] | None = None) -> None:
         self.backend = EcsBackend(rule_limit)
+        self.quotas = Quotas(quotas)  # API rate quotas; none by default (every call goes through)
         self._actions: dict[str, Callable[[dict[str, str], CallContext], dict[str, Any]]] = {
             "CreateSecurityGroup": self._create_security_group,
             "DeleteSecurityGroup": self._delete_security_group,
@@ -120,6 +122,10 @@ class EcsService:
             self.backend.rule_limit = value
 
     def handle(self, action: str, params: dict[str, str], ctx: CallContext) -> dict[str, Any]:
+        # The API gateway refuses a call over its quota before ECS runs it.
+        allowed, retry_after_ms = self.quotas.take(ctx.account_id, params.get("RegionId", ""), action)
+        if not allowed:
+            raise EcsError(*THROTTLED, retry_after_ms=retry_after_ms)
         handler = self._actions.get(action)
         if handler is None:
             fail("unknown_action")
@@ -144,16 +150,19 @@ class EcsService:
 
     def reset(self) -> None:
         self.backend.reset()
+        self.quotas.reset()
 
     # --- test settings (control API: GET/PUT /_emulator/settings) -------------------------------------
     def settings(self) -> dict[str, Any]:
         with self.backend.lock:
-            return {"ruleLimit": self.backend.rule_limit, "pageSize": self.backend.page_size}
+            return {"ruleLimit": self.backend.rule_limit, "pageSize": self.backend.page_size,
+                    "quotas": self.quotas.to_json()}
 
     def configure(self, values: dict[str, Any]) -> None:
-        unknown = set(values) - {"ruleLimit", "pageSize"}
+        unknown = set(values) - {"ruleLimit", "pageSize", "quotas"}
         if unknown:
-            raise ValueError(f"unknown ECS settings {sorted(unknown)}; known: ruleLimit, pageSize")
+            raise ValueError(f"unknown ECS settings {sorted(unknown)}; known: ruleLimit, pageSize, quotas")
+        quotas = parse_quotas(values["quotas"]) if "quotas" in values else None  # checked before any change
         limit, page = values.get("ruleLimit", self.backend.rule_limit), values.get("pageSize", self.backend.page_size)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValueError("ruleLimit must be a positive integer")
@@ -161,6 +170,8 @@ class EcsService:
             raise ValueError("pageSize must be a positive integer, or null for the size MaxResults asks")
         with self.backend.lock:
             self.backend.rule_limit, self.backend.page_size = limit, page
+        if quotas is not None:
+            self.quotas.set(quotas)  # replaces every quota; {} or null: none
 
     def dump_state(self) -> dict[str, Any]:
         return self.backend.dump()

@@ -46,6 +46,7 @@ class FunctionSpec:
     initializer_timeout_s: float = DEFAULT_TIMEOUT_S
     description: str = ""
     instance_concurrency: int = 1
+    reserved_concurrency: int | None = None  # ALIYUN::FC3::ConcurrencyConfig: the most instances at once
     async_config: AsyncConfig = AsyncConfig()
     region: str = "cn-hangzhou"
     account_id: str = "1234567890123456"
@@ -99,6 +100,13 @@ def functions_from(template: Template) -> dict[str, FunctionSpec]:
             max_event_age_s=float(p.get("MaxAsyncEventAgeInSeconds", 86400)),
             on_success=(dest.get("OnSuccess") or {}).get("Destination"),
             on_failure=(dest.get("OnFailure") or {}).get("Destination"))
+    reserved: dict[str, int] = {}
+    for res in template.of_type("ALIYUN::FC3::ConcurrencyConfig"):
+        value = res.properties.get("ReservedConcurrency")
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() \
+                or int(value) < 1:
+            raise TemplateError(f"{res.logical_id}: ReservedConcurrency must be a positive integer, not {value!r}")
+        reserved[str(res.properties.get("FunctionName"))] = int(value)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out: dict[str, FunctionSpec] = {}
     for res in template.of_type("ALIYUN::FC3::Function"):
@@ -115,11 +123,12 @@ def functions_from(template: Template) -> dict[str, FunctionSpec]:
             memory_mb=int(p.get("MemorySize", DEFAULT_MEMORY_MB)), environment=env,
             initializer=init.get("Handler") or None, initializer_timeout_s=float(init.get("Timeout", 3)),
             description=str(p.get("Description", "")), instance_concurrency=int(p.get("InstanceConcurrency", 1)),
-            async_config=configs.get(name, AsyncConfig()), region=template.region,
-            account_id=template.account_id, created=now)
-    unknown = sorted(set(configs) - set(out))
-    if unknown:
-        raise TemplateError(f"ALIYUN::FC3::AsyncInvokeConfig for unknown function(s): {', '.join(unknown)}")
+            reserved_concurrency=reserved.get(name), async_config=configs.get(name, AsyncConfig()),
+            region=template.region, account_id=template.account_id, created=now)
+    for kind, names in (("AsyncInvokeConfig", configs), ("ConcurrencyConfig", reserved)):
+        unknown = sorted(set(names) - set(out))
+        if unknown:
+            raise TemplateError(f"ALIYUN::FC3::{kind} for unknown function(s): {', '.join(unknown)}")
     return out
 
 

@@ -82,7 +82,7 @@ def serve(cloud: Cloud, protocol: WireProtocol, request: HttpRequest) -> HttpRes
         return fail(ApiError(e.status, e.code, e.message), e.retry_after_ms, "error")
 
     if isinstance(result, ApiError):
-        return fail(result)
+        return fail(result, result.retry_after_ms)
     reply = protocol.ok(call, result)
     record.update(status=reply.status, code=None)
     cloud.calls.record(record)

@@ -132,7 +132,7 @@ def test_drift_between_the_two_is_reported(template: dict[str, Any], s_yaml: dic
 
 def as_ros_template(s_yaml: dict[str, Any]) -> dict[str, Any]:
     """s.yaml's functions as the ROS resources they deploy (fc3's camelCase keys are the FC 3.0 API's, whose
-    ROS names are the same with a capital): each function, its triggers and its async configuration. A value
+    ROS names are the same with a capital): each function, its triggers, its async and concurrency configuration. A value
     that is one Serverless Devs variable (``${vars.X}``) becomes a parameter: known only at deploy time."""
     params: dict[str, Any] = {}
 
@@ -152,6 +152,7 @@ def as_ros_template(s_yaml: dict[str, Any]) -> dict[str, Any]:
     for folder, res in s_yaml["resources"].items():
         props = dict(res["props"])
         triggers, async_config = props.pop("triggers", []), props.pop("asyncInvokeConfig", None)
+        concurrency = props.pop("concurrencyConfig", None)
         for key in ("region", "code"):  # where to deploy, and the local zip fc3 uploads as the Code
             props.pop(key)
         fn = "".join(p.capitalize() for p in folder.split("_"))
@@ -163,6 +164,9 @@ def as_ros_template(s_yaml: dict[str, Any]) -> dict[str, Any]:
         if async_config:
             resources[f"{fn}Async"] = {"Type": "ALIYUN::FC3::AsyncInvokeConfig",
                                        "Properties": {"FunctionName": function_name, **ros(async_config)}}
+        if concurrency:
+            resources[f"{fn}Concurrency"] = {"Type": "ALIYUN::FC3::ConcurrencyConfig",
+                                             "Properties": {"FunctionName": function_name, **ros(concurrency)}}
     return {"ROSTemplateFormatVersion": "2015-09-01", "Parameters": params, "Resources": resources}
 
 

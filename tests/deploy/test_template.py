@@ -95,6 +95,32 @@ def test_retries_outlast_max_deliveries(template: dict[str, Any]) -> None:
     assert attempts + 1 >= int(env["SGRULE_MAX_DELIVERIES"])
 
 
+def test_the_fleet_is_bounded_by_the_quota(template: dict[str, Any]) -> None:
+    """Batches run asynchronously on up to ApplyMaxInstances instances, which share one ECS call budget
+    (EcsRate, for apply and the normaliser alike); a batch's share of the budget fits well inside the timeout."""
+    from sgrule.store.budget import parse_rates
+
+    params = template["Parameters"]
+    cfg = template["Resources"]["ChangeTrigger"]["Properties"]["TriggerConfig"]
+    assert cfg["asyncInvocationType"] is True  # synchronous, the stream waits for each batch: one instance
+    [reserve] = resources(template, "ALIYUN::FC3::ConcurrencyConfig").values()
+    assert reserve["Properties"] == {"FunctionName": {"Fn::GetAtt": ["ApplyFunction", "FunctionName"]},
+                                     "ReservedConcurrency": {"Ref": "ApplyMaxInstances"}}
+    for name in FUNCTIONS:
+        assert the_function(template, name)["EnvironmentVariables"]["SGRULE_ECS_RATE"] == {"Ref": "EcsRate"}
+    parse_rates(params["EcsRate"]["Default"])  # the default parses (empty: no budget)
+    example = re.search(r"e\.g\. (\S+=\d+(?:,\S+=\d+)*)", " ".join(params["EcsRate"]["Description"].split()))
+    assert example is not None
+    modify = parse_rates(example.group(1)).get("cn-hangzhou", "ModifySecurityGroupEgressRule")
+    assert modify is not None
+    # One instance gets about rate / instances calls a second: the largest batch takes at most a quarter
+    # of the timeout (the rest: Describe reads, throttled answers' pauses, outcomes, redeliveries).
+    share = modify.calls / modify.seconds / params["ApplyMaxInstances"]["Default"]
+    assert params["BatchSize"]["MaxValue"] / share <= the_function(template)["Timeout"] / 4
+    # An asynchronous invocation carries at most 128 KB: 40 messages averaging up to 3 KB each.
+    assert params["BatchSize"]["MaxValue"] <= 40
+
+
 def test_async_invoke_config_and_outcome_bus(template: dict[str, Any]) -> None:
     props = resources(template, "ALIYUN::FC3::AsyncInvokeConfig")["ApplyAsyncConfig"]["Properties"]
     assert 0 <= props["MaxAsyncRetryAttempts"] <= 8

@@ -170,6 +170,24 @@ def test_release_ends_lease_now(store: IdempotencyStore) -> None:
     assert (c.record.owner, c.record.deliveries, c.record.sent_request) == ("b", 2, sent({"x": 1}))
 
 
+def test_a_release_that_uncounts_gives_the_delivery_back(store: IdempotencyStore) -> None:
+    """A change released because no ECS call could be had in time was not tried: its delivery does not
+    count towards the deliveries after which it fails; its request and a stranger's release are kept apart."""
+    store.claim("k", "fp", "a", LONG)
+    send(store, "k", "a", {"x": 1})
+    store.release("k", "b", uncount=True)  # not b's: no effect
+    assert store.get("k").deliveries == 1
+    store.release("k", "a", uncount=True)
+    assert store.get("k").deliveries == 0
+    c = store.claim("k", "fp", "b", LONG)
+    assert (c.status, c.record.deliveries, c.record.sent_request) == (A, 1, sent({"x": 1}))
+    store.release("k", "b", sent({"x": 2}), uncount=True)
+    c = store.claim("k", "fp", "c", LONG)
+    assert (c.record.deliveries, c.record.sent_request) == (1, sent({"x": 2}))
+    store.release("k", "c")
+    assert store.claim("k", "fp", "d", LONG).record.deliveries == 2
+
+
 def test_writes_need_the_lease(store: IdempotencyStore) -> None:
     assert lock(store, "rule", "a") and lock(store, "rule-b", "b")
     with pytest.raises(LeaseLost):

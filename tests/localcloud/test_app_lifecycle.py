@@ -11,7 +11,11 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from localcloud.app import LocalApp
+from localcloud.fc.models import functions_from
+from localcloud.template import Resource, TemplateError, load_template
 
 FCAPP = Path(__file__).resolve().parent / "fcapp" / "template.yml"
 
@@ -84,3 +88,41 @@ def test_a_bad_template_is_a_clear_error_exit_2(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 2
     assert "--param SinkFile=..." in done.stderr and done.stdout == ""
+
+
+def _instances_for_six_async_runs(tmp_path: Path, reserved: int | None) -> int:
+    template = load_template(FCAPP, {"SinkFile": str(tmp_path / "sink"), "Prefix": "fleet"})
+    if reserved is not None:
+        template.resources["Reserve"] = Resource("Reserve", "ALIYUN::FC3::ConcurrencyConfig",
+                                                 {"FunctionName": "fleet-sleepy", "ReservedConcurrency": reserved})
+    app = LocalApp(template, retry_base_s=0.05, max_instances=6)
+    app.start()
+    try:
+        for _ in range(6):
+            app.dispatcher.submit("fleet-sleepy", b"0.8")
+        assert app.wait_idle(30)
+        runs = app.fc.invocations.list("fleet-sleepy")
+        assert len(runs) == 6 and all(r.error_type is None for r in runs)
+        return len({r.instance_id for r in runs})
+    finally:
+        app.stop()
+
+
+def test_async_invocations_scale_out_to_the_function_s_instances(tmp_path: Path) -> None:
+    """FC runs queued async invocations on as many instances as the function may have (a queue trigger with
+    asyncInvocationType true hands its batches over this way), not on a fixed few; the function's
+    ALIYUN::FC3::ConcurrencyConfig (reserved concurrency) bounds them."""
+    assert _instances_for_six_async_runs(tmp_path, None) == 6  # all six at once: none waited for an instance
+    assert _instances_for_six_async_runs(tmp_path, 2) == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, "many", True, None])
+def test_a_bad_reserved_concurrency_is_a_template_error(value: object) -> None:
+    template = load_template(FCAPP, {"SinkFile": "/dev/null", "Prefix": "bad"})
+    template.resources["Reserve"] = Resource("Reserve", "ALIYUN::FC3::ConcurrencyConfig",
+                                             {"FunctionName": "bad-sleepy", "ReservedConcurrency": value})
+    with pytest.raises(TemplateError, match="ReservedConcurrency"):
+        functions_from(template)
+    template.resources["Reserve"].properties.update(FunctionName="nope", ReservedConcurrency=2)
+    with pytest.raises(TemplateError, match="ConcurrencyConfig for unknown function"):
+        functions_from(template)

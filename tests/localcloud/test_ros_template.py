@@ -104,7 +104,9 @@ def test_production_template_functions_map_to_their_code_folders() -> None:
     assert apply.handler == "index.handler" and apply.initializer == "index.initialize"
     assert apply.environment["SGRULE_OUTCOME_BUS"] == t.parameters["OutcomeBusName"]
     assert apply.environment["SGRULE_IDEMPOTENCY_URL"] == "sqlite:///tmp/x.sqlite3"
-    assert apply.async_config.max_retries == 5
+    assert apply.async_config.max_retries == 8
+    assert apply.reserved_concurrency == t.parameters["ApplyMaxInstances"] == 8  # its ConcurrencyConfig
+    assert apply.environment["SGRULE_ECS_RATE"] == t.parameters["EcsRate"]
     assert apply.async_config.on_failure.endswith(":/queues/sgrule-changes-dlq/messages")
 
 

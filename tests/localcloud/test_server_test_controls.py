@@ -79,7 +79,7 @@ def test_page_size_makes_describe_page_whatever_max_results_asks(ecs_client: Any
                                                                  localcloud: Any) -> None:
     sg = ecs_seed.group()
     rules = [ecs_seed.egress(sg, port_range=f"{p}/{p}") for p in range(1000, 1007)]
-    assert localcloud.configure(ecs={"pageSize": 3})["ecs"] == {"ruleLimit": 200, "pageSize": 3}
+    assert localcloud.configure(ecs={"pageSize": 3})["ecs"] == {"ruleLimit": 200, "pageSize": 3, "quotas": {}}
     seen, token, pages = [], None, 0
     while True:
         body = describe(ecs_client, sg, token)  # asks for 1,000 per page
@@ -93,7 +93,7 @@ def test_page_size_makes_describe_page_whatever_max_results_asks(ecs_client: Any
         describe(ecs_client, sg, max_results=5)
     assert info.value.code == "InvalidMaxResults.Malformed"
     localcloud.reset()
-    assert localcloud.settings()["ecs"] == {"ruleLimit": 200, "pageSize": None}
+    assert localcloud.settings()["ecs"] == {"ruleLimit": 200, "pageSize": None, "quotas": {}}
 
 
 @pytest.mark.parametrize("settings", [{"ecs": {"pageSize": 0}}, {"ecs": {"pageSize": "2"}}, {"ecs": {"bogus": 1}},

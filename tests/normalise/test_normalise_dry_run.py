@@ -200,3 +200,16 @@ def test_a_policy_file_from_the_settings(localcloud: Any, normalise: Callable, m
     assert after["no ticket here"] == "[no-ticket] no ticket here"
     assert after["  egress to payments CHG-102  "] == "egress to payments CHG-102"
     assert "dns\x07 lookups CHG-104\x00" not in after  # no strip_control step in this policy
+
+
+def test_the_fleet_budget_paces_describe_calls(localcloud: Any, normalise: Callable, function_env: Any) -> None:
+    """SGRULE_ECS_RATE: every instance's Describe calls take their slots from one budget in the store, so 20
+    groups at 20 calls a second take at least a second, whatever the pass's own (much higher) pace."""
+    estate = seed_estate(localcloud, groups=20, rules_per_group=2)
+    function_env({"SGRULE_ECS_RATE": "DescribeSecurityGroupAttribute=20"})
+    localcloud.set_ecs_quotas({"DescribeSecurityGroupAttribute": 25})
+    localcloud.clear_calls()
+    report = normalise({"dryRun": True})
+    assert report["complete"] and changes_of(report) == estate["expected"] and not report["errors"]
+    times = sorted(c["time"] for c in localcloud.calls("DescribeSecurityGroupAttribute") if c["status"] == 200)
+    assert len(times) == 20 and times[-1] - times[0] >= 19 / 20 - 0.15  # slots 50 ms apart

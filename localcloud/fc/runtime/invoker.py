@@ -49,8 +49,9 @@ class Invoker:
             if self._closed:
                 raise RuntimeError("the application is stopping")
             if name not in self._pools:
-                self._pools[name] = InstancePool(spec, lambda: self.environment(spec), self.max_instances,
-                                                 self.sink)
+                # The function's reserved concurrency bounds its instances, as in FC; so does this machine's cap.
+                most = min(self.max_instances, spec.reserved_concurrency or self.max_instances)
+                self._pools[name] = InstancePool(spec, lambda: self.environment(spec), most, self.sink)
             return self._pools[name]
 
     def invoke(self, name: str, event: bytes, trigger: str = "api", request_id: str | None = None,

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..clients.budget import BudgetedRetrier, FleetBudget, NoCallBeforeDeadline, no_call_error
 from ..clients.eventbridge import MAX_EVENTS_PER_CALL
 from ..clients.retry import Retrier, Transient
 from ..contract.envelope import Delivered
@@ -50,6 +51,7 @@ class Deps:
     log: Logger
     pool: ThreadPoolExecutor
     guardrails: Any = None  # the guardrails policy (sgrule.guardrails): a Policy, PolicyInvalid, or None
+    fleet: FleetBudget | None = None  # the ECS call budget every instance shares (SGRULE_ECS_RATE), if any
 
 
 class Batch:
@@ -171,7 +173,9 @@ class Batch:
         for change in changes:
             group = self.groups[change.group_key]
             error = group.error or self.groups.resolve(change)
-            if isinstance(error, Transient):
+            if isinstance(error, NoCallBeforeDeadline):  # its group could not be read in time: not a failure
+                self.ledger.no_call(change, no_call_error(error))
+            elif isinstance(error, Transient):
                 self.ledger.transient(change, error.error)
             elif error is not None:
                 self.ledger.finish(change, "rejected", error=error)
@@ -210,8 +214,11 @@ class Batch:
                     self.log.warning("could not store finished outcomes yet", error=repr(exc))
                 finished = 0
 
-    def retrier(self) -> Retrier:
-        return Retrier.of(self.s, self.deadline)
+    def retrier(self, region: str, api: str) -> Retrier:
+        """A fresh retrier for ``api`` calls in ``region``, each attempt taken from the fleet budget if any."""
+        retrier = BudgetedRetrier.of(self.s, self.deadline)
+        retrier.fleet, retrier.region, retrier.api = self.deps.fleet, region, api
+        return retrier
 
 
 def _guardrails(policy: Any) -> tuple[Any, SgruleError | None]:

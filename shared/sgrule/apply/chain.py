@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..clients.budget import MODIFY, NoCallBeforeDeadline, no_call_error
 from ..clients.ecs import live_fields, modify_answer
 from ..clients.retry import NotSent, Transient
 from ..contract.errors import SgruleError
@@ -50,6 +51,7 @@ class RuleChain:
         self._planned = planned.change if planned else None
         self._opened = planned.entry if planned else None
         self._journaled = planned.journaled if planned else False
+        self._no_call: NoCallBeforeDeadline | None = None  # the fleet budget had no ECS call left in time
 
     # ------------------------------------------------------------------ the chain
 
@@ -76,6 +78,8 @@ class RuleChain:
                     go_on = False  # what it left behind is unknown: nothing older may follow it
                 if not go_on:
                     return self._give_up(self.changes[i + 1:], "an earlier change to this rule is unsettled")
+                if self._no_call is not None:  # the rest would find no call either: redelivered, as it was
+                    return self._give_up(self.changes[i + 1:], "no ECS call was left for this batch in time")
         finally:
             try:
                 self._close_unsent()  # nothing planned stays open past the chain (normally closed already)
@@ -110,10 +114,14 @@ class RuleChain:
             time.sleep(_WAIT_S)
 
     def _give_up(self, changes: list[Change], why: str) -> None:
+        """Leave ``changes`` for redelivery; after the fleet budget had no call in time, as not tried at all."""
         for change in changes:
             closed = change is not self._planned or self._close_unsent()
-            self.ctx.ledger.transient(change, SgruleError("Runtime.RetriesExhausted", why, source="runtime"),
-                                      uncertain=not closed)
+            if self._no_call is not None:
+                self.ctx.ledger.no_call(change, no_call_error(self._no_call))
+            else:
+                self.ctx.ledger.transient(change, SgruleError("Runtime.RetriesExhausted", why, source="runtime"),
+                                          uncertain=not closed)
 
     def _unlock(self) -> None:
         """Free the rule, but never before the watermarks of its finished changes are stored: if a
@@ -135,8 +143,9 @@ class RuleChain:
                     if key in ours:
                         ours[key].attempts += 1
 
+                region = self.group_key[0]
                 learnt = settle(state.journal, store=ctx.store, owner=ctx.owner, rule_key=self.rule_key,
-                                client=ctx.ecs(self.group_key[0]), retrier=ctx.retrier, marks=self.marks,
+                                client=ctx.ecs(region), retrier=lambda: ctx.retrier(region, MODIFY), marks=self.marks,
                                 ttl_s=ctx.completed_ttl_s, on_attempt=count)
                 for key, settled in learnt.items():
                     if key in ours:  # its calls are counted already
@@ -161,6 +170,11 @@ class RuleChain:
             journaled = {e.change_key for e in state.journal}  # settled or not: in effect, or it may be
             for change in self.changes:
                 ledger.transient(change, exc.error, uncertain=change.key in journaled)
+            return False
+        except NoCallBeforeDeadline as exc:  # a settle or a read found no call in time: open entries stay open
+            self._no_call = exc
+            for change in self.changes:
+                ledger.no_call(change, no_call_error(exc))
             return False
         except LeaseLost:
             for change in self.changes:
@@ -250,9 +264,30 @@ class RuleChain:
             first = False
 
         client = ctx.ecs(params["RegionId"])
+        went_out = False  # an attempt got its call from the budget (and so may have taken effect)
+
+        def send(runtime: Any) -> tuple[str, bool]:
+            nonlocal went_out
+            went_out = True
+            return modify_answer(client, params, runtime)
+
         try:
-            request_id, replayed = ctx.retrier().call(lambda rt: modify_answer(client, params, rt),
-                                                      on_attempt=count)
+            request_id, replayed = ctx.retrier(params["RegionId"], MODIFY).call(send, on_attempt=count)
+        except NoCallBeforeDeadline as exc:  # the attempt that raised it sent nothing
+            change.attempts -= 1
+            self._no_call = exc
+            if went_out:  # an earlier attempt may have taken effect: its entry stays open, the chain stops
+                ledger.no_call(change, no_call_error(exc))
+                return False
+            try:
+                ctx.store.settle(self.rule_key, ctx.owner, entry,
+                                 NeverSent(entry.token, no_call_error(exc).to_outcome()), None, ctx.completed_ttl_s)
+            except Exception as error:  # noqa: BLE001 - LeaseLost or a store error: whoever settles it re-sends it
+                ctx.log.warning("could not close an unsent request", rule=self.rule_key, error=repr(error))
+                ledger.no_call(change, no_call_error(exc))
+                return False
+            ledger.no_call(change, no_call_error(exc))
+            return True  # nothing of it is in flight: the rest of the chain is given back as it is
         except Transient as exc:  # it may or may not have taken effect: its entry stays open
             ctx.log.warning("transient failure", changeId=change.event.id, code=exc.error.code,
                             attempts=change.attempts, deliveries=change.deliveries)
@@ -284,6 +319,10 @@ class RuleChain:
             now = ctx.groups.refresh_rule(self.group_key, self.rule_id)
         except Transient as exc:  # the rule cannot be seen: its entry stays open, a redelivery looks again
             ledger.transient(change, exc.error, live, uncertain=True)
+            return False
+        except NoCallBeforeDeadline as exc:  # the same, for want of a call in time
+            self._no_call = exc
+            ledger.no_call(change, no_call_error(exc))
             return False
         except SgruleError as err:
             ledger.finish(change, "rejected", before=live, error=err, entry=token, guardrails=call.guardrails)

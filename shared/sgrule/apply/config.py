@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..runtime.config import CommonSettings
+from ..runtime.config import EcsCallerSettings
 
 
-class ApplySettings(CommonSettings):
+class ApplySettings(EcsCallerSettings):
     outcome_source: str = "sgrule/apply"
     concurrency: int = Field(16, ge=1, le=256)  # rules worked on at once
     max_deliveries: int = Field(5, ge=1)  # then a change still failing transiently ends as `failed`

@@ -2,9 +2,9 @@
 
 A chain settles its rule's journal, decides each change, sends Modify and queues outcomes: it needs the store's
 rule journal (not its claims or values), the ECS clients, the batch's leases, ledger and copy of the groups,
-retries bounded by the invocation's deadline, and the log. It never sees the batch itself, its settings or its
-pool. What later steps add to a call -- a share of a shared call budget, a policy's decision about a merged
-rule -- arrives here, as another field, so the chain asks its context, never the batch.
+retries bounded by the invocation's deadline -- each ECS call taken from the fleet's call budget when there is
+one (``retrier(region, api)``) -- and the log. It never sees the batch itself, its settings or its pool. What
+later steps add to a call arrives here, as another field, so the chain asks its context, never the batch.
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class ChainContext:
     leases: Heartbeat
     ledger: Ledger
     groups: Groups
-    retrier: Callable[[], Retrier]  # a fresh retrier (its own backoff) bounded by the deadline
+    # region, ECS API -> a fresh retrier (its own backoff) bounded by the deadline, whose every attempt takes
+    # its call from the fleet budget if one is configured (NoCallBeforeDeadline when none is left in time)
+    retrier: Callable[[str, str], Retrier]
     log: Logger
     guard: Guard | None = None      # the guardrails policy's decisions (None: no policy configured)

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..clients.budget import DESCRIBE_ATTRIBUTE, NoCallBeforeDeadline
 from ..clients.ecs import describe_egress
 from ..clients.retry import Retrier, Transient
 from ..contract.errors import SgruleError
@@ -19,7 +20,7 @@ from .change import Change, entity, identity
 @dataclass
 class Group:
     rules: dict[str, dict[str, Any]] | None = None
-    error: SgruleError | Transient | None = None
+    error: SgruleError | Transient | NoCallBeforeDeadline | None = None
     as_of: int = 0  # the store's sequence before the read the copy comes from
     vpc_id: str | None = None  # from the same Describe (what guardrails see as group.vpcId)
     fresh: dict[str, int] = field(default_factory=dict)  # rule -> sequence before its own later re-read
@@ -55,10 +56,11 @@ class Group:
 
 
 class Groups:
-    """The batch's groups; ``ecs(region)`` gives the official client, ``sequence()`` the store's sequence."""
+    """The batch's groups; ``ecs(region)`` gives the official client, ``sequence()`` the store's sequence,
+    ``retrier(region, api)`` the retrier each read goes through (taking its call from the fleet budget)."""
 
     def __init__(self, ecs: Callable[[str], Any], sequence: Callable[[], int],
-                 retrier: Callable[[], Retrier]) -> None:
+                 retrier: Callable[[str, str], Retrier]) -> None:
         self._ecs, self._sequence, self._retrier = ecs, sequence, retrier
         self._groups: dict[tuple[str, str], Group] = {}
         self._lock = threading.Lock()
@@ -68,25 +70,28 @@ class Groups:
 
     def load(self, key: tuple[str, str], as_of: int) -> Group:
         """Read the group once per batch (a failure is kept: every change of the group ends with it);
-        ``as_of``: the store's sequence, read before this read."""
+        ``as_of``: the store's sequence, read before this read. No call in time from the fleet budget is
+        kept too: every change of the group is left for redelivery."""
         with self._lock:
             group = self._groups.setdefault(key, Group())
         with group.lock:
             if group.rules is None and group.error is None:
                 try:
                     attributes: dict[str, Any] = {}
-                    group.rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier(), attributes)
+                    group.rules = describe_egress(self._ecs(key[0]), key[0], key[1],
+                                                  self._retrier(key[0], DESCRIBE_ATTRIBUTE), attributes)
                     group.as_of = as_of
                     group.vpc_id = attributes.get("VpcId")
-                except (SgruleError, Transient) as exc:
+                except (SgruleError, Transient, NoCallBeforeDeadline) as exc:
                     group.error = exc
         return group
 
     def refresh_rule(self, key: tuple[str, str], rule_id: str) -> dict[str, Any] | None:
         """Read the group again for one rule we hold (others' copies are left to their own chains); the
-        rule's fields, or None if it is gone. Raises :class:`Transient` or :class:`SgruleError`."""
+        rule's fields, or None if it is gone. Raises :class:`Transient`, :class:`SgruleError` or
+        :class:`NoCallBeforeDeadline`."""
         as_of = self._sequence()
-        rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier())
+        rules = describe_egress(self._ecs(key[0]), key[0], key[1], self._retrier(key[0], DESCRIBE_ATTRIBUTE))
         group = self._groups[key]
         if rule_id in rules:
             group.update(rule_id, rules[rule_id], as_of)

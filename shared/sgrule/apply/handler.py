@@ -33,9 +33,11 @@ class _Instance:
     def __init__(self, settings: ApplySettings | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from ..clients.budget import FleetBudget
         from ..clients.ecs import RegionalClients
         from ..clients.eventbridge import make_publisher
-        from ..store import open_store
+        from ..store import open_budget, open_store
+        from ..store.budget import parse_rates
         from .batch import Deps
 
         s = self.settings = settings or ApplySettings()
@@ -51,8 +53,11 @@ class _Instance:
 
             guardrails = configured(s.guardrails_file, self.log)
         pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="sgrule")
+        rates = parse_rates(s.ecs_rate)  # SGRULE_ECS_RATE: every ECS call from the budget the fleet shares
+        fleet = FleetBudget(open_budget(s.idempotency_url, namespace=s.idempotency_namespace), rates) \
+            if rates else None
         self.deps: Deps = Deps(settings=s, ecs=RegionalClients(s), store=store, log=self.log, pool=pool,
-                               guardrails=guardrails)
+                               guardrails=guardrails, fleet=fleet)
         self.publisher: Publisher = make_publisher(s)
         # PutEvents calls get their own few threads: queued behind the chains they would start too late.
         self.publishing: ThreadPoolExecutor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sgrule-publish")
@@ -61,6 +66,8 @@ class _Instance:
         self.publishing.shutdown(wait=True)
         self.deps.pool.shutdown(wait=True)
         self.deps.store.close()
+        if self.deps.fleet is not None:
+            self.deps.fleet.store.close()
 
 
 def instance(settings: ApplySettings | None = None) -> _Instance:

@@ -23,8 +23,9 @@ def settle(entries: list[JournalEntry], *, store: RuleJournal, owner: str, rule_
            on_attempt: Callable[[str], None] = lambda key: None) -> dict[str, Settlement]:
     """Settle ``entries`` (oldest first); ``marks`` (the rule's watermarks) gains theirs; ``on_attempt(change
     key)`` is told of every call. Returns, per change key, what its entry's settling learnt (``calls``: the
-    Modify calls it took). Raises :class:`~sgrule.clients.retry.Transient` (entries from the failing one on
-    stay open) or :class:`~sgrule.store.LeaseLost`."""
+    Modify calls it took). Raises :class:`~sgrule.clients.retry.Transient` or
+    :class:`~sgrule.clients.budget.NoCallBeforeDeadline` (entries from the failing one on stay open) or
+    :class:`~sgrule.store.LeaseLost`."""
     learnt: dict[str, Settlement] = {}
     for entry in sorted(entries, key=lambda e: e.seq):
         times: dict[str, int] | None = None

@@ -100,10 +100,15 @@ class Ledger:
             return self.finish(change, "failed", before=live, error=err)
         self.retry_later(change, error)
 
-    def retry_later(self, change: Change, error: SgruleError, release: bool = True) -> None:
+    def no_call(self, change: Change, error: SgruleError) -> None:
+        """No ECS call could be had for it before the deadline (the fleet's call budget): left for
+        redelivery, never ``failed``, and this delivery does not count towards ``max_deliveries``."""
+        self.retry_later(change, error, uncount=True)
+
+    def retry_later(self, change: Change, error: SgruleError, release: bool = True, uncount: bool = False) -> None:
         if release:  # the attempts made since its request was journaled go with it
             sent = replace(change.sent, attempts=change.attempts) if change.sent else None
-            self.store.release(change.key, self.owner, sent)
+            self.store.release(change.key, self.owner, sent, uncount=uncount)
             self.leases.drop(keys=[change.key])
         self.log.warning("left for redelivery", changeId=change.event.id, code=error.code)
         with self._lock:

@@ -1,8 +1,9 @@
 """``sgrule s-yaml [--write]``: s.yaml (Serverless Devs, component ``fc3``) generated from template.yml.
 
 One ``fc3`` resource per ``ALIYUN::FC3::Function`` of the template -- the same function name, handler,
-runtime, sizes, initializer, environment, role, VPC and log configuration, triggers (``ALIYUN::FC3::Trigger``)
-and async configuration (``ALIYUN::FC3::AsyncInvokeConfig``) -- with the code taken from ``build/<folder>.zip``
+runtime, sizes, initializer, environment, role, VPC and log configuration, triggers (``ALIYUN::FC3::Trigger``),
+async configuration (``ALIYUN::FC3::AsyncInvokeConfig``) and reserved concurrency
+(``ALIYUN::FC3::ConcurrencyConfig``) -- with the code taken from ``build/<folder>.zip``
 (``sgrule package``). Template parameters become ``vars`` (their defaults), NoEcho parameters (secrets)
 ``${env('NAME')}``, ``ALIYUN::Region`` ``${vars.region}``, ``ALIYUN::AccountId`` ``${config('AccountID')}``.
 
@@ -168,6 +169,9 @@ def generate(template: dict[str, Any]) -> dict[str, Any]:
             if other["Type"] == "ALIYUN::FC3::AsyncInvokeConfig" and p.get("FunctionName") == \
                     {"Fn::GetAtt": [logical, "FunctionName"]}:
                 fc["asyncInvokeConfig"] = _lower_keys(t.value({k: v for k, v in p.items() if k != "FunctionName"}))
+            if other["Type"] == "ALIYUN::FC3::ConcurrencyConfig" and p.get("FunctionName") == \
+                    {"Fn::GetAtt": [logical, "FunctionName"]}:
+                fc["concurrencyConfig"] = _lower_keys(t.value({k: v for k, v in p.items() if k != "FunctionName"}))
         triggers = []
         for other in resources.values():
             p = other.get("Properties") or {}

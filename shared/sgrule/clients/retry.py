@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol, Self, TypeVar
 
 from ..contract.errors import SgruleError
 from ..runtime.backoff import Backoff, Retry
@@ -108,7 +108,7 @@ class Retrier(Backoff):
     connect_timeout_ms: int = 3000
 
     @classmethod
-    def of(cls, settings: RetrySettings, deadline: float) -> Retrier:
+    def of(cls, settings: RetrySettings, deadline: float) -> Self:
         """The one way from settings to a retrier: their backoff, tries and timeouts, bounded by ``deadline``."""
         return cls(deadline=deadline, base_s=settings.retry_base_ms / 1000, cap_s=settings.retry_cap_ms / 1000,
                    max_attempts=settings.max_attempts, read_timeout_ms=settings.read_timeout_ms,

@@ -5,10 +5,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 from typing_extensions import Annotated
 
-from ..runtime.config import CommonSettings, _csv
+from ..runtime.config import EcsCallerSettings, _csv
 
 
-class NormaliseSettings(CommonSettings):
+class NormaliseSettings(EcsCallerSettings):
     # The policy file (YAML); unset: the default shipped in sgrule/normalise/default_policy.yml.
     normalise_policy: str | None = None
     # Regions to scan when the invocation names none: comma-separated, concrete names. Unset: the concrete

@@ -24,15 +24,17 @@ _TIMER_KEYS = {"triggerTime", "triggerName", "payload"}
 
 
 class _Instance:
-    """What one FC instance builds once: the policy, clients, the store and the scan's pool."""
+    """What one FC instance builds once: the policy, clients, the store, the fleet budget and the scan's pool."""
 
     def __init__(self, settings: NormaliseSettings | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from ..clients.budget import FleetBudget
         from ..clients.ecs import RegionalClients
         from ..clients.eventbridge import make_publisher
         from ..clients.mns import ChangeQueue
-        from ..store import open_store
+        from ..store import open_budget, open_store
+        from ..store.budget import parse_rates
         from .policy import load
         from .run import PassDeps
 
@@ -42,13 +44,19 @@ class _Instance:
                            retention_s=max(s.completed_ttl_s, 3600.0))
         pool = ThreadPoolExecutor(max_workers=s.normalise_concurrency, thread_name_prefix="sgrule-normalise")
         queue = ChangeQueue(s) if s.mns_endpoint else None
+        rates = parse_rates(s.ecs_rate)
+        fleet = FleetBudget(open_budget(s.idempotency_url, namespace=s.idempotency_namespace), rates) \
+            if rates else None
         self.deps: PassDeps = PassDeps(settings=s, ecs=RegionalClients(s), pool=pool, policy=policy,
-                                       publisher=make_publisher(s), log=Logger(), store=store, queue=queue)
+                                       publisher=make_publisher(s), log=Logger(), store=store, queue=queue,
+                                       fleet=fleet)
         self._store = store
 
     def close(self) -> None:
         self.deps.pool.shutdown(wait=True)
         self._store.close()
+        if self.deps.fleet is not None:
+            self.deps.fleet.store.close()
 
 
 def instance(settings: NormaliseSettings | None = None) -> _Instance:

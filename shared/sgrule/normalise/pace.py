@@ -5,6 +5,10 @@ region's :class:`Pace` (a token bucket: ``rate`` calls a second, bursts of up to
 answer pauses the whole region (every thread, not just the one that was throttled) for a time that doubles
 with each throttling in a row (``pause_base_s`` up to ``pause_cap_s``, back to the start after a call goes
 through), and the call itself is retried by the :class:`~sgrule.clients.retry.Retrier` with full-jitter backoff.
+
+With a fleet budget (``SGRULE_ECS_RATE``, :class:`~sgrule.clients.budget.FleetBudget`), each call also takes
+its slot from the budget every instance of every function shares, and a throttled answer pauses that API in
+that region for all of them; a slot past the deadline leaves the work for the next invocation.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+from ..clients.budget import FleetBudget, NoCallBeforeDeadline, is_throttling, no_call_error
 from ..clients.retry import Retrier, Transient
 from ..contract.errors import SgruleError
 
@@ -63,30 +68,26 @@ class Pace:
                 self._in_a_row = 0
 
 
-def is_throttling(exc: Exception) -> bool:
-    from alibabacloud_tea_openapi.exceptions import ThrottlingException
-
-    code = str(getattr(exc, "code", "") or "")
-    return isinstance(exc, ThrottlingException) or code.startswith("Throttling") \
-        or getattr(exc, "status_code", None) == 429
-
-
 @dataclass
 class PacedRetrier(Retrier):
     """A :class:`Retrier` whose every attempt first waits for the region's pace."""
 
     pace: Pace | None = None
     action: str = "call"
+    fleet: FleetBudget | None = None
+    region: str = ""
 
     def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
-        pace = self.pace
+        pace, fleet = self.pace, self.fleet
         if pace is None:
             return super().call(fn, on_attempt)
+
+        call = fleet.wrap(self.region, self.action, self.deadline, fn) if fleet is not None else fn
 
         def paced(runtime: Any) -> T:
             pace.wait(self.deadline, self.action)
             try:
-                value = fn(runtime)
+                value = call(runtime)
             except Exception as exc:
                 if is_throttling(exc):
                     pace.throttled()
@@ -94,4 +95,7 @@ class PacedRetrier(Retrier):
             pace.went_through()
             return value
 
-        return super().call(paced, on_attempt)
+        try:
+            return super().call(paced, on_attempt)
+        except NoCallBeforeDeadline as exc:  # not sent: the group is left for the next invocation
+            raise Transient(no_call_error(exc)) from None

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 from pydantic_core import PydanticCustomError
 
+from ..clients.budget import FleetBudget
 from ..clients.eventbridge import Publisher, PublishError
 from ..clients.retry import Retrier
 from ..contract.errors import SgruleError
@@ -50,6 +51,7 @@ class PassDeps:
     log: Logger
     store: KeyValue | None = None  # None: no resume (the whole pass in one go)
     queue: Queue | None = None             # None: only dry runs
+    fleet: FleetBudget | None = None       # the ECS call budget every instance shares (SGRULE_ECS_RATE)
 
 
 def contract_error(region: str, group_id: str, rule_id: str, description: str) -> SgruleError | None:
@@ -171,7 +173,8 @@ class Pass:
         stop_at = self.deadline - min(5.0, max(0.0, self.deadline - time.monotonic()) * 0.1)
         scanner = Scanner(self.deps.ecs, self.deps.pool, stop_at, ScanOptions(
             rate=s.normalise_calls_per_second, retry_base_s=s.retry_base_ms / 1000, retry_cap_s=s.retry_cap_ms / 1000,
-            max_attempts=s.max_attempts, connect_timeout_ms=s.connect_timeout_ms, read_timeout_ms=s.read_timeout_ms))
+            max_attempts=s.max_attempts, connect_timeout_ms=s.connect_timeout_ms, read_timeout_ms=s.read_timeout_ms),
+            fleet=self.deps.fleet)
         outbox = Outbox(self.deps.queue, self.deadline) if self.deps.queue is not None and not self.request.dryRun else None
         pending, listed, queue_error = 0, [0], None
         last_save = time.monotonic()

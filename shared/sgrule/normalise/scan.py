@@ -13,6 +13,7 @@ from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from ..clients.budget import FleetBudget
 from ..clients.ecs import describe_egress, describe_groups
 from ..clients.retry import Transient
 from ..contract.errors import SgruleError
@@ -58,6 +59,7 @@ class Scanner:
     stop_at: float                    # time.monotonic(): no call starts after it
     options: ScanOptions = field(default_factory=ScanOptions)
     paces: dict[str, Pace] = field(default_factory=dict)
+    fleet: FleetBudget | None = None  # the budget every instance shares (SGRULE_ECS_RATE), if any
     listings: dict[str, Listing] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,7 +74,8 @@ class Scanner:
         o = self.options
         return PacedRetrier(deadline=self.stop_at, base_s=o.retry_base_s, cap_s=o.retry_cap_s,
                             max_attempts=o.max_attempts, read_timeout_ms=o.read_timeout_ms,
-                            connect_timeout_ms=o.connect_timeout_ms, pace=self.pace(region), action=action)
+                            connect_timeout_ms=o.connect_timeout_ms, pace=self.pace(region), action=action,
+                            fleet=self.fleet, region=region)
 
     def calls(self) -> dict[str, int]:
         total: dict[str, int] = {}

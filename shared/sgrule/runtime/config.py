@@ -72,6 +72,22 @@ class CommonSettings(BaseSettings):
                 and any(fnmatch.fnmatchcase(group, p) for p in self.allowed_security_groups))
 
 
+class EcsCallerSettings(CommonSettings):
+    """The settings of a function that calls ECS: the common ones plus the fleet's ECS call budget."""
+
+    # Shared through the idempotency store: API=CALLS[/SECONDS] items (REGION:API=... for one region), e.g.
+    # "ModifySecurityGroupEgressRule=40,DescribeSecurityGroupAttribute=80". Empty: no budget.
+    ecs_rate: str = ""
+
+    @field_validator("ecs_rate")
+    @classmethod
+    def _check_ecs_rate(cls, value: str) -> str:
+        from ..store.budget import parse_rates
+
+        parse_rates(value)  # a BudgetConfigError (a ValueError) names the bad item and what to write
+        return value.strip()
+
+
 def endpoint_parts(url: str) -> tuple[str, str]:
     """``http://127.0.0.1:8080`` -> (``http``, ``127.0.0.1:8080``); a bare host means HTTPS."""
     if "://" not in url:

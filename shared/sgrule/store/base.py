@@ -134,9 +134,11 @@ class RuleJournal(Claims, Protocol):
         lost (what ``complete`` raises :class:`LeaseLost` for)."""
         ...
 
-    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None, *, uncount: bool = False) -> None:
         """Transient failure: end our lease now (deliveries kept; sent_request replaced by ``sent`` if given,
-        e.g. with the attempts made since it was written). No-op if not ours."""
+        e.g. with the attempts made since it was written). ``uncount``: this delivery does not count towards
+        the change's deliveries (nothing was tried for it: no ECS call could be had in time). No-op if not
+        ours."""
         ...
 
     # --- leases ------------------------------------------------------------------------------------------

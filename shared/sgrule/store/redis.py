@@ -86,13 +86,17 @@ if ARGV[4] == '1' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL
 return 1
 """
 
-# KEYS[1]=record; ARGV: owner[, sent JSON]. Ends our lease now; TTL and deliveries unchanged.
+# KEYS[1]=record; ARGV: owner, uncount ('1': this delivery does not count)[, sent JSON]. Ends our lease now;
+# TTL unchanged.
 _RELEASE = _NOW + """
 local cur = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if cur[1] == 'in_progress' and cur[2] == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'owner')
   redis.call('HSET', KEYS[1], 'lease_ms', int(now))
-  if ARGV[2] then redis.call('HSET', KEYS[1], 'sent_request', ARGV[2]) end
+  if ARGV[3] then redis.call('HSET', KEYS[1], 'sent_request', ARGV[3]) end
+  if ARGV[2] == '1' and tonumber(redis.call('HGET', KEYS[1], 'deliveries') or '0') > 0 then
+    redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+  end
 end
 return 0
 """
@@ -243,9 +247,9 @@ class RedisStore(SingleFromMany):
                                  self._k("seq")], args=args, client=pipe)
         return [bool(done) for done in pipe.execute()] if items else []
 
-    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None, *, uncount: bool = False) -> None:
         self._release(keys=[self._k("idem", key)],
-                      args=[owner] + ([dumps(sent_to_json(sent))] if sent is not None else []))
+                      args=[owner, "1" if uncount else "0"] + ([dumps(sent_to_json(sent))] if sent is not None else []))
 
     def get(self, key: str) -> Record | None:
         flat = cast("dict[str, str]", self._r.hgetall(self._k("idem", key)))

@@ -201,12 +201,13 @@ class SqliteStore(SingleFromMany):
                 self._unlock(c, item.rule_key, owner)
         return True
 
-    def release(self, key: str, owner: str, sent: SentRequest | None = None) -> None:
+    def release(self, key: str, owner: str, sent: SentRequest | None = None, *, uncount: bool = False) -> None:
         with self._tx() as c:
             now = time.time()
             if self._state(c, key, now) == ("in_progress", owner):
-                c.execute("UPDATE idem SET owner=NULL, lease_expires_at=?, sent_request=COALESCE(?, sent_request) "
-                          "WHERE ns=? AND key=?", (now, _sent(sent), self.namespace, key))
+                c.execute("UPDATE idem SET owner=NULL, lease_expires_at=?, sent_request=COALESCE(?, sent_request), "
+                          "deliveries=MAX(deliveries - ?, 0) WHERE ns=? AND key=?",
+                          (now, _sent(sent), int(uncount), self.namespace, key))
 
     def get(self, key: str) -> Record | None:
         with self._lock:
