@@ -108,30 +108,35 @@ def test_a_redis_store_names_the_version_redis_py_would_look_up(redis_url: str) 
         s.close()
 
 
-def test_many_stores_opened_at_once_on_a_new_file(tmp_path: Path) -> None:
-    """Function instances starting together on a new store file all open it. Switching a new file to WAL
-    takes a lock SQLite does not wait for (busy_timeout does not apply): without waiting for it ourselves,
-    about one round in ten failed with "database is locked". 100 rounds of 3 at once catch that with
-    near certainty (a 7% fault passes all of them 0.07% of the time)."""
+@pytest.mark.parametrize("kinds", [("store", "store", "store"), ("store", "budget", "store")],
+                         ids=["three stores", "stores and the ECS call budget"])
+def test_many_stores_opened_at_once_on_a_new_file(tmp_path: Path, kinds: tuple[str, ...]) -> None:
+    """Function instances starting together on a new store file all open it (apply's budget lives in the same
+    file as its idempotency store). Switching a new file to WAL takes a lock SQLite does not wait for
+    (busy_timeout does not apply): without waiting for it ourselves, about one round in ten failed with
+    "database is locked". 100 rounds of 3 at once catch that with near certainty (a 7% fault passes all of
+    them 0.07% of the time)."""
     import threading
 
+    from sgrule.store.budget_sqlite import SqliteBudget
     from sgrule.store.sqlite import SqliteStore
 
+    openers = {"store": SqliteStore, "budget": SqliteBudget}
     for n in range(100):
         path = str(tmp_path / f"new-{n}.sqlite3")
         start = threading.Barrier(3)
         errors: list[BaseException] = []
-        stores: list[SqliteStore] = []
+        stores: list[SqliteStore | SqliteBudget] = []
 
-        def open_one(start: threading.Barrier = start, path: str = path,
-                     stores: list[SqliteStore] = stores, errors: list[BaseException] = errors) -> None:
+        def open_one(kind: str, start: threading.Barrier = start, path: str = path,
+                     stores: list[SqliteStore | SqliteBudget] = stores, errors: list[BaseException] = errors) -> None:
             start.wait()
             try:
-                stores.append(SqliteStore(path))
+                stores.append(openers[kind](path))
             except BaseException as exc:  # noqa: BLE001 - reported below with the round
                 errors.append(exc)
 
-        threads = [threading.Thread(target=open_one) for _ in range(3)]
+        threads = [threading.Thread(target=open_one, args=(kind,)) for kind in kinds]
         for t in threads:
             t.start()
         for t in threads:

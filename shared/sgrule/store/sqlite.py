@@ -16,13 +16,11 @@ all of them.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from .base import (DEFAULT_RETENTION_S, LEASE_MARGIN_S, Claim, ClaimStatus, Completion, LeaseLost,
                    Record, RuleState, SingleFromMany, check_positive, dumps, loads)
+from .sqlite_file import Transactions
 from .records import (JournalEntry, SentRequest, Settlement, sent_from_json, sent_to_json, settlement_from_json,
                       settlement_to_json)
 
@@ -52,48 +50,19 @@ _PURGE_EVERY = 256  # writes between opportunistic purges of expired rows
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # older SQLite (upserts need 3.24): a SELECT after
 
 
-def _enter_wal(conn: sqlite3.Connection, wait_s: float) -> None:
-    """Switch the file to WAL, waiting up to ``wait_s`` for the lock the switch needs.
-
-    SQLite does not call the busy handler for that lock: when several connections open a new file at once
-    (function instances starting on a new store), all but one may get "database is locked" at once, whatever
-    ``busy_timeout`` says. The mode is kept in the file, so once one switch succeeds the others' are no-ops;
-    retrying with a short back-off is the documented way through.
-    """
-    deadline = time.monotonic() + wait_s
-    delay = 0.001
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
 def _sent(sent: SentRequest | None) -> str | None:
     return None if sent is None else dumps(sent_to_json(sent))
 
 
-class SqliteStore(SingleFromMany):
+class SqliteStore(Transactions, SingleFromMany):
     def __init__(self, path: str, *, namespace: str = "sgrule",
                  retention_s: float = DEFAULT_RETENTION_S, busy_timeout_s: float = 30.0) -> None:
         check_positive("retention_s", retention_s)
         self.path = path
         self.namespace = namespace
         self.retention_s = retention_s
-        self._lock = threading.Lock()
         self._writes = 0
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; check_same_thread=False: _lock guards it.
-        self._conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        # WAL: readers never block the writer, and processes share the file safely. NORMAL sync is
-        # crash-safe for the application (only an OS crash can lose the last commits of a temp file).
-        _enter_wal(self._conn, busy_timeout_s)
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        Transactions.__init__(self, path, busy_timeout_s)
         with self._tx() as c:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
@@ -102,17 +71,6 @@ class SqliteStore(SingleFromMany):
                 c.execute("ALTER TABLE idem ADD COLUMN settled TEXT")  # a file from an older version
 
     # --- plumbing ---------------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
     def _maybe_purge(self, c: sqlite3.Connection, now: float) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
@@ -382,6 +340,3 @@ class SqliteStore(SingleFromMany):
                       (self.namespace, key, value, now + ttl_s))
             self._maybe_purge(c, now)
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
