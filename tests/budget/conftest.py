@@ -1,30 +1,19 @@
 """Fixtures for the fleet budget tests: one budget store per backend (``redis_url`` from tests/conftest.py)."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from storekit import drop_namespace, new_namespace
 
 from sgrule.store import open_budget
 from sgrule.store.budget import CallBudget
 
 
-def drop_namespace(url: str, namespace: str) -> None:
-    import redis
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture
 def namespace() -> str:
-    return f"sgrule-test-{uuid.uuid4().hex}"
+    return new_namespace()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

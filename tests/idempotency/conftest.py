@@ -1,24 +1,13 @@
 """Fixtures for the idempotency store tests: a store per backend (``redis_url`` comes from tests/conftest.py)."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from storekit import drop_namespace, new_namespace
 
 from sgrule.store import IdempotencyStore, open_store
-
-
-def drop_namespace(url: str, namespace: str) -> None:
-    import redis
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["sqlite", "sqlite-before-3.35", pytest.param("redis", marks=pytest.mark.redis)])
@@ -39,13 +28,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, namespace: str) ->
 
 @pytest.fixture
 def namespace() -> str:
-    return f"sgrule-test-{uuid.uuid4().hex}"
+    return new_namespace()
 
 
 @pytest.fixture
 def other_namespace(store_url: str) -> Iterator[str]:
     """A second namespace on the same backend (cleaned up too)."""
-    ns = f"sgrule-test-{uuid.uuid4().hex}"
+    ns = new_namespace()
     yield ns
     if store_url.startswith("redis"):
         drop_namespace(store_url, ns)
