@@ -4,12 +4,11 @@ allows), refusals past the caller's wait that reserve nothing, and the shared pa
 from __future__ import annotations
 
 import math
-import multiprocessing
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+from storekit import race_processes
 
 from sgrule.store import open_budget
 from sgrule.store.budget import CallBudget, Decision, Rate
@@ -128,25 +127,10 @@ def test_threads_never_get_more_than_the_rate(budget: CallBudget) -> None:
 
 
 def test_processes_never_get_more_than_the_rate(budget_url: str, namespace: str) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))  # spawn children import the worker by module name
-    try:
-        from _budget_mp_worker import ask_all
-        ctx = multiprocessing.get_context("spawn")
-        n, rate = 4, Rate(100, 1)
-        barrier, out = ctx.Barrier(n), ctx.Queue()
-        waits = {f"p{i}": 0.2 if i % 2 else 10.0 for i in range(n)}
-        procs = [ctx.Process(target=ask_all, args=(budget_url, namespace, name, rate.calls, rate.seconds, 150,
-                                                   waits[name], barrier, out)) for name in waits]
-        for p in procs:
-            p.start()
-        results = dict(out.get(timeout=120) for _ in procs)
-        for p in procs:
-            p.join(timeout=30)
-    finally:
-        sys.path.remove(str(Path(__file__).parent))
-    errors = {name: r for name, r in results.items() if not isinstance(r, list)}
-    assert not errors, errors
-    assert all(p.exitcode == 0 for p in procs)
+    n, rate = 4, Rate(100, 1)
+    waits = {f"p{i}": 0.2 if i % 2 else 10.0 for i in range(n)}
+    results = race_processes(Path(__file__).parent, "_budget_mp_worker:ask_all", n, lambda i, barrier, out: (
+        budget_url, namespace, f"p{i}", rate.calls, rate.seconds, 150, waits[f"p{i}"], barrier, out))
     asks = [(waits[name], Decision(*answer)) for name, answers in results.items() for answer in answers]
     assert len(asks) == 600 and sum(d.granted for _, d in asks) >= 300
     model_check(asks, rate)

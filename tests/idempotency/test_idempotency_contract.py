@@ -1,9 +1,7 @@
 """The IdempotencyStore contract, run against every backend (SQLite file, real Redis)."""
 from __future__ import annotations
 
-import multiprocessing
 import random
-import sys
 import threading
 import time
 from collections import Counter
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from storekit import race_processes
 
 from sgrule.store import (ClaimStatus, Completion, IdempotencyStore, InEffect, JournalEntry, LeaseLost, Refused,
                           SentRequest, open_store)
@@ -375,24 +374,9 @@ def test_threads_race_with_own_stores(store_url: str, namespace: str) -> None:
 
 
 def test_processes_race_for_keys(store_url: str, namespace: str) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))  # spawn children import the worker by module name
-    try:
-        from _idem_mp_worker import claim_all
-        ctx = multiprocessing.get_context("spawn")
-        n, keys = 4, [f"key-{i}" for i in range(50)]
-        barrier, out = ctx.Barrier(n), ctx.Queue()
-        procs = [ctx.Process(target=claim_all, args=(store_url, namespace, f"p{i}", keys, barrier, out))
-                 for i in range(n)]
-        for p in procs:
-            p.start()
-        results = dict(out.get(timeout=120) for _ in procs)
-        for p in procs:
-            p.join(timeout=30)
-    finally:
-        sys.path.remove(str(Path(__file__).parent))
-    errors = {o: r for o, r in results.items() if not isinstance(r, list)}
-    assert not errors, errors
-    assert all(p.exitcode == 0 for p in procs)
+    n, keys = 4, [f"key-{i}" for i in range(50)]
+    results = race_processes(Path(__file__).parent, "_idem_mp_worker:claim_all", n,
+                             lambda i, barrier, out: (store_url, namespace, f"p{i}", keys, barrier, out))
     wins = Counter(k for won in results.values() for k in won)
     assert wins == Counter(keys)  # every key won exactly once
     check = open_store(store_url, namespace=namespace)
