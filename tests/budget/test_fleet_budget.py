@@ -153,3 +153,20 @@ def test_a_store_that_does_not_answer_means_no_call(tmp_path: Any) -> None:
     assert isinstance(info.value, NoCallBeforeDeadline)
     assert fleet.throttled(REGION, MODIFY) == 0.0  # nothing to pause; no error on top of the throttled answer
     fleet.take(REGION, DESCRIBE, time.monotonic() + 5)  # an API without a rate needs no store
+
+
+def test_a_call_that_waited_for_its_slot_gets_timeouts_from_what_the_wait_left(budget: CallBudget) -> None:
+    # The SDK's timeouts must end by the invocation's deadline counted after the wait for a slot, not before
+    # it: else a call that waited goes on past the deadline, into the time kept for recording outcomes.
+    from sgrule.clients.budget import BudgetedRetrier
+
+    fleet = FleetBudget(budget, parse_rates(f"{MODIFY}=2"))  # a slot every 0.5 s
+    deadline = time.monotonic() + 1.5
+    retrier = BudgetedRetrier(deadline=deadline, read_timeout_ms=10_000, connect_timeout_ms=10_000, fleet=fleet,
+                              region=REGION, api=MODIFY)
+    seen: list[tuple[int, float]] = []
+    for _ in range(2):
+        retrier.call(lambda rt: seen.append((rt.read_timeout, (deadline - time.monotonic()) * 1000)))
+    assert fleet.waited_s > 0.3  # the second call did wait for its slot
+    for read_timeout_ms, left_ms in seen:
+        assert read_timeout_ms <= left_ms + 20, seen

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from ..clients.retry import Retrier
+from ..clients.retry import Retrier, asked_wait_s, is_throttling
 from ..contract.errors import SgruleError
 from ..store.budget import CallBudget, Rates
 
@@ -59,15 +59,6 @@ def _store_error(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, sqlite3.Error)) or type(exc).__module__.split(".")[0] == "redis"
 
 
-def is_throttling(exc: BaseException) -> bool:
-    """An SDK exception that says slow down: ``ThrottlingException``, any ``Throttling*`` code, or HTTP 429."""
-    from alibabacloud_tea_openapi.exceptions import ThrottlingException
-
-    code = str(getattr(exc, "code", "") or "")
-    return isinstance(exc, ThrottlingException) or code.startswith("Throttling") \
-        or getattr(exc, "status_code", None) == 429
-
-
 @dataclass
 class FleetBudget:
     store: CallBudget
@@ -104,10 +95,7 @@ class FleetBudget:
     def throttled(self, region: str, api: str, exc: BaseException | None = None) -> float:
         """ECS throttled a call anyway: pause ``api`` in ``region`` for the whole fleet. Returns the pause."""
         rate = self.rates.get(region, api)
-        retry_after_ms = getattr(exc, "retry_after", None)
-        seconds = rate.seconds if rate is not None else 1.0
-        if isinstance(retry_after_ms, int) and not isinstance(retry_after_ms, bool) and retry_after_ms > 0:
-            seconds = max(seconds, retry_after_ms / 1000)  # the SDK gives x-acs-retry-after in milliseconds
+        seconds = max(rate.seconds if rate is not None else 1.0, asked_wait_s(exc) if exc is not None else 0.0)
         try:
             return self.store.pause(region, api, seconds)
         except Exception as exc:
@@ -115,13 +103,18 @@ class FleetBudget:
                 return 0.0  # the caller still sees its throttled answer; the next take finds the store down too
             raise
 
-    def wrap(self, region: str, api: str, deadline: float, fn: Callable[[Any], T]) -> Callable[[Any], T]:
+    def wrap(self, region: str, api: str, deadline: float, fn: Callable[[Any], T],
+             runtime_after_wait: Callable[[], Any] | None = None) -> Callable[[Any], T]:
         """``fn`` (one SDK call, given the retrier's runtime options) taking its slot first and pausing the
         fleet if it is throttled: what a :class:`~sgrule.clients.retry.Retrier` retries. Raises
-        :class:`NoCallBeforeDeadline` (not retried: the retrier passes it on) when no slot is left in time."""
+        :class:`NoCallBeforeDeadline` (not retried: the retrier passes it on) when no slot is left in time.
+        ``runtime_after_wait``: the retrier's runtime options made again once the slot is ours, so the call's
+        timeouts count from what the wait left of the deadline, not from before it."""
 
         def budgeted(runtime: Any) -> T:
             self.take(region, api, deadline)
+            if runtime_after_wait is not None:
+                runtime = runtime_after_wait()
             try:
                 return fn(runtime)
             except Exception as exc:
@@ -150,5 +143,5 @@ class BudgetedRetrier(Retrier):
 
     def call(self, fn: Callable[[Any], T], on_attempt: Callable[[], None] | None = None) -> T:
         if self.fleet is not None:
-            fn = self.fleet.wrap(self.region, self.api, self.deadline, fn)
+            fn = self.fleet.wrap(self.region, self.api, self.deadline, fn, self.runtime)
         return super().call(fn, on_attempt)

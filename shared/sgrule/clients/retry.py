@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol, Self, TypeVar
 from ..contract.errors import SgruleError
 from ..runtime.backoff import Backoff, Retry
 
-__all__ = ["Backoff", "NotSent", "Retrier", "Retry", "RetrySettings", "Transient", "asked_wait_s", "classify"]
+__all__ = ["Backoff", "NotSent", "Retrier", "Retry", "RetrySettings", "Transient", "asked_wait_s", "classify", "is_throttling"]
 
 T = TypeVar("T")
 _TRANSIENT_CODES = ("Throttling", "ServiceUnavailable", "InternalError", "RequestTimeout")
@@ -48,6 +48,15 @@ class NotSent(Exception):
 _BUILD_ERRORS = (UnicodeError, TypeError, AttributeError)
 
 
+def is_throttling(exc: BaseException) -> bool:
+    """An SDK exception that says slow down: ``ThrottlingException``, any ``Throttling*`` code, or HTTP 429."""
+    from alibabacloud_tea_openapi.exceptions import ThrottlingException
+
+    code = str(getattr(exc, "code", "") or "")
+    return isinstance(exc, ThrottlingException) or code.startswith("Throttling") \
+        or getattr(exc, "status_code", None) == 429
+
+
 def classify(exc: Exception) -> Exception:
     """SDK exception -> :class:`Transient`, :class:`NotSent`, or a final :class:`SgruleError` (source ``ecs``)."""
     from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
@@ -58,7 +67,7 @@ def classify(exc: Exception) -> Exception:
         message = (exc.data or {}).get("Message") if isinstance(exc.data, dict) else None
         err = SgruleError(code, message or str(exc.message), http_status=exc.status_code, source="ecs")
         status = exc.status_code or 0
-        if isinstance(exc, (ServerException, ThrottlingException)) or status >= 500 or status == 429 \
+        if is_throttling(exc) or isinstance(exc, ServerException) or status >= 500 \
                 or code.startswith(_TRANSIENT_CODES):
             return Transient(err, wait_s=asked_wait_s(exc))
         return err
@@ -76,7 +85,7 @@ def classify(exc: Exception) -> Exception:
 MAX_ASKED_WAIT_MS = 120_000  # the SDK's own cap on a retry-after (darabonba's MAX_DELAY_TIME)
 
 
-def asked_wait_s(exc: Exception) -> float:
+def asked_wait_s(exc: BaseException) -> float:
     """Seconds the service asked to wait: the SDK reads ``x-acs-retry-after`` as milliseconds (it sleeps that
     many before its own retries) into ``retry_after``; 0 when there is none."""
     retry_after = getattr(exc, "retry_after", None)

@@ -82,12 +82,12 @@ class PacedRetrier(Retrier):
         if pace is None:
             return super().call(fn, on_attempt)
 
-        call = fleet.wrap(self.region, self.action, self.deadline, fn) if fleet is not None else fn
+        call = fleet.wrap(self.region, self.action, self.deadline, fn, self.runtime) if fleet is not None else fn
 
         def paced(runtime: Any) -> T:
             pace.wait(self.deadline, self.action)
             try:
-                value = call(runtime)
+                value = call(self.runtime())  # the timeouts from what the wait left of the deadline
             except Exception as exc:
                 if is_throttling(exc):
                     pace.throttled()
