@@ -73,8 +73,9 @@ class RuleChain:
                 except Exception as exc:  # noqa: BLE001 - one change's bug must not lose the others
                     self.ctx.log.error("unexpected error", changeId=change.event.id, error=repr(exc))
                     closed = change is not self._planned or self._close_unsent()
+                    # A request journaled this delivery (``sent``) may have gone out before the error.
                     self.ctx.ledger.transient(change, SgruleError("Runtime.Unexpected", repr(exc), source="runtime"),
-                                              uncertain=not closed)
+                                              uncertain=not closed or change.sent is not None)
                     go_on = False  # what it left behind is unknown: nothing older may follow it
                 if not go_on:
                     return self._give_up(self.changes[i + 1:], "an earlier change to this rule is unsettled")
@@ -166,10 +167,11 @@ class RuleChain:
                     self.moved = moved
                     self.changes = [c for c in self.changes if c not in moved]
                     return bool(self.changes)
-        except Transient as exc:
+        except (Transient, SgruleError) as exc:  # the rule could not be read (a 4xx too): read again on redelivery
+            error = exc.error if isinstance(exc, Transient) else exc
             journaled = {e.change_key for e in state.journal}  # settled or not: in effect, or it may be
             for change in self.changes:
-                ledger.transient(change, exc.error, uncertain=change.key in journaled)
+                ledger.transient(change, error, uncertain=change.key in journaled)
             return False
         except NoCallBeforeDeadline as exc:  # a settle or a read found no call in time: open entries stay open
             self._no_call = exc
