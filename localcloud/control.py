@@ -8,6 +8,7 @@ from ``localcloud.server``.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
@@ -147,7 +148,13 @@ def builtin_routes(cloud: ControlledCloud) -> ControlRoutes:
         state = r.json()
         if not isinstance(state, dict):
             raise ControlError(400, "state must be a JSON object {\"ecs\": ..., \"eventbridge\": ...}")
-        cloud.load_state(state)
+        before = cloud.dump_state()
+        try:
+            cloud.load_state(state)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a shape the loaders do not take
+            cloud.load_state(before)  # changes nothing
+            raise ControlError(400, f"state not loaded ({type(exc).__name__}: {exc}); the emulator's state is as "
+                                    "it was. Expected the shape GET /_emulator/state returns") from None
         return 200, cloud.dump_state()
 
     def add_faults(r: ControlRequest) -> tuple[int, Any]:
@@ -305,6 +312,8 @@ def _timeout(raw: str | None) -> float:
         value = float(raw) if raw else 10.0
     except ValueError:
         raise ControlError(400, "timeout must be a number of seconds") from None
+    if not math.isfinite(value):  # nan would never time out (every comparison with it is false)
+        raise ControlError(400, "timeout must be a finite number of seconds (0 to 120)")
     return min(max(value, 0.0), 120.0)
 
 

@@ -12,6 +12,9 @@ from typing import Any, Callable
 
 from localcloud.server.wire import Dropped, HttpRequest, HttpResponse
 
+# The largest request body taken (FC's synchronous invocation payload is at most 32 MB; nothing here needs more).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
@@ -77,7 +80,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        # The declared length is checked before anything is read: a body is buffered whole, so a sender that
+        # declares gigabytes (or no number at all) is answered at once, not read into memory.
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():
+            return self._refuse(400, f"Content-Length must be a whole number of bytes, not {declared[:40]!r}")
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            return self._refuse(413, f"a request body is at most {MAX_BODY_BYTES} bytes here, not {length}")
         body = self.rfile.read(length) if length > 0 else b""
         headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
@@ -98,6 +108,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer without reading the body, and close the connection (its unread body would follow)."""
+        payload = json.dumps({"error": message}).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
 
 
 def json_reply(status: int, payload: Any) -> HttpResponse:

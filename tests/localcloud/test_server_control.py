@@ -201,3 +201,47 @@ def test_stop_closes_idle_keep_alive_connections() -> None:
     assert time.perf_counter() - t0 < 2
     with pytest.raises(OSError):
         ControlClient(cloud.endpoint).health()
+
+
+def _raw(endpoint: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
+    url = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        if body and "Content-Length" not in headers:
+            headers = {**headers, "Content-Length": str(len(body))}
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders(body or None)
+        reply = conn.getresponse()
+        return reply.status, json.loads(reply.read() or b"null")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("length, status", [("abc", 400), ("-5", 400), (str(10 ** 12), 413)])
+def test_a_content_length_that_cannot_be_read_is_answered_before_any_body(localcloud: Any, length: str,
+                                                                        status: int) -> None:
+    # Nothing is read into memory for it: the answer comes at once, though no body follows.
+    answer, body = _raw(localcloud.endpoint, "POST", "/_emulator/clock",
+                        {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": length})
+    assert answer == status, body
+    assert ("Content-Length" if status == 400 else "at most") in body["error"]
+
+
+def test_a_long_poll_timeout_must_be_finite(localcloud: Any) -> None:
+    answer, body = _raw(localcloud.endpoint, "GET", "/_emulator/calls?count=99999&timeout=nan",
+                        {"Host": "127.0.0.1"})
+    assert answer == 400 and "finite" in body["error"]
+
+
+@pytest.mark.parametrize("state", [{"ecs": [1]}, {"ecs": {"accounts": 5}}])
+def test_a_state_of_the_wrong_shape_is_refused_and_changes_nothing(localcloud: Any, state: Any) -> None:
+    from pathlib import Path
+
+    sample = json.loads((Path(__file__).parents[2] / "events" / "apply" / "state.json").read_text())
+    before = localcloud.load_state(sample)  # the state a user had loaded, to be kept
+    answer, body = _raw(localcloud.endpoint, "PUT", "/_emulator/state",
+                        {"Host": "127.0.0.1", "Content-Type": "application/json"}, json.dumps(state).encode())
+    assert answer == 400 and "as it was" in body["error"]
+    assert localcloud.state() == before
