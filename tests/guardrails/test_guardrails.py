@@ -197,6 +197,12 @@ def test_cli_check(tmp_path: Path) -> None:
     assert out.returncode == 1 and f"{bad}:4:17: guardrail 'a': expression: not a CEL expression" in out.stdout
     assert "Traceback" not in out.stderr
     assert json.loads(sgrule("guardrails", "check", str(bad)).stdout)["problems"][0]["line"] == 4
+    # A file that cannot be read as text is another answer than a policy with problems: 2, as `test` says.
+    binary = tmp_path / "binary.yml"
+    binary.write_bytes(b"\xff\xfe\x00guardrails")
+    for unreadable in (tmp_path / "missing.yml", tmp_path, binary):
+        out = sgrule("guardrails", "check", str(unreadable), "--format", "table")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (unreadable, out.stdout)
 
 
 def test_cli_test_passes_fails_and_refuses(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 its policy, before it is deployed (README, Guardrails).
 
 ``check`` reads and compiles the policy as the functions do, and lists every problem with its place
-(``file:line:column: guardrail 'name': what``); exit 0 if the policy can be used, 1 if not.
+(``file:line:column: guardrail 'name': what``); exit 0 if the policy can be used, 1 if not, 2 if the file
+cannot be read as text (as ``test`` and ``validate`` answer).
 
 ``test`` runs the cases of CASES (``rule``/``before``/``change``/``group`` -> ``expect``: guardrail ->
 allow|deny) against the policy, in the style of ``opa test``: one line per expectation, failures with the
@@ -72,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(problem)
             print(f"{len(exc.problems)} problem(s): the functions would reject every change with this policy "
                   "(Forbidden.GuardrailPolicyInvalid). Fix them and check again.")
-        return 1
+        return 2 if exc.unreadable else 1
     if fmt == "json":
         print(json.dumps({"file": args.file, "valid": True, "guardrails": [
             {"name": g.name, "action": g.action, "line": g.line} for g in policy.guardrails]}, ensure_ascii=False))

@@ -50,10 +50,12 @@ class Problem:
 
 
 class PolicyInvalid(Exception):
-    """The policy cannot be used; ``problems`` says every reason and where."""
+    """The policy cannot be used; ``problems`` says every reason and where. ``unreadable``: the file itself
+    could not be read as text (missing, a folder, binary), as opposed to a policy with problems in it."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], unreadable: bool = False) -> None:
         self.problems = problems
+        self.unreadable = unreadable
         super().__init__("; ".join(str(p) for p in problems[:5]) + (" ..." if len(problems) > 5 else ""))
 
 
@@ -160,13 +162,13 @@ def load(path: str | Path, shown: str | None = None) -> Policy:
     try:
         raw = Path(path).read_bytes()[:MAX_FILE_BYTES + 1]
     except OSError as exc:
-        raise PolicyInvalid([Problem(name, f"cannot read the file: {exc.strerror or exc}")]) from None
+        raise PolicyInvalid([Problem(name, f"cannot read the file: {exc.strerror or exc}")], unreadable=True) from None
     if len(raw) > MAX_FILE_BYTES:
         raise PolicyInvalid([Problem(name, f"the file is larger than {MAX_FILE_BYTES} bytes")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PolicyInvalid([Problem(name, f"not UTF-8 text (byte offset {exc.start})")]) from None
+        raise PolicyInvalid([Problem(name, f"not UTF-8 text (byte offset {exc.start})")], unreadable=True) from None
     return parse(text, name)
 
 
